@@ -1,0 +1,1 @@
+"""Enrollment Doctor: a Teams bot that diagnoses and fixes Windows bulk enrollment failures."""

@@ -1,0 +1,1 @@
+"""Pure domain code: no botbuilder, msgraph or storage imports."""

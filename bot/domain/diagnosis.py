@@ -1,0 +1,300 @@
+"""The diagnosis: which package accounts may join, what else blocks bulk enrollment, and the minimal fix."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
+
+BULK_TOKEN_MAX_AGE = timedelta(days=180)
+POLICY_READ_ONLY_FIELDS = ("id", "displayName", "description", "@odata.context")
+PORTAL_PATH = "Entra admin center > Entra ID > Devices > Device settings"
+JOIN_SETTING_LABEL = "Users may join devices to Microsoft Entra ID"
+
+
+class Severity(StrEnum):
+    BLOCKER = "blocker"
+    WARNING = "warning"
+    OK = "ok"
+
+
+class FindingCode(StrEnum):
+    JOIN_NONE = "join_none"
+    ACCOUNTS_NOT_COVERED = "accounts_not_covered"
+    JOIN_OK = "join_ok"
+    ACCOUNT_DISABLED = "account_disabled"
+    TOKEN_EXPIRED = "token_expired"
+    MFA_REQUIRED = "mfa_required"
+    NO_PACKAGE_ACCOUNTS = "no_package_accounts"
+    MENTIONED_ACCOUNT_MISSING = "mentioned_account_missing"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: FindingCode
+    severity: Severity
+    title: str
+    detail: str
+
+
+class Coverage(StrEnum):
+    ALL = "all"
+    DIRECT = "direct"
+    GROUP = "group"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account: DirectoryUser
+    coverage: Coverage
+    via_group: str | None
+    token_expired: bool
+
+    @property
+    def covered(self) -> bool:
+        return self.coverage is not Coverage.NONE
+
+    @property
+    def needs_join_permission(self) -> bool:
+        """Uncovered, and adding it would help: enabled and its token still possibly valid."""
+        return not self.covered and self.account.account_enabled and not self.token_expired
+
+
+@dataclass(frozen=True)
+class JoinChangePlan:
+    """The exact change to the join setting: a pure before/after diff."""
+
+    before: JoinSetting
+    after: JoinSetting
+    accounts: tuple[str, ...]  # UPNs of the package accounts the change is for
+
+    @property
+    def added_users(self) -> tuple[str, ...]:
+        return tuple(u for u in self.after.users if u not in self.before.users)
+
+    @property
+    def widens_to_all(self) -> bool:
+        return self.after.kind is MembershipKind.ALL
+
+    def consequence(self) -> str:
+        if self.widens_to_all:
+            return (
+                "Every user in the tenant will be allowed to join devices to Entra ID, "
+                "not only the package accounts."
+            )
+        count = len(self.added_users)
+        noun = "package account" if count == 1 else "package accounts"
+        return f"{count} {noun} will be allowed to join devices to Entra ID."
+
+    def fingerprint(self) -> str:
+        payload = json.dumps({"before": self.before.to_json(), "after": self.after.to_json()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"before": self.before.to_json(), "after": self.after.to_json(), "accounts": list(self.accounts)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JoinChangePlan:
+        return cls(JoinSetting.from_json(data["before"]), JoinSetting.from_json(data["after"]), tuple(data["accounts"]))
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    policy: PolicySnapshot
+    accounts: tuple[AccountStatus, ...]
+    missing_mentioned: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    plan: JoinChangePlan | None
+    alternative: JoinChangePlan | None
+    checked_at: datetime
+
+    @property
+    def join(self) -> JoinSetting:
+        return self.policy.join
+
+    @property
+    def uncovered(self) -> tuple[AccountStatus, ...]:
+        return tuple(a for a in self.accounts if not a.covered)
+
+    @property
+    def covered(self) -> tuple[AccountStatus, ...]:
+        return tuple(a for a in self.accounts if a.covered)
+
+    @property
+    def disabled(self) -> tuple[AccountStatus, ...]:
+        return tuple(a for a in self.accounts if not a.account.account_enabled)
+
+    @property
+    def healthy(self) -> bool:
+        return not any(f.severity is Severity.BLOCKER for f in self.findings)
+
+
+def accounts_needing_group_check(join: JoinSetting, accounts: Iterable[DirectoryUser]) -> list[DirectoryUser]:
+    """Accounts whose coverage depends on (nested) group membership: Selected, with groups, not listed directly."""
+    if join.kind is not MembershipKind.SELECTED or not join.groups:
+        return []
+    direct = set(join.users)
+    return [a for a in accounts if a.id not in direct]
+
+
+def _coverage(join: JoinSetting, account: DirectoryUser, groups_of: Mapping[str, frozenset[str]]):
+    if join.kind is MembershipKind.ALL:
+        return Coverage.ALL, None
+    if join.kind is MembershipKind.NONE:
+        return Coverage.NONE, None
+    if account.id in join.users:
+        return Coverage.DIRECT, None
+    for group in join.groups:
+        if group in groups_of.get(account.id, frozenset()):
+            return Coverage.GROUP, group
+    return Coverage.NONE, None
+
+
+def plan_join_fix(join: JoinSetting, accounts: Iterable[AccountStatus]) -> JoinChangePlan | None:
+    """The minimal change: add exactly the uncovered, usable package accounts to the Selected list."""
+    needed = [a.account for a in accounts if a.needs_join_permission]
+    if not needed or join.kind is MembershipKind.ALL:
+        return None
+    users = list(join.users) if join.kind is MembershipKind.SELECTED else []
+    groups = list(join.groups) if join.kind is MembershipKind.SELECTED else []
+    for account in needed:
+        if account.id not in users:
+            users.append(account.id)
+    after = JoinSetting(MembershipKind.SELECTED, tuple(users), tuple(groups))
+    return JoinChangePlan(join, after, tuple(a.user_principal_name for a in needed))
+
+
+def plan_widen_to_all(join: JoinSetting, accounts: Iterable[AccountStatus]) -> JoinChangePlan | None:
+    needed = [a.account for a in accounts if a.needs_join_permission]
+    if not needed or join.kind is MembershipKind.ALL:
+        return None
+    return JoinChangePlan(join, JoinSetting(MembershipKind.ALL), tuple(a.user_principal_name for a in needed))
+
+
+def policy_with_join(policy_raw: Mapping[str, Any], after: JoinSetting) -> dict[str, Any]:
+    """The full PUT body: every field exactly as read, only `azureADJoin.allowedToJoin` changed."""
+    body = copy.deepcopy(dict(policy_raw))
+    for key in POLICY_READ_ONLY_FIELDS:
+        body.pop(key, None)
+    body["azureADJoin"]["allowedToJoin"] = after.to_graph()
+    return body
+
+
+def diagnose(
+    policy: PolicySnapshot,
+    package_accounts: Iterable[DirectoryUser],
+    groups_of: Mapping[str, frozenset[str]],
+    now: datetime,
+    mentioned_guids: Iterable[str] = (),
+) -> Diagnosis:
+    join = policy.join
+    statuses = []
+    for account in package_accounts:
+        coverage, via = _coverage(join, account, groups_of)
+        expired = account.created is not None and now - account.created > BULK_TOKEN_MAX_AGE
+        statuses.append(AccountStatus(account, coverage, via, expired))
+    statuses.sort(key=lambda s: (s.covered, s.account.user_principal_name.lower()))
+
+    known = {s.account.package_guid for s in statuses}
+    missing = tuple(g for g in dict.fromkeys(g.lower() for g in mentioned_guids) if g not in known)
+
+    findings: list[Finding] = []
+    usable_uncovered = [s for s in statuses if s.needs_join_permission]
+    if not statuses:
+        findings.append(
+            Finding(
+                FindingCode.NO_PACKAGE_ACCOUNTS,
+                Severity.WARNING,
+                "No package accounts found",
+                "No user whose name starts with package_ exists. The package may have been revoked "
+                "(its account deleted) or built for another tenant.",
+            )
+        )
+    if join.kind is MembershipKind.NONE:
+        findings.append(
+            Finding(
+                FindingCode.JOIN_NONE,
+                Severity.BLOCKER,
+                "Nobody may join devices",
+                f"'{JOIN_SETTING_LABEL}' is None, so no package account can join a device.",
+            )
+        )
+    elif usable_uncovered:
+        count = len(usable_uncovered)
+        findings.append(
+            Finding(
+                FindingCode.ACCOUNTS_NOT_COVERED,
+                Severity.BLOCKER,
+                f"{count} package account{'s' if count != 1 else ''} may not join devices",
+                f"'{JOIN_SETTING_LABEL}' is Selected and does not include them, directly or through a group.",
+            )
+        )
+    elif statuses:
+        findings.append(
+            Finding(
+                FindingCode.JOIN_OK,
+                Severity.OK,
+                "Every usable package account may join devices",
+                "The join permission is not what blocks bulk enrollment here.",
+            )
+        )
+    disabled = [s for s in statuses if not s.account.account_enabled]
+    if disabled:
+        findings.append(
+            Finding(
+                FindingCode.ACCOUNT_DISABLED,
+                Severity.BLOCKER,
+                f"{len(disabled)} package account{'s are' if len(disabled) != 1 else ' is'} disabled",
+                "A disabled package account cannot sign in. Re-enable it if its package is still valid, "
+                "or build a new package.",
+            )
+        )
+    expired = [s for s in statuses if s.token_expired and s.account.account_enabled]
+    if expired:
+        findings.append(
+            Finding(
+                FindingCode.TOKEN_EXPIRED,
+                Severity.WARNING,
+                f"{len(expired)} package token{'s' if len(expired) != 1 else ''} older than 180 days",
+                "A bulk token lasts at most 180 days. Packages made from these accounts have expired: "
+                "build a new package in Windows Configuration Designer.",
+            )
+        )
+    if policy.mfa_required:
+        findings.append(
+            Finding(
+                FindingCode.MFA_REQUIRED,
+                Severity.BLOCKER,
+                "MFA is required to join devices",
+                "'Require multifactor authentication to register or join devices' is Yes. Package accounts "
+                "cannot do MFA; set it to No and use a Conditional Access policy that excludes them.",
+            )
+        )
+    if missing:
+        findings.append(
+            Finding(
+                FindingCode.MENTIONED_ACCOUNT_MISSING,
+                Severity.WARNING,
+                "A package you mentioned has no account here",
+                "No package account matches "
+                + ", ".join(f"package_{g}" for g in missing)
+                + ". It was deleted (the package is revoked) or the package belongs to another tenant.",
+            )
+        )
+    return Diagnosis(
+        policy=policy,
+        accounts=tuple(statuses),
+        missing_mentioned=missing,
+        findings=tuple(findings),
+        plan=plan_join_fix(join, statuses),
+        alternative=plan_widen_to_all(join, statuses),
+        checked_at=now,
+    )

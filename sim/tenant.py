@@ -1,0 +1,324 @@
+"""The simulated tenant's state and its Microsoft Graph semantics, independent of HTTP."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+POLICY_READ = ("Policy.Read.DeviceConfiguration", "Policy.ReadWrite.DeviceConfiguration", "Policy.Read.All")
+POLICY_WRITE = ("Policy.ReadWrite.DeviceConfiguration",)
+USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+GROUP_MEMBER_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All")
+EVENTS_READ = ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All")
+
+MEMBERSHIP_ALL = "#microsoft.graph.allDeviceRegistrationMembership"
+MEMBERSHIP_NONE = "#microsoft.graph.noDeviceRegistrationMembership"
+MEMBERSHIP_ENUMERATED = "#microsoft.graph.enumeratedDeviceRegistrationMembership"
+MEMBERSHIP_TYPES = (MEMBERSHIP_ALL, MEMBERSHIP_NONE, MEMBERSHIP_ENUMERATED)
+
+POLICY_READ_ONLY = ("id", "displayName", "description", "@odata.context")
+POLICY_REQUIRED = {
+    "userDeviceQuota": "quota",
+    "multiFactorAuthConfiguration": "multiFactorAuthConfiguration",
+    "azureADRegistration": "azureADRegistration",
+    "azureADJoin": "azureADJoin",
+    "localAdminPassword": "localAdminPassword",
+}
+
+
+class GraphFailure(Exception):
+    """An error Graph answers with its `{"error": {...}}` shape."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def _not_found(resource_id: str) -> GraphFailure:
+    return GraphFailure(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{resource_id}' does not exist or one of its queried reference-property objects are not present.",
+    )
+
+
+def _bad_request(message: str, code: str = "BadRequest") -> GraphFailure:
+    return GraphFailure(400, code, message)
+
+
+@dataclass
+class Fault:
+    """An injected fault on one route: latency, and optionally an error status for `times` requests."""
+
+    route: str
+    latency_ms: int = 0
+    status: int | None = None
+    retry_after: float | None = None
+    times: int | None = None  # None: every request
+    method: str | None = None
+
+    def matches(self, route: str, method: str) -> bool:
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.method and self.method.upper() != method.upper():
+            return False
+        return self.route in ("*", route)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        return cls(
+            route=str(data.get("route", "*")),
+            latency_ms=int(data.get("latencyMs", 0)),
+            status=int(data["status"]) if data.get("status") is not None else None,
+            retry_after=float(data["retryAfter"]) if data.get("retryAfter") is not None else None,
+            times=int(data["times"]) if data.get("times") is not None else None,
+            method=data.get("method"),
+        )
+
+
+@dataclass
+class App:
+    client_id: str
+    client_secret: str
+    permissions: tuple[str, ...]
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    apps: dict[str, App]
+    users: dict[str, dict[str, Any]]
+    groups: dict[str, dict[str, Any]]
+    policy: dict[str, Any]
+    events: list[dict[str, Any]]
+    faults: list[Fault] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ---- loading -------------------------------------------------------------------------------
+    @classmethod
+    def from_fixture(cls, data: dict[str, Any]) -> Tenant:
+        for key in ("tenantId", "apps", "users", "groups", "deviceRegistrationPolicy", "troubleshootingEvents"):
+            if key not in data:
+                raise ValueError(f"tenant fixture is missing the top-level key {key!r}")
+        apps = {
+            a["clientId"]: App(a["clientId"], a["clientSecret"], tuple(a.get("permissions", [])))
+            for a in data["apps"]
+        }
+        users = {u["id"]: dict(u) for u in data["users"]}
+        groups = {}
+        for g in data["groups"]:
+            group = dict(g)
+            group.setdefault("members", [])
+            groups[g["id"]] = group
+        for g in groups.values():
+            for member in g["members"]:
+                if member not in users and member not in groups:
+                    raise ValueError(f"group {g['id']} lists unknown member {member}")
+        faults = [Fault.from_json(f) for f in data.get("faults", [])]
+        known = {"tenantId", "apps", "users", "groups", "deviceRegistrationPolicy", "troubleshootingEvents", "faults"}
+        return cls(
+            tenant_id=data["tenantId"],
+            apps=apps,
+            users=users,
+            groups=groups,
+            policy=copy.deepcopy(data["deviceRegistrationPolicy"]),
+            events=[dict(e) for e in data["troubleshootingEvents"]],
+            faults=faults,
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def to_fixture(self) -> dict[str, Any]:
+        return {
+            "tenantId": self.tenant_id,
+            "apps": [
+                {"clientId": a.client_id, "clientSecret": a.client_secret, "permissions": list(a.permissions)}
+                for a in self.apps.values()
+            ],
+            "users": list(self.users.values()),
+            "groups": list(self.groups.values()),
+            "deviceRegistrationPolicy": copy.deepcopy(self.policy),
+            "troubleshootingEvents": list(self.events),
+            **self.extra,
+        }
+
+    # ---- faults --------------------------------------------------------------------------------
+    def take_fault(self, route: str, method: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(route, method):
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
+
+    # ---- directory -----------------------------------------------------------------------------
+    def user(self, user_id: str) -> dict[str, Any]:
+        user = self.users.get(user_id)
+        if user is None:
+            by_upn = [u for u in self.users.values() if u["userPrincipalName"].lower() == user_id.lower()]
+            if not by_upn:
+                raise _not_found(user_id)
+            user = by_upn[0]
+        return user
+
+    def group_ids_of(self, object_id: str) -> set[str]:
+        """Every group that contains `object_id`, directly or through nested groups."""
+        found: set[str] = set()
+        frontier = [object_id]
+        while frontier:
+            current = frontier.pop()
+            for group in self.groups.values():
+                if current in group["members"] and group["id"] not in found:
+                    found.add(group["id"])
+                    frontier.append(group["id"])
+        return found
+
+    def transitive_members(self, group_id: str) -> list[dict[str, Any]]:
+        if group_id not in self.groups:
+            raise _not_found(group_id)
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        frontier = [group_id]
+        while frontier:
+            for member in self.groups[frontier.pop()]["members"]:
+                if member in seen:
+                    continue
+                seen.add(member)
+                if member in self.groups:
+                    out.append(self.group_json(member))
+                    frontier.append(member)
+                else:
+                    out.append(self.user_json(self.users[member]))
+        return out
+
+    def user_json(self, user: dict[str, Any], select: list[str] | None = None) -> dict[str, Any]:
+        body = {"@odata.type": "#microsoft.graph.user", **user}
+        if select:
+            body = {"@odata.type": "#microsoft.graph.user", **{k: user.get(k) for k in ["id", *select]}}
+        return body
+
+    def group_json(self, group_id: str) -> dict[str, Any]:
+        group = self.groups[group_id]
+        return {
+            "@odata.type": "#microsoft.graph.group",
+            "id": group["id"],
+            "displayName": group.get("displayName"),
+            "securityEnabled": group.get("securityEnabled", True),
+        }
+
+    # ---- device registration policy ------------------------------------------------------------
+    def put_policy(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _bad_request("Request body must be a JSON object.", "invalid_request")
+        for key, name in POLICY_REQUIRED.items():
+            if body.get(key) is None:
+                raise _bad_request(f"Tenant registration policy is missing a value for {name}", "invalid_request")
+        quota = body["userDeviceQuota"]
+        if not isinstance(quota, int) or isinstance(quota, bool) or quota < 0:
+            raise _bad_request("userDeviceQuota must be a non-negative integer.", "invalid_request")
+        if body["multiFactorAuthConfiguration"] not in ("notRequired", "required", "0", "1"):
+            raise _bad_request("Invalid value for multiFactorAuthConfiguration.", "invalid_request")
+        join = body["azureADJoin"]
+        if not isinstance(join, dict) or not isinstance(join.get("allowedToJoin"), dict):
+            raise _bad_request("azureADJoin.allowedToJoin is required.", "invalid_request")
+        membership = join["allowedToJoin"]
+        kind = membership.get("@odata.type")
+        if kind not in MEMBERSHIP_TYPES:
+            raise _bad_request(f"Unknown deviceRegistrationMembership type {kind!r}.", "invalid_request")
+        if kind == MEMBERSHIP_ENUMERATED:
+            for key, table in (("users", self.users), ("groups", self.groups)):
+                values = membership.get(key, [])
+                if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                    raise _bad_request(f"allowedToJoin.{key} must be a list of object ids.", "invalid_request")
+                for value in values:
+                    if value not in table:
+                        raise _bad_request(f"Invalid object identifier '{value}'.", "invalid_request")
+        if body["azureADRegistration"] != self.policy.get("azureADRegistration"):
+            raise _bad_request(
+                "azureADRegistration cannot be changed while Microsoft Intune is enabled.", "invalid_request"
+            )
+        updated = copy.deepcopy(self.policy)
+        for key, value in body.items():
+            if key in POLICY_READ_ONLY:
+                continue
+            updated[key] = copy.deepcopy(value)
+        # The admin-configurable flag is not writable in practice.
+        updated["azureADJoin"]["isAdminConfigurable"] = self.policy.get("azureADJoin", {}).get(
+            "isAdminConfigurable", True
+        )
+        self.policy = updated
+        return copy.deepcopy(self.policy)
+
+
+# ---- tokens -----------------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def issue_token(tenant: Tenant, app: App, now: datetime, lifetime_s: int = 3600) -> tuple[str, dict[str, Any]]:
+    claims = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"https://sts.windows.net/{tenant.tenant_id}/",
+        "tid": tenant.tenant_id,
+        "appid": app.client_id,
+        "roles": list(app.permissions),
+        "iat": int(now.timestamp()),
+        "exp": int(now.timestamp()) + lifetime_s,
+        "jti": str(uuid.uuid4()),
+    }
+    header = {"typ": "JWT", "alg": "none", "kid": "sim"}
+    token = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.sim"
+    return token, claims
+
+
+def read_token(token: str) -> dict[str, Any] | None:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+_STARTSWITH = re.compile(r"^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$", re.IGNORECASE)
+_EQ = re.compile(r"^\s*(\w+)\s+eq\s+(true|false|'(?:[^']|'')*')\s*$", re.IGNORECASE)
+
+
+def parse_user_filter(expression: str) -> tuple[str, str, Any]:
+    """The small subset of OData `$filter` the product needs; anything else is Graph's 400."""
+    match = _STARTSWITH.match(expression)
+    if match:
+        return ("startswith", match.group(1), match.group(2).replace("''", "'"))
+    match = _EQ.match(expression)
+    if match:
+        raw = match.group(2)
+        value: Any = raw.lower() == "true" if raw.lower() in ("true", "false") else raw[1:-1].replace("''", "'")
+        return ("eq", match.group(1), value)
+    raise GraphFailure(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause: {expression}")
+
+
+def user_matches(user: dict[str, Any], clause: tuple[str, str, Any]) -> bool:
+    op, prop, value = clause
+    actual = user.get(prop)
+    if op == "startswith":
+        return isinstance(actual, str) and actual.lower().startswith(str(value).lower())
+    if isinstance(value, str) and isinstance(actual, str):
+        return actual.lower() == value.lower()
+    return bool(actual == value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
