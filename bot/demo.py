@@ -1,0 +1,190 @@
+"""Demo mode: the simulated tenant, the bot pointed at it, and the Agents Playground pointed at the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.settings import Settings, load_settings
+from sim.runner import DEFAULT_FIXTURE, RunningSim, load_tenant, start_sim
+from sim.tenant import Tenant
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = ROOT / "var" / "demo"
+BOT_ID = "00000000-0000-0000-0000-0000000e0d0c"
+BOT_NAME = "Enrollment Doctor"
+PERSONAL_CHAT_ID = "a:enrollment-doctor-personal-chat"
+GROUP_CHAT_ID = "19:enrollment-doctor-group-chat@thread.v2"
+
+
+def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
+    app = next(iter(sim.tenant.apps.values()))
+    env = {
+        "PORT": str(port),
+        "GRAPH_TENANT_ID": sim.tenant.tenant_id,
+        "GRAPH_CLIENT_ID": app.client_id,
+        "GRAPH_CLIENT_SECRET": app.client_secret,
+        "GRAPH_BASE_URL": f"{sim.url}/v1.0",
+        "GRAPH_AUTHORITY": sim.url,
+        "GRAPH_CA_BUNDLE": str(sim.ca_pem),
+        "GRAPH_RETRY_DELAY": "1",
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    return load_settings(env, dotenv=None)
+
+
+def playground_config(tenant: Tenant) -> dict[str, Any]:
+    """Playground users are the fixture's people, so the same Entra object ids exist on both sides."""
+    demo = tenant.extra.get("demo", {})
+    people = [u for u in tenant.users.values() if not u["userPrincipalName"].lower().startswith("package_")]
+    requester_id = demo.get("requesterId", people[0]["id"])
+    current = next(u for u in people if u["id"] == requester_id)
+    approvers = set()
+    for group in tenant.groups.values():
+        if group["id"] == demo.get("approverGroupId"):
+            approvers = set(group["members"])
+    # The Playground takes exactly five other users: approvers first, so they can act in the channel.
+    others = sorted((u for u in people if u["id"] != requester_id), key=lambda u: u["id"] not in approvers)[:5]
+    if len(others) < 5:
+        raise SystemExit("the Agents Playground needs 5 people besides the current user in the fixture")
+
+    def user(u: dict[str, Any], index: int) -> dict[str, Any]:
+        given, _, surname = u["displayName"].partition(" ")
+        return {
+            "id": f"29:user-{index}",
+            "name": u["displayName"],
+            "userPrincipleName": u["userPrincipalName"],
+            "aadObjectId": u["id"],
+            "givenName": given,
+            "surname": surname or given,
+            "email": u["userPrincipalName"],
+        }
+
+    team = demo.get("team", {})
+    return {
+        "version": "0.1.1",
+        "tenantId": tenant.tenant_id,
+        "bot": {"id": BOT_ID, "name": BOT_NAME},
+        "currentUser": user(current, 0),
+        "users": [user(u, i + 1) for i, u in enumerate(others)],
+        "personalChat": {"id": PERSONAL_CHAT_ID},
+        "groupChat": {"id": GROUP_CHAT_ID, "name": "Help desk"},
+        "team": {
+            "id": team.get("id", "19:enrollment-admins@thread.tacv2"),
+            "name": team.get("name", "IT Admins"),
+            "aadGroupId": team.get("aadGroupId", "00000000-0000-0000-0000-000000000031"),
+            "channels": [
+                {"id": team.get("channelId", "19:enrollment-admins-channel@thread.tacv2"), "name": team.get("channel", "General")}
+            ],
+        },
+    }
+
+
+def playground_binary() -> Path:
+    binary = ROOT / "node_modules" / ".bin" / "agentsplayground"
+    if not binary.exists():
+        raise SystemExit("The Agents Playground is not installed: run `make demo` (it runs npm ci) or `npm ci`.")
+    return binary
+
+
+async def start_playground(tenant: Tenant, bot_port: int, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    config = workdir / ".m365agentsplayground.yml"
+    config.write_text(json.dumps(playground_config(tenant), indent=2))  # JSON is valid YAML
+    env = {
+        **os.environ,
+        "TEAMSAPPTESTER_BROWSER": "none",
+        "APPLICATION_INSIGHTS_NO_STATSBEAT": "true",
+        "M365_AGENTS_PLAYGROUND_CONFIG_PATH": str(config),
+        "M365_AGENTS_PLAYGROUND_LOGFILE": str(workdir / "playground.log"),
+    }
+    log = (workdir / "playground.out").open("wb")
+    process = subprocess.Popen(
+        [
+            str(playground_binary()),
+            "-e",
+            f"http://127.0.0.1:{bot_port}/api/messages",
+            "-c",
+            "msteams",
+            "-p",
+            str(port),
+            "--disable-telemetry",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(150):
+            if process.poll() is not None:
+                raise SystemExit(f"the Agents Playground exited early; see {workdir / 'playground.out'}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/_debug/ping") as response:
+                    if response.status == 200:
+                        return process
+            await asyncio.sleep(0.2)
+    process.terminate()
+    raise SystemExit("the Agents Playground did not answer within 30 seconds")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _demo(port: int, graph_port: int, playground_port: int, tenant_file: Path | None, playground: bool) -> None:
+    from app import create_app
+
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    tenant = load_tenant(tenant_file or DEFAULT_FIXTURE)
+    sim = await start_sim(tenant, DEMO_DIR / "tls", graph_port)
+    settings = demo_settings(sim, port, DEMO_DIR / "demo.db")
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    process = None
+    try:
+        if playground:
+            process = await start_playground(tenant, port, playground_port, DEMO_DIR)
+        print()
+        print("Enrollment Doctor demo is running.")
+        print(f"  Simulated tenant: {sim.url}/v1.0   (tenant {tenant.tenant_id}; control API {sim.url}/_sim/...)")
+        print(f"  Bot:              http://127.0.0.1:{port}/api/messages")
+        if playground:
+            print(f"  Open the Agents Playground: http://127.0.0.1:{playground_port}/")
+            print("  Paste: A setup failure has occurred during bulk enrollment.")
+        print("Press Ctrl-C to stop everything.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("\nStopping...")
+    finally:
+        stop_process(process)
+        await runner.cleanup()
+        await sim.close()
+
+
+def run_demo(port: int, graph_port: int, playground_port: int, tenant_file: Path | None, playground: bool) -> int:
+    asyncio.run(_demo(port, graph_port, playground_port, tenant_file, playground))
+    return 0

@@ -1,0 +1,18 @@
+"""The app-scoped objects handlers use, built once in the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.graph import GraphGateway
+from bot.settings import Settings
+from bot.storage import Storage
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    graph: GraphGateway
+    storage: Storage
+    clock: Clock

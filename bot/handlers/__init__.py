@@ -1,0 +1,32 @@
+"""The routing tables: one handler per chat intent and one per card verb, each declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.domain.recognizer import Intent, Recognition
+from bot.handlers import diagnosis, help
+from bot.handlers.context import Turn
+from cards.verbs import Verb
+
+IntentHandler = Callable[[Turn, Recognition], Awaitable[None]]
+VerbHandler = Callable[[Turn, Any], Awaitable[dict[str, Any]]]
+
+INTENT_HANDLERS: dict[Intent, IntentHandler] = {
+    Intent.DIAGNOSE: diagnosis.run_diagnosis,
+    Intent.HELP: help.show_help,
+    Intent.UNKNOWN: help.not_understood,
+    Intent.STATUS: help.not_available,
+    Intent.ALERTS_ON: help.not_available,
+    Intent.ALERTS_OFF: help.not_available,
+    Intent.AUDIT: help.not_available,
+    Intent.USE_CHANNEL: help.not_available,
+}
+
+VERB_HANDLERS: dict[Verb, VerbHandler] = {
+    Verb.DIAGNOSIS_START: diagnosis.start_from_card,
+    Verb.DIAGNOSIS_STEP: diagnosis.show_step,
+    Verb.DIAGNOSIS_RECHECK: diagnosis.recheck,
+    Verb.APPROVAL_REQUEST: diagnosis.request_approval,
+}

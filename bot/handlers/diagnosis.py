@@ -1,0 +1,110 @@
+"""Handlers of the diagnostic flow: start it from chat, move between steps, check again."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bot.doctor import read_tenant, recent_bulk_failures
+from bot.domain.recognizer import Recognition
+from bot.errors import GraphError
+from bot.handlers.context import Turn
+from bot.storage import DiagnosisSession
+from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_join_permissions_card, build_out_of_date_card
+from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
+
+APPROVALS_NOT_SET_UP = (
+    "Approvals are not set up yet, so I cannot ask an admin to make this change for you. An admin with the "
+    "Cloud Device Administrator role can make exactly the change above in the portal: Entra ID > Devices > "
+    "Device settings > Users may join devices to Microsoft Entra ID > Selected > add the package accounts."
+)
+
+
+async def _new_session(turn: Turn, clues: Clues) -> DiagnosisSession:
+    now = turn.deps.clock.now()
+    session = DiagnosisSession(
+        id=uuid.uuid4().hex,
+        tenant_id=turn.tenant_id,
+        conversation_id=turn.conversation_id,
+        user_id=turn.user_id,
+        user_name=turn.user_name,
+        created_at=now,
+        updated_at=now,
+        step="settings",
+        error_codes=clues.error_codes,
+        package_guids=clues.package_guids,
+        device_name=clues.device_name,
+    )
+    await turn.deps.storage.create_session(session)
+    return session
+
+
+def _clues(session: DiagnosisSession) -> Clues:
+    return Clues(session.error_codes, session.package_guids, session.device_name)
+
+
+async def _view(turn: Turn, session: DiagnosisSession, step: str, notice: str | None = None) -> DiagnosisView:
+    reading = await read_tenant(turn.deps.graph, turn.deps.clock, session.package_guids)
+    events: tuple = ()
+    events_error = None
+    if step == "verify":
+        try:
+            events = tuple(await recent_bulk_failures(turn.deps.graph))
+        except GraphError as exc:
+            # The check itself succeeded; only the event list is missing, and the card says why.
+            events_error = f"Could not read troubleshooting events: {exc.message}"
+    plan = reading.diagnosis.plan
+    await turn.deps.storage.update_session(
+        session.id, step=step, plan=plan.to_json() if plan else None, now=turn.deps.clock.now()
+    )
+    return DiagnosisView(
+        session_id=session.id,
+        diagnosis=reading.diagnosis,
+        names=reading.names,
+        clues=_clues(session),
+        notice=notice,
+        events=events,
+        events_error=events_error,
+    )
+
+
+async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
+    """From chat: show progress, read the tenant, post step 1."""
+    await turn.typing()
+    clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
+    session = await _new_session(turn, clues)
+    view = await _view(turn, session, "settings")
+    await turn.send_card(STEP_BUILDERS["settings"](view))
+
+
+async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None:
+    session = await turn.deps.storage.get_session(session_id)
+    if session is None or session.conversation_id != turn.conversation_id or session.tenant_id != turn.tenant_id:
+        return None
+    return session
+
+
+async def start_from_card(turn: Turn, payload: StartDiagnosis) -> dict[str, Any]:
+    session = await _new_session(turn, Clues())
+    return STEP_BUILDERS["settings"](await _view(turn, session, "settings"))
+
+
+async def show_step(turn: Turn, payload: ShowStep) -> dict[str, Any]:
+    session = await _owned_session(turn, payload.session_id)
+    if session is None:
+        return build_out_of_date_card("This diagnosis is not known in this conversation.")
+    return STEP_BUILDERS[payload.step](await _view(turn, session, payload.step))
+
+
+async def recheck(turn: Turn, payload: Recheck) -> dict[str, Any]:
+    session = await _owned_session(turn, payload.session_id)
+    if session is None:
+        return build_out_of_date_card("This diagnosis is not known in this conversation.")
+    return STEP_BUILDERS["verify"](await _view(turn, session, "verify"))
+
+
+async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, Any]:
+    session = await _owned_session(turn, payload.session_id)
+    if session is None:
+        return build_out_of_date_card("This diagnosis is not known in this conversation.")
+    return build_join_permissions_card(await _view(turn, session, "join", notice=APPROVALS_NOT_SET_UP))

@@ -1,0 +1,23 @@
+"""Help, greetings, and chatter the bot does not act on."""
+
+from __future__ import annotations
+
+from bot.domain.recognizer import Recognition
+from bot.handlers.context import Turn
+from cards.diagnosis import build_help_card, build_not_understood_card
+
+
+async def show_help(turn: Turn, recognition: Recognition) -> None:
+    first = turn.user_name.split(" ")[0] if turn.user_name else ""
+    greeting = f"Hi {first}." if recognition.reason == "command" and first else None
+    await turn.send_card(build_help_card(greeting))
+
+
+async def not_understood(turn: Turn, recognition: Recognition) -> None:
+    await turn.send_card(build_not_understood_card())
+
+
+async def not_available(turn: Turn, recognition: Recognition) -> None:
+    await turn.context.send_activity(
+        f"'{recognition.intent.value.replace('_', ' ')}' is not available yet in this version of Enrollment Doctor."
+    )

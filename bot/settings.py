@@ -1,0 +1,162 @@
+"""Typed settings, read once from the environment (and an optional .env); nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+from bot.graph import GraphSettings
+
+APP_TYPES = ("SingleTenant", "MultiTenant", "UserAssignedMSI")
+CREDENTIALS = ("secret", "certificate", "managed_identity")
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int
+    app_id: str
+    app_password: str
+    app_type: str
+    app_tenant_id: str
+    tenant_id: str  # the one tenant this bot serves
+    graph: GraphSettings
+    database_url: str
+    log_level: str = "INFO"
+    max_body_bytes: int = 256 * 1024
+    demo: bool = False
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.app_id)
+
+    def with_overrides(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments; optional quotes. The real environment wins over the file."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[7:].lstrip()
+        if "=" not in stripped:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        key, value = stripped.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    env: dict[str, str] = {}
+    if dotenv is not None:
+        env.update(read_dotenv(dotenv))
+    env.update(environ if environ is not None else os.environ)
+    problems: list[str] = []
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    def number(name: str, default: str, kind=int, low: float | None = None, high: float | None = None):
+        raw = get(name, default)
+        try:
+            value = kind(raw)
+        except ValueError:
+            problems.append(f"{name} must be a number, got {raw!r}")
+            return kind(default)
+        if (low is not None and value < low) or (high is not None and value > high):
+            problems.append(f"{name} must be between {low} and {high}, got {raw!r}")
+            return kind(default)
+        return value
+
+    port = number("PORT", "3978", int, 1, 65535)
+    app_id = get("MicrosoftAppId")
+    app_password = get("MicrosoftAppPassword")
+    app_type = get("MicrosoftAppType", "SingleTenant") or "SingleTenant"
+    app_tenant_id = get("MicrosoftAppTenantId")
+    if app_type not in APP_TYPES:
+        problems.append(f"MicrosoftAppType must be one of {', '.join(APP_TYPES)}, got {app_type!r}")
+    if app_password and not app_id:
+        problems.append("MicrosoftAppPassword is set but MicrosoftAppId is empty: set both, or neither for local use")
+    if app_id and app_type != "UserAssignedMSI" and not app_password:
+        problems.append("MicrosoftAppPassword is required when MicrosoftAppId is set")
+    if app_id and app_type in ("SingleTenant", "UserAssignedMSI") and not app_tenant_id:
+        problems.append(f"MicrosoftAppTenantId is required when MicrosoftAppType is {app_type}")
+
+    graph_tenant = get("GRAPH_TENANT_ID") or app_tenant_id
+    graph_client = get("GRAPH_CLIENT_ID") or app_id
+    secret = get("GRAPH_CLIENT_SECRET")
+    certificate = get("GRAPH_CERTIFICATE_PATH")
+    credential = get("GRAPH_CREDENTIAL") or ("certificate" if certificate and not secret else "secret")
+    if credential not in CREDENTIALS:
+        problems.append(f"GRAPH_CREDENTIAL must be one of {', '.join(CREDENTIALS)}, got {credential!r}")
+    if not graph_tenant:
+        problems.append("GRAPH_TENANT_ID (or MicrosoftAppTenantId) is required: the tenant the bot reads and fixes")
+    if credential != "managed_identity" and not graph_client:
+        problems.append("GRAPH_CLIENT_ID (or MicrosoftAppId) is required for the Graph credential")
+    if credential == "secret" and not secret:
+        problems.append("GRAPH_CLIENT_SECRET is required when GRAPH_CREDENTIAL is secret")
+    if credential == "certificate":
+        if not certificate:
+            problems.append("GRAPH_CERTIFICATE_PATH is required when GRAPH_CREDENTIAL is certificate")
+        elif not Path(certificate).is_file():
+            problems.append(f"GRAPH_CERTIFICATE_PATH {certificate!r} does not exist")
+    if secret and certificate:
+        problems.append("GRAPH_CLIENT_SECRET and GRAPH_CERTIFICATE_PATH are both set: choose one credential")
+    base_url = get("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0").rstrip("/")
+    authority = get("GRAPH_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
+    for name, url in (("GRAPH_BASE_URL", base_url), ("GRAPH_AUTHORITY", authority)):
+        if urlsplit(url).scheme != "https" or not urlsplit(url).hostname:
+            problems.append(f"{name} must be an https URL, got {url!r}")
+    ca_bundle = get("GRAPH_CA_BUNDLE") or None
+    if ca_bundle and not Path(ca_bundle).is_file():
+        problems.append(f"GRAPH_CA_BUNDLE {ca_bundle!r} does not exist")
+    if app_tenant_id and get("GRAPH_TENANT_ID") and get("GRAPH_TENANT_ID") != app_tenant_id:
+        problems.append("GRAPH_TENANT_ID differs from MicrosoftAppTenantId: the bot serves one tenant")
+
+    database_url = get("DATABASE_URL", "sqlite:///enrollment-doctor.db")
+    if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        problems.append(f"DATABASE_URL must start with sqlite:// or postgresql://, got {database_url!r}")
+    log_level = get("LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+    graph = GraphSettings(
+        tenant_id=graph_tenant,
+        client_id=graph_client,
+        credential=credential,
+        client_secret=secret or None,
+        certificate_path=certificate or None,
+        base_url=base_url,
+        authority=authority,
+        ca_bundle=ca_bundle,
+        retry_delay=number("GRAPH_RETRY_DELAY", "2", float, 0, 180),
+        max_retries=number("GRAPH_MAX_RETRIES", "3", int, 0, 10),
+        timeout=number("GRAPH_TIMEOUT", "30", float, 1, 300),
+    )
+    max_body = number("MAX_BODY_BYTES", str(256 * 1024), int, 1024, 64 * 1024 * 1024)
+    if problems:
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+    return Settings(
+        port=port,
+        app_id=app_id,
+        app_password=app_password,
+        app_type=app_type,
+        app_tenant_id=app_tenant_id,
+        tenant_id=graph_tenant,
+        graph=graph,
+        database_url=database_url,
+        log_level=log_level,
+        max_body_bytes=max_body,
+    )

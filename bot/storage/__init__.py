@@ -1,0 +1,16 @@
+"""Persistence behind one narrow async interface; SQLite is the default backend."""
+
+from __future__ import annotations
+
+from bot.storage.base import ConversationRecord, DiagnosisSession, Storage
+
+
+async def open_storage(database_url: str) -> Storage:
+    if database_url.startswith("sqlite://"):
+        from bot.storage.sqlite import SqliteStore
+
+        return await SqliteStore.open(database_url.removeprefix("sqlite://").removeprefix("/") or ":memory:")
+    raise ValueError(f"no storage backend for {database_url!r} yet (SQLite is the one built)")
+
+
+__all__ = ["ConversationRecord", "DiagnosisSession", "Storage", "open_storage"]

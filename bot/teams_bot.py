@@ -1,0 +1,164 @@
+"""A thin TeamsActivityHandler: decode the activity, dispatch to a handler, funnel every error."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import AdaptiveCardInvokeResponse, InvokeResponse
+
+from bot.deps import Deps
+from bot.domain.recognizer import recognize
+from bot.errors import (
+    BotError,
+    GraphAuthError,
+    GraphError,
+    GraphPermissionError,
+    GraphThrottledError,
+    GraphUnavailableError,
+)
+from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
+from bot.handlers.context import Turn
+from bot.storage import ConversationRecord
+from cards.common import CARD_CONTENT_TYPE, attachment
+from cards.diagnosis import build_error_card, build_out_of_date_card
+from cards.verbs import parse_action, verb_of
+
+log = logging.getLogger(__name__)
+
+
+def card_invoke_response(card: dict[str, Any]) -> InvokeResponse:
+    # Returned from on_invoke_activity and serialized once by our HTTP layer (botbuilder 4.17.1 would
+    # serialize an AdaptiveCardInvokeResponse twice if it came from on_adaptive_card_invoke).
+    return InvokeResponse(
+        status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+    )
+
+
+def error_card_for(exc: Exception, correlation_id: str) -> dict[str, Any]:
+    if isinstance(exc, GraphPermissionError):
+        return build_error_card(
+            "The app lacks a Microsoft Graph permission",
+            f"{exc.message} Microsoft Graph refused to let me {exc.operation}.",
+            "A Global Administrator or Privileged Role Administrator grants it: Entra admin center > "
+            "App registrations > Enrollment Doctor > API permissions > Add a permission > Microsoft Graph > "
+            f"Application permissions > {exc.permission}, then 'Grant admin consent for your tenant'. "
+            "Then try again.",
+            correlation_id,
+        )
+    if isinstance(exc, GraphThrottledError):
+        wait = f" It asked to wait {exc.retry_after:g} seconds." if exc.retry_after else ""
+        return build_error_card(
+            "Microsoft Graph is busy", exc.message + wait, "Wait a minute, then try again.", correlation_id
+        )
+    if isinstance(exc, GraphUnavailableError):
+        return build_error_card(
+            "Microsoft Graph is unavailable",
+            exc.message,
+            "Nothing was changed. Try again in a few minutes; if it persists, check the Microsoft 365 service health.",
+            correlation_id,
+        )
+    if isinstance(exc, GraphAuthError):
+        return build_error_card(
+            "I could not sign in to Microsoft Graph",
+            exc.message,
+            "An administrator checks the bot's Graph credential (GRAPH_CLIENT_SECRET or certificate, tenant and "
+            "client id) and that the secret has not expired.",
+            correlation_id,
+        )
+    if isinstance(exc, GraphError):
+        return build_error_card("Microsoft Graph refused a request", exc.message, "Try again.", correlation_id)
+    if isinstance(exc, BotError):
+        return build_error_card("I could not finish that", str(exc), "Try again.", correlation_id)
+    return build_error_card(
+        "Something went wrong on my side",
+        "I hit an unexpected error and stopped. Nothing was changed in your tenant.",
+        "Try again. If it keeps happening, give this correlation id to whoever runs the bot.",
+        correlation_id,
+    )
+
+
+class EnrollmentDoctorBot(TeamsActivityHandler):
+    def __init__(self, deps: Deps):
+        super().__init__()
+        self._deps = deps
+        self._saved_references: set[tuple[str, str]] = set()
+
+    # ---- the one error funnel ------------------------------------------------------------------
+    async def _funnel(self, turn_context: TurnContext, work: Callable[[], Awaitable[Any]]) -> Any:
+        activity = turn_context.activity
+        correlation_id = activity.id or uuid.uuid4().hex
+        try:
+            return await work()
+        except Exception as exc:  # noqa: BLE001 - this is the funnel: log, explain, never swallow
+            if isinstance(exc, BotError):
+                log.warning("activity %s: %s", correlation_id, exc, exc_info=True)
+            else:
+                log.exception("activity %s: unexpected error handling %s", correlation_id, activity.type)
+            card = error_card_for(exc, correlation_id)
+            if activity.type == "invoke":
+                return card_invoke_response(card)
+            await Turn(turn_context, self._deps).send_card(card)
+            return None
+
+    async def _remember_conversation(self, turn: Turn) -> None:
+        reference = TurnContext.get_conversation_reference(turn.activity)
+        key = (turn.conversation_id, reference.service_url or "")
+        if key in self._saved_references or not turn.conversation_id:
+            return
+        await turn.deps.storage.save_conversation(
+            ConversationRecord(
+                conversation_id=turn.conversation_id,
+                tenant_id=turn.tenant_id,
+                kind=turn.conversation_type,
+                reference=reference.serialize(),
+                updated_at=turn.deps.clock.now(),
+            )
+        )
+        self._saved_references.add(key)
+
+    # ---- messages --------------------------------------------------------------------------------
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        async def work() -> None:
+            turn = Turn(turn_context, self._deps)
+            await self._remember_conversation(turn)
+            TurnContext.remove_recipient_mention(turn_context.activity)
+            recognition = recognize(turn_context.activity.text or "")
+            log.info(
+                "activity %s: intent %s (%s)", turn_context.activity.id, recognition.intent, recognition.reason
+            )
+            await INTENT_HANDLERS[recognition.intent](turn, recognition)
+
+        await self._funnel(turn_context, work)
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        await self._funnel(turn_context, lambda: self._remember_conversation(Turn(turn_context, self._deps)))
+        await super().on_conversation_update_activity(turn_context)
+
+    async def on_installation_update(self, turn_context: TurnContext) -> None:
+        await self._funnel(turn_context, lambda: self._remember_conversation(Turn(turn_context, self._deps)))
+
+    # ---- card actions ----------------------------------------------------------------------------
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        if turn_context.activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+
+        async def work() -> InvokeResponse:
+            value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
+            action = value.get("action") if isinstance(value.get("action"), dict) else {}
+            payload = parse_action(action.get("verb"), action.get("data"))
+            if payload is None or action.get("type") not in (None, "Action.Execute"):
+                log.info("activity %s: refused card action %r", turn_context.activity.id, action.get("verb"))
+                return card_invoke_response(build_out_of_date_card())
+            handler = VERB_HANDLERS[verb_of(payload)]
+            card = await handler(Turn(turn_context, self._deps), payload)
+            return card_invoke_response(card)
+
+        return await self._funnel(turn_context, work)
+
+
+__all__ = ["EnrollmentDoctorBot", "attachment", "card_invoke_response"]

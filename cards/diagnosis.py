@@ -1,0 +1,363 @@
+"""The diagnostic flow's cards: one per resolution step, each showing what was read from the tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import microsoft_teams.cards as ac
+
+from bot.domain.diagnosis import (
+    JOIN_SETTING_LABEL,
+    PORTAL_PATH,
+    AccountStatus,
+    Coverage,
+    Diagnosis,
+    JoinChangePlan,
+    Severity,
+)
+from bot.domain.model import DirectoryNames, JoinSetting, MembershipKind, TroubleshootingEvent
+from bot.domain.recognizer import KNOWN_CODES
+from cards.common import build_card, callout, execute, facts, heading, text
+from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
+
+MAX_LISTED_ACCOUNTS = 12
+MAX_LISTED_EVENTS = 6
+STEP_TITLES = {"settings": "Device settings", "join": "Join permissions", "verify": "Verify"}
+SEVERITY_MARK = {Severity.BLOCKER: "\u26d4", Severity.WARNING: "\u26a0\ufe0f", Severity.OK: "\u2705"}
+
+
+@dataclass(frozen=True)
+class Clues:
+    """What the person's message told us."""
+
+    error_codes: tuple[str, ...] = ()
+    package_guids: tuple[str, ...] = ()
+    device_name: str | None = None
+
+
+@dataclass(frozen=True)
+class DiagnosisView:
+    session_id: str
+    diagnosis: Diagnosis
+    names: DirectoryNames
+    clues: Clues = Clues()
+    approvals_enabled: bool = False
+    notice: str | None = None
+    events: tuple[TroubleshootingEvent, ...] = field(default=())
+    events_error: str | None = None
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def describe_join(join: JoinSetting, names: DirectoryNames | None = None) -> str:
+    if join.kind is not MembershipKind.SELECTED:
+        return join.kind.label
+    users = len(join.users)
+    groups = len(join.groups)
+    return (
+        f"Selected ({users} user{'s' if users != 1 else ''}, "
+        f"{groups} group{'s' if groups != 1 else ''})"
+    )
+
+
+def _name_list(ids: Sequence[str], names: DirectoryNames, limit: int = 8) -> str:
+    shown = [names.name(i) for i in ids[:limit]]
+    more = len(ids) - limit
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "") if ids else "none"
+
+
+def _step_header(step: str) -> list[ac.CardElement]:
+    index = list(STEP_TITLES).index(step) + 1
+    return heading(STEP_TITLES[step], f"Bulk enrollment diagnosis \u00b7 step {index} of 3")
+
+
+def _footer(view: DiagnosisView) -> ac.TextBlock:
+    rid = view.diagnosis.policy.request_id
+    suffix = f" \u00b7 Graph request id {rid}" if rid else ""
+    return text(
+        f"Read from Microsoft Graph at {_when(view.diagnosis.checked_at)}{suffix}",
+        size="Small",
+        is_subtle=True,
+        spacing="Medium",
+    )
+
+
+def _findings(diagnosis: Diagnosis) -> list[ac.CardElement]:
+    items: list[ac.CardElement] = [text("What I found", weight="Bolder", spacing="Medium")]
+    for finding in diagnosis.findings:
+        items.append(text(f"{SEVERITY_MARK[finding.severity]} **{finding.title}**. {finding.detail}", spacing="Small"))
+    return items
+
+
+def _clue_facts(clues: Clues) -> list[ac.CardElement]:
+    pairs: list[tuple[str, str]] = []
+    for code in clues.error_codes:
+        pairs.append((code, KNOWN_CODES.get(code, "an enrollment error code")))
+    for guid in clues.package_guids:
+        pairs.append(("Package account", f"package_{guid}"))
+    if clues.device_name:
+        pairs.append(("Device", clues.device_name))
+    if not pairs:
+        return []
+    return [text("From your message", weight="Bolder", spacing="Medium"), facts(pairs)]
+
+
+def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None) -> list[ac.Action]:
+    actions: list[ac.Action] = []
+    if forward:
+        actions.append(execute(forward[1], ShowStep(session_id=view.session_id, step=forward[0])))  # type: ignore[arg-type]
+    if back:
+        actions.append(execute(f"Back: {STEP_TITLES[back]}", ShowStep(session_id=view.session_id, step=back)))  # type: ignore[arg-type]
+    return actions
+
+
+def build_device_settings_card(view: DiagnosisView) -> dict[str, Any]:
+    d = view.diagnosis
+    join = d.join
+    pairs = [(JOIN_SETTING_LABEL, describe_join(join))]
+    if join.kind is MembershipKind.SELECTED:
+        pairs.append(("Selected users", _name_list(join.users, view.names)))
+        pairs.append(("Selected groups", _name_list(join.groups, view.names)))
+    pairs.append(("Require MFA to register or join devices", "Yes" if d.policy.mfa_required else "No"))
+    if d.policy.user_device_quota is not None:
+        pairs.append(("Maximum number of devices per user", str(d.policy.user_device_quota)))
+    pairs.append(("Where", PORTAL_PATH))
+    body: list[ac.CardElement] = [
+        *_step_header("settings"),
+        text("This is your tenant's device registration policy as it stands now."),
+        facts(pairs),
+        *_clue_facts(view.clues),
+        *_findings(d),
+        _footer(view),
+    ]
+    if view.notice:
+        body.insert(3, callout("Note", view.notice, "warning"))
+    fallback = f"Device settings: {JOIN_SETTING_LABEL} is {describe_join(join)}. " + " ".join(
+        f.title + "." for f in d.findings
+    )
+    return build_card(body, fallback_text=fallback, actions=_nav(view, None, ("join", "Next: join permissions")))
+
+
+def _account_line(status: AccountStatus, names: DirectoryNames) -> str:
+    upn = status.account.user_principal_name
+    if not status.account.account_enabled:
+        state = "\u26d4 disabled"
+    elif status.coverage is Coverage.ALL:
+        state = "\u2705 may join (All)"
+    elif status.coverage is Coverage.DIRECT:
+        state = "\u2705 may join (listed in Selected)"
+    elif status.coverage is Coverage.GROUP and status.via_group:
+        state = f"\u2705 may join (through group {names.name(status.via_group)})"
+    else:
+        state = "\u26d4 may not join"
+    if status.token_expired:
+        state += ", token older than 180 days"
+    return f"{upn}: {state}"
+
+
+def _plan_facts(plan: JoinChangePlan, names: DirectoryNames) -> ac.FactSet:
+    return facts(
+        [
+            ("Before", describe_join(plan.before)),
+            ("After", describe_join(plan.after)),
+            ("Adds", _name_list(plan.added_users, names) if plan.added_users else "everyone"),
+        ]
+    )
+
+
+def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
+    d = view.diagnosis
+    body: list[ac.CardElement] = [*_step_header("join")]
+    total = len(d.accounts)
+    blocked = [a for a in d.accounts if not a.covered or not a.account.account_enabled]
+    body.append(
+        text(
+            f"I found **{total}** package account{'s' if total != 1 else ''} (users named package_\u2026). "
+            f"**{len(d.covered)}** may join devices; **{len(d.uncovered)}** may not."
+        )
+    )
+    listed = blocked[:MAX_LISTED_ACCOUNTS] + [a for a in d.accounts if a not in blocked][
+        : max(0, MAX_LISTED_ACCOUNTS - len(blocked))
+    ]
+    for status in listed:
+        body.append(text(_account_line(status, view.names), size="Small", spacing="None"))
+    if total > len(listed):
+        body.append(text(f"\u2026 and {total - len(listed)} more.", size="Small", is_subtle=True, spacing="None"))
+    body.extend(_findings(d))
+    actions: list[ac.Action] = []
+    if d.plan:
+        body.append(text("The minimal fix", weight="Bolder", spacing="Medium"))
+        body.append(
+            text(
+                f"Add the {len(d.plan.added_users)} uncovered package account"
+                f"{'s' if len(d.plan.added_users) != 1 else ''} to the Selected list of "
+                f"'{JOIN_SETTING_LABEL}'. Nothing else changes. {d.plan.consequence()}"
+            )
+        )
+        body.append(_plan_facts(d.plan, view.names))
+        if d.alternative:
+            body.append(
+                text(
+                    "Alternative: set the setting to All. " + d.alternative.consequence() + " Only choose this "
+                    "if your organisation allows any user to Entra-join devices.",
+                    size="Small",
+                    is_subtle=True,
+                )
+            )
+        body.append(
+            ac.TextInput(
+                id="justification",
+                label="Why is this change needed? (optional, shown to approvers)",
+                is_multiline=True,
+                max_length=1000,
+                placeholder="e.g. School PCs in room 101 fail with the bulk enrollment error",
+            )
+        )
+        actions.append(
+            execute("Request approval", RequestApproval(session_id=view.session_id), with_inputs=True, style="positive")
+        )
+        if d.alternative:
+            actions.append(
+                execute(
+                    "Request approval for All instead",
+                    RequestApproval(session_id=view.session_id, option="all"),
+                    with_inputs=True,
+                )
+            )
+    elif d.join.kind is MembershipKind.ALL:
+        body.append(text("The join setting is All, so it is not what blocks these accounts.", spacing="Medium"))
+    if view.notice:
+        body.append(callout("Approvals", view.notice, "warning"))
+    body.append(_footer(view))
+    actions.extend(_nav(view, "settings", ("verify", "Next: verify")))
+    fallback = f"Join permissions: {len(d.uncovered)} of {total} package accounts may not join devices."
+    if d.plan:
+        fallback += " " + d.plan.consequence()
+    return build_card(body, fallback_text=fallback, actions=actions)
+
+
+def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
+    d = view.diagnosis
+    body: list[ac.CardElement] = [*_step_header("verify")]
+    body.append(text(f"I read the policy again: '{JOIN_SETTING_LABEL}' is **{describe_join(d.join)}**."))
+    usable = [a for a in d.accounts if a.account.account_enabled and not a.token_expired]
+    blocked = [a for a in usable if not a.covered]
+    if d.healthy and not blocked:
+        body.append(callout("Join permission looks right", f"All {len(usable)} usable package accounts may join devices.", "good"))
+    else:
+        body.append(
+            callout(
+                "Not fixed yet",
+                f"{len(blocked)} of {len(usable)} usable package accounts still may not join devices."
+                if blocked
+                else "Something else still blocks bulk enrollment: see the findings below.",
+                "attention",
+            )
+        )
+    body.extend(_findings(d))
+    body.append(text("Next", weight="Bolder", spacing="Medium"))
+    body.append(
+        text(
+            "1. Changes to device settings take a while to reach every service: wait several minutes.\n"
+            "2. Apply the provisioning package again on one device.\n"
+            "3. If it still fails, look at Event Viewer > Applications and Services Logs > Microsoft > Windows > "
+            "Provisioning-Diagnostics-Provider > Admin on that device, and check again here."
+        )
+    )
+    body.append(text("Recent bulk enrollment failures in Intune", weight="Bolder", spacing="Medium"))
+    if view.events_error:
+        body.append(text(view.events_error, size="Small", color="Warning"))
+    elif not view.events:
+        body.append(text("No bulk enrollment troubleshooting events were found.", size="Small", is_subtle=True))
+    else:
+        body.append(
+            facts(
+                [
+                    (_when(e.time), f"{e.failure_category}: {e.failure_reason or 'no reason given'}")
+                    for e in view.events[:MAX_LISTED_EVENTS]
+                ]
+            )
+        )
+    body.append(_footer(view))
+    actions: list[ac.Action] = [execute("Check again", Recheck(session_id=view.session_id))]
+    actions.extend(_nav(view, "join", None))
+    fallback = f"Verify: join setting is {describe_join(d.join)}; {len(blocked)} usable package accounts still blocked."
+    return build_card(body, fallback_text=fallback, actions=actions)
+
+
+STEP_BUILDERS = {
+    "settings": build_device_settings_card,
+    "join": build_join_permissions_card,
+    "verify": build_verify_card,
+}
+
+
+def build_help_card(greeting: str | None = None) -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading("I fix Windows bulk enrollment failures"),
+        text(
+            (greeting + " " if greeting else "")
+            + "When a provisioning package fails with \u201cA setup failure has occurred during bulk "
+            "enrollment\u201d, paste the error (or a log) here and I will check your tenant through "
+            "Microsoft Graph: who may join devices to Entra ID, which package accounts are blocked, and "
+            "the smallest fix."
+        ),
+        facts(
+            [
+                ("diagnose", "Run the diagnosis now"),
+                ("status", "Your approval requests"),
+                ("alerts on / alerts off", "Failure spike alerts in this channel"),
+                ("audit", "Recent approved changes (admins' channel)"),
+                ("help", "This card"),
+            ]
+        ),
+        text("In a channel, @mention me first.", size="Small", is_subtle=True),
+    ]
+    return build_card(
+        body,
+        fallback_text="Enrollment Doctor: paste a bulk enrollment error, or say diagnose.",
+        actions=[execute("Diagnose now", StartDiagnosis())],
+    )
+
+
+def build_not_understood_card() -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading("I did not recognise a bulk enrollment problem"),
+        text(
+            "I only help with Windows bulk enrollment (provisioning packages). Paste the error text or a log, "
+            "or say **diagnose** to check your tenant anyway. Say **help** for everything I can do."
+        ),
+    ]
+    return build_card(
+        body,
+        fallback_text="Paste a bulk enrollment error, or say diagnose or help.",
+        actions=[execute("Diagnose now", StartDiagnosis())],
+    )
+
+
+def build_out_of_date_card(reason: str = "This card is out of date.") -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading("This card is out of date"),
+        text(f"{reason} Nothing was changed. Start a fresh diagnosis to see the tenant as it is now."),
+    ]
+    return build_card(body, fallback_text=reason, actions=[execute("Start a new diagnosis", StartDiagnosis())])
+
+
+def build_error_card(title: str, message: str, next_step: str, correlation_id: str) -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading(title),
+        text(message),
+        text("What to do", weight="Bolder", spacing="Medium"),
+        text(next_step),
+        text(f"Correlation id: {correlation_id}", size="Small", is_subtle=True, spacing="Medium"),
+    ]
+    return build_card(
+        body,
+        fallback_text=f"{title}: {message} (correlation id {correlation_id})",
+        actions=[execute("Try again", StartDiagnosis())],
+    )

@@ -1,0 +1,76 @@
+"""Every card verb, defined once, with the typed payload its action carries."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Verb(StrEnum):
+    DIAGNOSIS_START = "diagnosis.start"
+    DIAGNOSIS_STEP = "diagnosis.step"
+    DIAGNOSIS_RECHECK = "diagnosis.recheck"
+    APPROVAL_REQUEST = "approval.request"
+
+
+Step = Literal["settings", "join", "verify"]
+STEPS: tuple[Step, ...] = ("settings", "join", "verify")
+
+
+class Payload(BaseModel):
+    # Clients merge input values into `data`, so unknown keys are ignored; missing or mistyped ones
+    # mean "not one of our cards" and the action is refused.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class StartDiagnosis(Payload):
+    pass
+
+
+class ShowStep(Payload):
+    session_id: str = Field(alias="sessionId", min_length=1, max_length=64)
+    step: Step
+
+
+class Recheck(Payload):
+    session_id: str = Field(alias="sessionId", min_length=1, max_length=64)
+
+
+class RequestApproval(Payload):
+    session_id: str = Field(alias="sessionId", min_length=1, max_length=64)
+    option: Literal["minimal", "all"] = "minimal"
+    justification: str | None = Field(default=None, max_length=1000)
+
+
+PAYLOADS: dict[Verb, type[Payload]] = {
+    Verb.DIAGNOSIS_START: StartDiagnosis,
+    Verb.DIAGNOSIS_STEP: ShowStep,
+    Verb.DIAGNOSIS_RECHECK: Recheck,
+    Verb.APPROVAL_REQUEST: RequestApproval,
+}
+
+
+def action_data(payload: Payload) -> dict[str, Any]:
+    return payload.model_dump(by_alias=True, exclude_none=True)
+
+
+def parse_action(verb: Any, data: Any) -> Payload | None:
+    """The typed payload for a card action, or None when it is not one of ours (malformed, stale, forged)."""
+    try:
+        known = Verb(verb)
+    except ValueError:
+        return None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return None
+    try:
+        return PAYLOADS[known].model_validate(data)
+    except ValidationError:
+        return None
+
+
+def verb_of(payload: Payload) -> Verb:
+    return next(verb for verb, model in PAYLOADS.items() if isinstance(payload, model))
