@@ -25,8 +25,9 @@ async def read_tenant(graph: GraphGateway, clock: Clock, mentioned_guids: Iterab
     needing = accounts_needing_group_check(policy.join, accounts)
     groups_of = await graph.group_memberships([a.id for a in needing], list(policy.join.groups))
     diagnosis = diagnose(policy, accounts, groups_of, clock.now(), mentioned_guids)
-    added = diagnosis.plan.added_users if diagnosis.plan else ()
-    names = await graph.resolve_names([*policy.join.users, *added], policy.join.groups)
+    # Package accounts are named by their UPN, already read; only the policy's own entries need a lookup.
+    resolved = await graph.resolve_names(policy.join.users, policy.join.groups)
+    names = DirectoryNames({**{a.id: a.user_principal_name for a in accounts}, **resolved.names})
     return TenantReading(diagnosis, names)
 
 

@@ -247,15 +247,22 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
     body.append(text(f"I read the policy again: '{JOIN_SETTING_LABEL}' is **{describe_join(d.join)}**."))
     usable = [a for a in d.accounts if a.account.account_enabled and not a.token_expired]
     blocked = [a for a in usable if not a.covered]
-    if d.healthy and not blocked:
-        body.append(callout("Join permission looks right", f"All {len(usable)} usable package accounts may join devices.", "good"))
+    if not blocked and d.join.kind is not MembershipKind.NONE:
+        body.append(
+            callout(
+                "Join permission looks right",
+                f"All {len(usable)} usable package accounts may join devices."
+                + ("" if d.healthy else " Other problems remain: see what I found below."),
+                "good" if d.healthy else "warning",
+            )
+        )
     else:
         body.append(
             callout(
                 "Not fixed yet",
                 f"{len(blocked)} of {len(usable)} usable package accounts still may not join devices."
                 if blocked
-                else "Something else still blocks bulk enrollment: see the findings below.",
+                else "Nobody may join devices yet.",
                 "attention",
             )
         )

@@ -1,0 +1,119 @@
+"""Fixtures that run the real pieces on loopback: the simulated tenant, a recording connector, the bot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from app import create_app
+from bot.settings import load_settings
+from sim.runner import DEFAULT_FIXTURE, RunningSim, start_sim
+from sim.tenant import Tenant
+from tests.support.clock import FakeClock
+from tests.support.connector import RecordingConnector
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tls")
+
+
+@pytest.fixture
+def fixture_data() -> dict[str, Any]:
+    return json.loads(DEFAULT_FIXTURE.read_text())
+
+
+@pytest.fixture
+async def sim(fixture_data: dict[str, Any], tls_dir: Path) -> AsyncIterator[RunningSim]:
+    running = await start_sim(Tenant.from_fixture(fixture_data), tls_dir)
+    yield running
+    await running.close()
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[RecordingConnector]:
+    recorder = RecordingConnector()
+    runner, url = await _serve(recorder.app())
+    recorder.url = url
+    yield recorder
+    await runner.cleanup()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def sim_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
+    app = next(iter(sim.tenant.apps.values()))
+    env = {
+        "GRAPH_TENANT_ID": sim.tenant.tenant_id,
+        "GRAPH_CLIENT_ID": app.client_id,
+        "GRAPH_CLIENT_SECRET": app.client_secret,
+        "GRAPH_BASE_URL": f"{sim.url}/v1.0",
+        "GRAPH_AUTHORITY": sim.url,
+        "GRAPH_CA_BUNDLE": str(sim.ca_pem),
+        "GRAPH_RETRY_DELAY": "0",
+        "GRAPH_MAX_RETRIES": "2",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class BotServer:
+    url: str
+    session: aiohttp.ClientSession
+
+    async def post(self, activity: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        async with self.session.post(f"{self.url}/api/messages", json=activity, headers=headers) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text) if text else None
+            except ValueError:
+                return response.status, text
+
+    async def post_raw(self, data: bytes, content_type: str = "application/json") -> tuple[int, Any]:
+        async with self.session.post(
+            f"{self.url}/api/messages", data=data, headers={"Content-Type": content_type}
+        ) as response:
+            return response.status, await response.text()
+
+
+@pytest.fixture
+async def bot_factory(sim: RunningSim, clock: FakeClock, tmp_path: Path):
+    runners: list[web.AppRunner] = []
+    session = aiohttp.ClientSession()
+
+    async def make(**env: str) -> BotServer:
+        settings = load_settings(sim_env(sim, tmp_path, **env), dotenv=None)
+        runner, url = await _serve(create_app(settings, clock=clock))
+        runners.append(runner)
+        return BotServer(url, session)
+
+    yield make
+    for runner in runners:
+        await runner.cleanup()
+    await session.close()
+
+
+@pytest.fixture
+async def bot(bot_factory) -> BotServer:
+    return await bot_factory()

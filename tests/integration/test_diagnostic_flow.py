@@ -1,0 +1,259 @@
+"""The diagnostic flow over real HTTP: bot <-> recording connector, bot <-> simulated tenant (HTTPS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from tests.support.activities import card_action, message
+
+ENUMERATED = "#microsoft.graph.enumeratedDeviceRegistrationMembership"
+APPROVERS = "d1e2f3a4-0000-4000-8000-00000000a001"
+JOINERS = "d1e2f3a4-0000-4000-8000-00000000a002"
+PKG_UNCOVERED = "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d"
+PKG_NESTED = "package_c4d95b10-2e3f-4a5b-9c6d-7e8f9a0b1c2d"
+PKG_DISABLED = "package_e7f01d33-6b5a-4c9d-8e7f-6a5b4c3d2e1f"
+
+
+def card_text(card: dict[str, Any]) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+def facts_of(card: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "FactSet":
+                for fact in node["facts"]:
+                    found[fact["title"]] = fact["value"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+def actions_of(card: dict[str, Any]) -> list[dict[str, Any]]:
+    return card.get("actions", [])
+
+
+def session_id_of(card: dict[str, Any]) -> str:
+    return next(a["data"]["sessionId"] for a in actions_of(card) if "sessionId" in a.get("data", {}))
+
+
+async def start(bot, connector, text="A setup failure has occurred during bulk enrollment.", **kw):
+    status, _ = await bot.post(message(connector.url, text, **kw))
+    assert status == 201
+    cards = connector.cards()
+    assert cards, "the bot sent no card"
+    return cards[-1]
+
+
+async def step(bot, connector, session_id: str, name: str) -> dict[str, Any]:
+    status, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": name}))
+    assert status == 200
+    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
+    return body["value"]
+
+
+async def test_error_text_starts_the_flow_with_typing_then_the_settings_card(bot, connector, sim):
+    card = await start(bot, connector)
+    assert connector.sent[0]["type"] == "typing"
+    facts = facts_of(card)
+    assert facts["Users may join devices to Microsoft Entra ID"] == "Selected (2 users, 1 group)"
+    assert facts["Selected users"] == "Megan Bowen, Nestor Wilke"
+    assert facts["Selected groups"] == "Device joiners"
+    assert facts["Require MFA to register or join devices"] == "No"
+    assert "2 package accounts may not join devices" in card_text(card)
+    assert card["version"] == "1.5" and card["fallbackText"]
+    routes = [r["route"] for r in sim.simulator.requests]
+    assert "policy.get" in routes and "users.list" in routes
+
+
+async def test_walks_all_three_steps_with_what_it_found(bot, connector, sim):
+    card = await start(bot, connector)
+    session_id = session_id_of(card)
+    join = await step(bot, connector, session_id, "join")
+    text = card_text(join)
+    assert f"{PKG_UNCOVERED}@contoso.onmicrosoft.com: \u26d4 may not join" in text
+    assert f"{PKG_NESTED}@contoso.onmicrosoft.com: \u2705 may join (through group Device joiners)" in text
+    assert f"{PKG_DISABLED}@contoso.onmicrosoft.com: \u26d4 disabled" in text
+    facts = facts_of(join)
+    assert facts["Before"] == "Selected (2 users, 1 group)"
+    assert facts["After"] == "Selected (4 users, 1 group)"
+    assert "2 package accounts will be allowed to join devices to Entra ID." in text
+    verbs = [a["verb"] for a in actions_of(join)]
+    assert verbs[:2] == ["approval.request", "approval.request"]
+    verify = await step(bot, connector, session_id, "verify")
+    assert "Not fixed yet" in card_text(verify)
+    assert "authorization: The user is not authorized to join devices" in card_text(verify)
+    assert "Check again" in [a["title"] for a in actions_of(verify)]
+
+
+async def test_check_again_sees_a_fix_made_in_the_tenant(bot, connector, sim):
+    card = await start(bot, connector)
+    session_id = session_id_of(card)
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}
+    status, body = await bot.post(card_action(connector.url, "diagnosis.recheck", {"sessionId": session_id}))
+    assert status == 200
+    text = card_text(body["value"])
+    assert "Join permission looks right" in text
+    assert "is **All**" in text
+
+
+async def test_join_none_proposes_selected_with_the_package_accounts(bot, connector, sim):
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"}
+    card = await start(bot, connector)
+    assert facts_of(card)["Users may join devices to Microsoft Entra ID"] == "None"
+    assert "Nobody may join devices" in card_text(card)
+    join = await step(bot, connector, session_id_of(card), "join")
+    facts = facts_of(join)
+    assert facts["Before"] == "None"
+    assert facts["After"] == "Selected (3 users, 0 groups)"  # the three enabled package accounts, not the disabled one
+
+
+async def test_join_all_has_no_fix_to_propose(bot, connector, sim):
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}
+    card = await start(bot, connector)
+    assert facts_of(card)["Users may join devices to Microsoft Entra ID"] == "All"
+    join = await step(bot, connector, session_id_of(card), "join")
+    assert "approval.request" not in [a["verb"] for a in actions_of(join)]
+    assert "The join setting is All" in card_text(join)
+
+
+async def test_mfa_required_and_missing_mentioned_package_are_reported(bot, connector, sim):
+    sim.tenant.policy["multiFactorAuthConfiguration"] = "required"
+    text = "ppkg fails on DESKTOP-7H2K9 with 0x801c0003 for package_0badc0de-0000-4000-8000-000000000000"
+    card = await start(bot, connector, text)
+    content = card_text(card)
+    assert "MFA is required to join devices" in content
+    assert "package_0badc0de-0000-4000-8000-000000000000" in content
+    facts = facts_of(card)
+    assert facts["0x801c0003"] == "the account is not authorized to join devices to Entra ID"
+    assert facts["Device"] == "DESKTOP-7H2K9"
+
+
+async def test_150_package_accounts_are_paged_and_batched(bot, connector, sim):
+    for i in range(150):
+        uid = f"aaaaaaaa-0000-4000-8000-{i:012d}"
+        sim.tenant.users[uid] = {
+            "id": uid,
+            "displayName": f"package_{uid}",
+            "userPrincipalName": f"package_{uid}@contoso.onmicrosoft.com",
+            "accountEnabled": True,
+            "createdDateTime": "2026-11-01T00:00:00Z",
+        }
+    card = await start(bot, connector)
+    assert "152 package accounts may not join devices" in card_text(card)
+    top_level = [r for r in sim.simulator.requests if not r.get("batch") and r["route"] != "token"]
+    checks = [r for r in sim.simulator.requests if r["route"] == "users.checkMemberGroups"]
+    assert len(checks) == 154  # every package account not listed directly, checked once
+    assert all(r["batch"] for r in checks)
+    batches = [r for r in top_level if r["route"] == "batch"]
+    assert len(batches) <= 8 + 1  # ceil(154 / 20) membership batches, one for names
+    assert len(top_level) < 15, [r["route"] for r in top_level]
+
+
+async def test_graph_403_names_the_missing_permission(bot, connector, sim):
+    app = next(iter(sim.tenant.apps.values()))
+    app.permissions = tuple(p for p in app.permissions if p != "Policy.ReadWrite.DeviceConfiguration")
+    card = await start(bot, connector)
+    text = card_text(card)
+    assert "The app lacks a Microsoft Graph permission" in text
+    assert "Policy.Read.DeviceConfiguration" in text
+    assert "Grant admin consent" in text
+    assert "Correlation id" in text
+
+
+async def test_graph_429_is_retried_after_retry_after_then_succeeds(bot, connector, sim):
+    async with aiohttp.ClientSession() as session:
+        await session.post(
+            f"{sim.url}/_sim/faults",
+            json={"route": "policy.get", "status": 429, "retryAfter": 1, "times": 1},
+            ssl=False,
+        )
+    card = await start(bot, connector)
+    assert facts_of(card)["Users may join devices to Microsoft Entra ID"] == "Selected (2 users, 1 group)"
+    statuses = [r["status"] for r in sim.simulator.requests if r["route"] == "policy.get"]
+    assert statuses == [429, 200]
+
+
+async def test_graph_inner_batch_429_is_retried(bot, connector, sim, clock):
+    sim.tenant.faults.append(
+        __import__("sim.tenant", fromlist=["Fault"]).Fault(
+            route="users.checkMemberGroups", status=429, retry_after=2, times=2
+        )
+    )
+    card = await start(bot, connector)
+    assert "2 package accounts may not join devices" in card_text(card)
+    assert 2.0 in clock.slept  # waited as the inner response's Retry-After asked (on the injected clock)
+
+
+async def test_graph_503_throughout_explains_and_changes_nothing(bot, connector, sim):
+    before = json.dumps(sim.tenant.policy, sort_keys=True)
+    async with aiohttp.ClientSession() as session:
+        await session.post(
+            f"{sim.url}/_sim/faults", json={"route": "policy.get", "status": 503, "retryAfter": 1}, ssl=False
+        )
+    card = await start(bot, connector)
+    assert "Microsoft Graph is unavailable" in card_text(card)
+    assert len([r for r in sim.simulator.requests if r["route"] == "policy.get"]) == 3  # first try + 2 retries
+    assert json.dumps(sim.tenant.policy, sort_keys=True) == before
+
+
+async def test_wrong_graph_secret_is_explained(bot_factory, connector):
+    bot = await bot_factory(GRAPH_CLIENT_SECRET="wrong")
+    card = await start(bot, connector)
+    assert "I could not sign in to Microsoft Graph" in card_text(card)
+
+
+async def test_channel_message_with_mention_is_recognised(bot, connector):
+    card = await start(bot, connector, "bulk enrolment keeps failing on the lab PCs", conversation_type="channel", mention=True)
+    assert "Device settings" in card_text(card)
+
+
+async def test_help_and_chatter(bot, connector):
+    await bot.post(message(connector.url, "hello"))
+    assert "I fix Windows bulk enrollment failures" in card_text(connector.cards()[-1])
+    connector.clear()
+    await bot.post(message(connector.url, "what's for lunch today?"))
+    assert "did not recognise" in card_text(connector.cards()[-1])
+    assert not [c for c in connector.sent if c["type"] == "typing"]
+
+
+async def test_card_start_action_runs_a_new_diagnosis(bot, connector):
+    status, body = await bot.post(card_action(connector.url, "diagnosis.start", {}))
+    assert status == 200
+    assert "Device settings" in card_text(body["value"])
+
+
+async def test_forged_or_stale_card_actions_change_nothing(bot, connector, sim):
+    card = await start(bot, connector)
+    session_id = session_id_of(card)
+    cases = [
+        card_action(connector.url, "diagnosis.step", {"sessionId": "no-such-session", "step": "join"}),
+        card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "bogus"}),
+        card_action(connector.url, "approval.nuke", {"sessionId": session_id}),
+        card_action(connector.url, "diagnosis.step", "not an object"),  # type: ignore[arg-type]
+        card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}, conversation_type="groupChat"),
+    ]
+    for activity in cases:
+        status, body = await bot.post(activity)
+        assert status == 200
+        assert "This card is out of date" in card_text(body["value"]), activity["value"]
+    assert not [r for r in sim.simulator.requests if r["method"] == "PUT"]
+
+
+async def test_request_approval_says_approvals_are_not_set_up(bot, connector):
+    card = await start(bot, connector)
+    status, body = await bot.post(
+        card_action(connector.url, "approval.request", {"sessionId": session_id_of(card), "justification": "room 101"})
+    )
+    assert status == 200
+    assert "Approvals are not set up yet" in card_text(body["value"])
