@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
-MAX_SCAN_CHARS = 64_000
+MAX_SCAN_CHARS = 512_000  # above the HTTP body limit: the whole paste is read
 
 
 class Intent(StrEnum):
@@ -111,6 +111,7 @@ VOCAB = {
     "error": "fail",
     "errors": "fail",
     "errored": "fail",
+    "erroring": "fail",
     "broken": "fail",
     "breaks": "fail",
     "broke": "fail",
@@ -132,7 +133,8 @@ VOCAB = {
 }
 
 _FAIL_PHRASES = re.compile(
-    r"\b(?:won'?t|wont|can'?t|cannot|couldn'?t|doesn'?t|does not|didn'?t|did not|isn'?t|is not|not|never|no longer)"
+    r"\b(?:won'?t|wont|can'?t|cannot|couldn'?t|doesn'?t|does not|don'?t|do not|didn'?t|did not|isn'?t|is not|"
+    r"aren'?t|are not|not|never|no longer|stopped)"
     r"\s+(?:\w+\s+){0,2}?(?:work|working|join|joining|enroll|enrolling|apply|applying|install|installing|complete|"
     r"completing|go through|finish|authorized|allowed|succeed)\b"
 )

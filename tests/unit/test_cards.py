@@ -1,0 +1,152 @@
+"""Cards: valid Adaptive Cards 1.5 (checked by Microsoft's Adaptive Cards parser), verbs and payloads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain.diagnosis import diagnose
+from bot.domain.model import DirectoryNames, DirectoryUser, PolicySnapshot, TroubleshootingEvent
+from bot.handlers import VERB_HANDLERS
+from cards.diagnosis import (
+    Clues,
+    DiagnosisView,
+    build_device_settings_card,
+    build_error_card,
+    build_help_card,
+    build_join_permissions_card,
+    build_not_understood_card,
+    build_out_of_date_card,
+    build_verify_card,
+)
+from cards.verbs import PAYLOADS, RequestApproval, ShowStep, Verb, action_data, parse_action
+from sim.runner import DEFAULT_FIXTURE
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def _views() -> list[DiagnosisView]:
+    raw = json.loads(DEFAULT_FIXTURE.read_text())["deviceRegistrationPolicy"]
+    accounts = [
+        DirectoryUser(f"u{i}", f"package_{i:08d}-0000-4000-8000-000000000000@contoso.com", None, i % 7 != 0, NOW)
+        for i in range(40)
+    ]
+    variants = []
+    for allowed in (
+        raw["azureADJoin"]["allowedToJoin"],
+        {"@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"},
+        {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"},
+    ):
+        policy = json.loads(json.dumps(raw))
+        policy["azureADJoin"]["allowedToJoin"] = allowed
+        variants.append(diagnose(PolicySnapshot.from_graph(policy, "req-1"), accounts, {}, NOW, ["ffffffff-0000-4000-8000-000000000000"]))
+    event = TroubleshootingEvent("e1", NOW, "windowsBulkAzureDomainJoin", "authorization", "not authorized")
+    clues = Clues(("0x801c0003", "0x80189999"), ("ffffffff-0000-4000-8000-000000000000",), "LAB-PC-1")
+    views = [DiagnosisView("s1", d, DirectoryNames({"u1": "Megan"}), clues, events=(event,)) for d in variants]
+    views.append(DiagnosisView("s2", variants[0], DirectoryNames(), notice="Approvals are not set up yet.", events_error="x"))
+    return views
+
+
+def all_cards() -> list[dict[str, Any]]:
+    cards = []
+    for view in _views():
+        cards += [build_device_settings_card(view), build_join_permissions_card(view), build_verify_card(view)]
+    cards += [
+        build_help_card("Hi Adele."),
+        build_help_card(),
+        build_not_understood_card(),
+        build_out_of_date_card(),
+        build_error_card("Title", "Message", "Next step", "corr-1"),
+    ]
+    return cards
+
+
+def _actions(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "Action.Execute":
+            found.append(node)
+        for value in node.values():
+            found += _actions(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _actions(value)
+    return found
+
+
+def test_cards_are_valid_adaptive_cards_1_5():
+    node = shutil.which("node")
+    assert node, "node is required (make test installs the project's npm packages)"
+    assert (ROOT / "node_modules" / "adaptivecards").is_dir(), "run npm ci (make test does)"
+    cards = all_cards()
+    result = subprocess.run(
+        [node, str(ROOT / "tests" / "support" / "validate_cards.js")],
+        input=json.dumps(cards),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    problems = json.loads(result.stdout)
+    assert problems == [[] for _ in cards], [(c["fallbackText"], p) for c, p in zip(cards, problems, strict=True) if p]
+
+
+def test_the_validator_does_catch_a_broken_card():
+    broken = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "Bogus"}, {"type": "TextBlock"}]}
+    result = subprocess.run(
+        ["node", str(ROOT / "tests" / "support" / "validate_cards.js")],
+        input=json.dumps([broken]),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert json.loads(result.stdout)[0], "the validator accepted an unknown element"
+
+
+@pytest.mark.parametrize("card", all_cards(), ids=lambda c: c["fallbackText"][:40])
+def test_every_card_has_version_fallback_and_size_limit(card):
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.5"
+    assert card["fallbackText"].strip()
+    assert len(json.dumps(card).encode()) < 28 * 1024  # Teams' message size limit
+
+
+def test_every_verb_in_a_card_has_a_handler_and_every_handler_is_reachable():
+    verbs_in_cards = {a["verb"] for card in all_cards() for a in _actions(card)}
+    assert verbs_in_cards <= {v.value for v in VERB_HANDLERS}
+    assert {v.value for v in VERB_HANDLERS} <= verbs_in_cards
+    assert set(VERB_HANDLERS) == set(Verb) == set(PAYLOADS)
+
+
+def test_action_payloads_round_trip():
+    for card in all_cards():
+        for action in _actions(card):
+            payload = parse_action(action["verb"], action["data"])
+            assert payload is not None, action
+            assert action_data(payload) == action["data"]
+
+
+def test_malformed_payloads_do_not_match():
+    assert parse_action("diagnosis.step", {"sessionId": "s", "step": "elsewhere"}) is None
+    assert parse_action("diagnosis.step", {"step": "join"}) is None
+    assert parse_action("diagnosis.step", ["not", "a", "dict"]) is None
+    assert parse_action("unknown.verb", {}) is None
+    assert parse_action("approval.request", {"sessionId": "s", "justification": "x" * 2000}) is None
+    assert parse_action("diagnosis.step", {"sessionId": "s", "step": "join"}) == ShowStep(session_id="s", step="join")
+    typed = parse_action("approval.request", {"sessionId": "s", "justification": "room 101"})
+    assert typed == RequestApproval(session_id="s", justification="room 101")
+
+
+def test_snapshot_of_the_settings_card_structure():
+    card = build_device_settings_card(_views()[0])
+    kinds = [element["type"] for element in card["body"]]
+    assert kinds[:5] == ["TextBlock", "TextBlock", "TextBlock", "TextBlock", "FactSet"]
+    assert [a["title"] for a in card["actions"]] == ["Next: join permissions"]
+    assert card["actions"][0]["associatedInputs"] == "none"

@@ -1,0 +1,67 @@
+"""Settings: defaults, and a start-up error that names each missing or contradictory setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import load_settings
+
+BASE = {"GRAPH_TENANT_ID": "t1", "GRAPH_CLIENT_ID": "c1", "GRAPH_CLIENT_SECRET": "s1"}
+
+
+def test_defaults():
+    settings = load_settings(BASE, dotenv=None)
+    assert settings.port == 3978
+    assert settings.app_type == "SingleTenant"
+    assert not settings.auth_enabled
+    assert settings.graph.base_url == "https://graph.microsoft.com/v1.0"
+    assert settings.graph.authority == "https://login.microsoftonline.com"
+    assert settings.tenant_id == "t1"
+    assert settings.database_url == "sqlite:///enrollment-doctor.db"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MicrosoftAppId": "a"}, "MicrosoftAppPassword"),
+        ({"MicrosoftAppPassword": "p"}, "MicrosoftAppId"),
+        ({"MicrosoftAppId": "a", "MicrosoftAppPassword": "p"}, "MicrosoftAppTenantId"),
+        ({"MicrosoftAppType": "Weird"}, "MicrosoftAppType"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"GRAPH_CLIENT_SECRET": ""}, "GRAPH_CLIENT_SECRET"),
+        ({"GRAPH_TENANT_ID": ""}, "GRAPH_TENANT_ID"),
+        ({"GRAPH_BASE_URL": "http://graph.local"}, "GRAPH_BASE_URL"),
+        ({"GRAPH_CREDENTIAL": "certificate", "GRAPH_CLIENT_SECRET": ""}, "GRAPH_CERTIFICATE_PATH"),
+        ({"GRAPH_CERTIFICATE_PATH": "/nope.pem"}, "GRAPH_CLIENT_SECRET and GRAPH_CERTIFICATE_PATH"),
+        ({"GRAPH_CA_BUNDLE": "/nope.pem"}, "GRAPH_CA_BUNDLE"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        (
+            {"MicrosoftAppId": "a", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t2"},
+            "GRAPH_TENANT_ID differs",
+        ),
+    ],
+)
+def test_problems_name_the_setting(env, named):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**BASE, **env}, dotenv=None)
+    assert named in str(error.value)
+
+
+def test_managed_identity_needs_no_secret():
+    settings = load_settings({"GRAPH_TENANT_ID": "t1", "GRAPH_CREDENTIAL": "managed_identity"}, dotenv=None)
+    assert settings.graph.credential == "managed_identity"
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# comment\nexport PORT=4000\nGRAPH_TENANT_ID='from-file'\nGRAPH_CLIENT_ID=c\nGRAPH_CLIENT_SECRET=\"s\"\n")
+    settings = load_settings({"GRAPH_TENANT_ID": "from-env"}, dotenv=dotenv)
+    assert settings.port == 4000
+    assert settings.tenant_id == "from-env"
+    dotenv.write_text("NOT A SETTING\n")
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_settings({}, dotenv=dotenv)
