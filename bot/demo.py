@@ -84,7 +84,10 @@ def playground_config(tenant: Tenant) -> dict[str, Any]:
             "name": team.get("name", "IT Admins"),
             "aadGroupId": team.get("aadGroupId", "00000000-0000-0000-0000-000000000031"),
             "channels": [
-                {"id": team.get("channelId", "19:enrollment-admins-channel@thread.tacv2"), "name": team.get("channel", "General")}
+                {
+                    "id": team.get("channelId", "19:enrollment-admins-channel@thread.tacv2"),
+                    "name": team.get("channel", "General"),
+                }
             ],
         },
     }
@@ -97,7 +100,7 @@ def playground_binary() -> Path:
     return binary
 
 
-async def start_playground(tenant: Tenant, bot_port: int, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+async def start_playground(tenant: Tenant, bot_port: int, port: int, workdir: Path) -> asyncio.subprocess.Process:
     config = workdir / ".m365agentsplayground.yml"
     config.write_text(json.dumps(playground_config(tenant), indent=2))  # JSON is valid YAML
     env = {
@@ -108,17 +111,15 @@ async def start_playground(tenant: Tenant, bot_port: int, port: int, workdir: Pa
         "M365_AGENTS_PLAYGROUND_LOGFILE": str(workdir / "playground.log"),
     }
     log = (workdir / "playground.out").open("wb")
-    process = subprocess.Popen(
-        [
-            str(playground_binary()),
-            "-e",
-            f"http://127.0.0.1:{bot_port}/api/messages",
-            "-c",
-            "msteams",
-            "-p",
-            str(port),
-            "--disable-telemetry",
-        ],
+    process = await asyncio.create_subprocess_exec(
+        str(playground_binary()),
+        "-e",
+        f"http://127.0.0.1:{bot_port}/api/messages",
+        "-c",
+        "msteams",
+        "-p",
+        str(port),
+        "--disable-telemetry",
         cwd=workdir,
         env=env,
         stdout=log,
@@ -127,25 +128,25 @@ async def start_playground(tenant: Tenant, bot_port: int, port: int, workdir: Pa
     )
     async with aiohttp.ClientSession() as session:
         for _ in range(150):
-            if process.poll() is not None:
+            if process.returncode is not None:
                 raise SystemExit(f"the Agents Playground exited early; see {workdir / 'playground.out'}")
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{port}/_debug/ping") as response:
                     if response.status == 200:
                         return process
             await asyncio.sleep(0.2)
-    process.terminate()
+    await stop_process(process)
     raise SystemExit("the Agents Playground did not answer within 30 seconds")
 
 
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
+async def stop_process(process: asyncio.subprocess.Process | None) -> None:
+    if process is None or process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
+        await asyncio.wait_for(process.wait(), timeout=5)
+    except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
@@ -180,7 +181,7 @@ async def _demo(port: int, graph_port: int, playground_port: int, tenant_file: P
         await stop.wait()
         print("\nStopping...")
     finally:
-        stop_process(process)
+        await stop_process(process)
         await runner.cleanup()
         await sim.close()
 

@@ -33,9 +33,7 @@ class GraphPermissionError(GraphError):
     """Graph answered 403: the app lacks an application permission."""
 
     def __init__(self, permission: str, **kwargs):
-        super().__init__(
-            f"The Enrollment Doctor app lacks the Microsoft Graph permission {permission}.", **kwargs
-        )
+        super().__init__(f"The Enrollment Doctor app lacks the Microsoft Graph permission {permission}.", **kwargs)
         self.permission = permission
 
 

@@ -149,26 +149,31 @@ def map_graph_failure(
     request_id = None
     if headers:
         request_id = {k.lower(): v for k, v in dict(headers).items()}.get("request-id")
-    common = {"operation": operation, "status": status, "code": code, "request_id": request_id}
     detail = message or code or "no detail"
+    error: GraphError
     if status == 401:
-        return GraphAuthError(f"Graph refused the app's token while trying to {operation}: {detail}", **common)
-    if status == 403:
-        return GraphPermissionError(PERMISSIONS.get(operation, "for this operation"), **common)
-    if status == 404:
-        return GraphNotFoundError(f"Graph found nothing while trying to {operation}: {detail}", **common)
-    if status == 429:
-        return GraphThrottledError(
+        error = GraphAuthError(
+            f"Graph refused the app's token while trying to {operation}: {detail}", operation=operation
+        )
+    elif status == 403:
+        error = GraphPermissionError(PERMISSIONS.get(operation, "for this operation"), operation=operation)
+    elif status == 404:
+        error = GraphNotFoundError(f"Graph found nothing while trying to {operation}: {detail}", operation=operation)
+    elif status == 429:
+        error = GraphThrottledError(
             f"Microsoft Graph kept throttling the request to {operation}, even after waiting as it asked.",
             retry_after=_retry_after(headers),
-            **common,
+            operation=operation,
         )
-    if status is not None and status >= 500:
-        return GraphUnavailableError(
+    elif status is not None and status >= 500:
+        error = GraphUnavailableError(
             f"Microsoft Graph is unavailable (HTTP {status}) and did not recover while trying to {operation}.",
-            **common,
+            operation=operation,
         )
-    return GraphError(f"Graph rejected the request to {operation} (HTTP {status}): {detail}", **common)
+    else:
+        error = GraphError(f"Graph rejected the request to {operation} (HTTP {status}): {detail}", operation=operation)
+    error.status, error.code, error.request_id = status, code, request_id
+    return error
 
 
 class MsGraphGateway:
@@ -210,9 +215,7 @@ class MsGraphGateway:
         await self._credential.close()
 
     # ---- raw JSON through the SDK's request adapter ---------------------------------------------
-    async def _send(
-        self, operation: str, method: Method, url: str, body: Any = None
-    ) -> tuple[Any, dict[str, str]]:
+    async def _send(self, operation: str, method: Method, url: str, body: Any = None) -> tuple[Any, dict[str, str]]:
         info = RequestInformation(method, url if url.startswith("http") else "{+baseurl}" + url)
         info.path_parameters = {"baseurl": self._adapter.base_url}
         info.headers.try_add("Accept", "application/json")
@@ -330,9 +333,7 @@ class MsGraphGateway:
                 await self._clock.sleep(wait)
         return results
 
-    async def group_memberships(
-        self, user_ids: Sequence[str], group_ids: Sequence[str]
-    ) -> dict[str, frozenset[str]]:
+    async def group_memberships(self, user_ids: Sequence[str], group_ids: Sequence[str]) -> dict[str, frozenset[str]]:
         operation = "check group memberships"
         if not user_ids or not group_ids:
             return {}

@@ -128,9 +128,7 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
             await self._remember_conversation(turn)
             TurnContext.remove_recipient_mention(turn_context.activity)
             recognition = recognize(turn_context.activity.text or "")
-            log.info(
-                "activity %s: intent %s (%s)", turn_context.activity.id, recognition.intent, recognition.reason
-            )
+            log.info("activity %s: intent %s (%s)", turn_context.activity.id, recognition.intent, recognition.reason)
             await INTENT_HANDLERS[recognition.intent](turn, recognition)
 
         await self._funnel(turn_context, work)
@@ -148,8 +146,10 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
             return await super().on_invoke_activity(turn_context)
 
         async def work() -> InvokeResponse:
-            value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
-            action = value.get("action") if isinstance(value.get("action"), dict) else {}
+            raw_value = turn_context.activity.value
+            value: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
+            raw_action = value.get("action")
+            action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
             payload = parse_action(action.get("verb"), action.get("data"))
             if payload is None or action.get("type") not in (None, "Action.Execute"):
                 log.info("activity %s: refused card action %r", turn_context.activity.id, action.get("verb"))

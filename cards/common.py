@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import microsoft_teams.cards as ac
 
 from cards.verbs import Payload, action_data, verb_of
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-CARD_VERSION = "1.5"
+CARD_VERSION: Literal["1.5"] = "1.5"
 BRAND = "Enrollment Doctor"
 
 

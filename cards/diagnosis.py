@@ -59,10 +59,7 @@ def describe_join(join: JoinSetting, names: DirectoryNames | None = None) -> str
         return join.kind.label
     users = len(join.users)
     groups = len(join.groups)
-    return (
-        f"Selected ({users} user{'s' if users != 1 else ''}, "
-        f"{groups} group{'s' if groups != 1 else ''})"
-    )
+    return f"Selected ({users} user{'s' if users != 1 else ''}, {groups} group{'s' if groups != 1 else ''})"
 
 
 def _name_list(ids: Sequence[str], names: DirectoryNames, limit: int = 8) -> str:
@@ -181,9 +178,10 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
             f"**{len(d.covered)}** may join devices; **{len(d.uncovered)}** may not."
         )
     )
-    listed = blocked[:MAX_LISTED_ACCOUNTS] + [a for a in d.accounts if a not in blocked][
-        : max(0, MAX_LISTED_ACCOUNTS - len(blocked))
-    ]
+    listed = (
+        blocked[:MAX_LISTED_ACCOUNTS]
+        + [a for a in d.accounts if a not in blocked][: max(0, MAX_LISTED_ACCOUNTS - len(blocked))]
+    )
     for status in listed:
         body.append(text(_account_line(status, view.names), size="Small", spacing="None"))
     if total > len(listed):

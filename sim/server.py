@@ -93,7 +93,9 @@ def _decode_skiptoken(token: str) -> int:
         padded = token + "=" * (-len(token) % 4)
         offset = json.loads(base64.urlsafe_b64decode(padded))["o"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise GraphFailure(400, "Request_BadRequest", "The specified page token value has expired or is invalid.") from exc
+        raise GraphFailure(
+            400, "Request_BadRequest", "The specified page token value has expired or is invalid."
+        ) from exc
     if not isinstance(offset, int) or offset < 0:
         raise GraphFailure(400, "Request_BadRequest", "The specified page token value has expired or is invalid.")
     return offset
@@ -205,7 +207,9 @@ class GraphSimulator:
         if name == "users.get":
             user = tenant.user(match["id"])
             select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
-            return GraphResponse(200, {"@odata.context": f"{base}/$metadata#users/$entity", **tenant.user_json(user, select)})
+            return GraphResponse(
+                200, {"@odata.context": f"{base}/$metadata#users/$entity", **tenant.user_json(user, select)}
+            )
         if name == "users.checkMemberGroups":
             user = tenant.user(match["id"])
             if not isinstance(body, dict) or not isinstance(body.get("groupIds"), list):
@@ -229,9 +233,7 @@ class GraphSimulator:
             return self._page(base, f"users/{match['id']}/transitiveMemberOf", query, groups, 100, 999)
         if name == "groups.get":
             if match["id"] not in tenant.groups:
-                raise GraphFailure(
-                    404, "Request_ResourceNotFound", f"Resource '{match['id']}' does not exist."
-                )
+                raise GraphFailure(404, "Request_ResourceNotFound", f"Resource '{match['id']}' does not exist.")
             return GraphResponse(200, tenant.group_json(match["id"]))
         if name == "groups.transitiveMembers":
             members = tenant.transitive_members(match["id"])
@@ -383,20 +385,29 @@ async def token_endpoint(request: web.Request) -> web.Response:
         return _token_error(
             400, "invalid_request", "AADSTS90002", f"Tenant '{request.match_info['tenant']}' not found."
         )
-    form = await request.post()
+    form = {key: str(value) for key, value in (await request.post()).items()}
     if form.get("grant_type") != "client_credentials":
-        return _token_error(400, "unsupported_grant_type", "AADSTS70003", "The app requested an unsupported grant type.")
+        return _token_error(
+            400, "unsupported_grant_type", "AADSTS70003", "The app requested an unsupported grant type."
+        )
     app = tenant.apps.get(str(form.get("client_id", "")))
     if app is None:
         return _token_error(
-            400, "unauthorized_client", "AADSTS700016", f"Application with identifier '{form.get('client_id')}' was not found."
+            400,
+            "unauthorized_client",
+            "AADSTS700016",
+            f"Application with identifier '{form.get('client_id')}' was not found.",
         )
     if form.get("client_secret") != app.client_secret:
         return _token_error(401, "invalid_client", "AADSTS7000215", "Invalid client secret provided.")
     if form.get("scope") != GRAPH_SCOPE:
-        return _token_error(400, "invalid_scope", "AADSTS1002012", f"The provided value for scope {form.get('scope')} is not valid.")
+        return _token_error(
+            400, "invalid_scope", "AADSTS1002012", f"The provided value for scope {form.get('scope')} is not valid."
+        )
     token, claims = issue_token(tenant, app, sim.clock())
-    sim.requests.append({"time": sim.clock().isoformat(), "method": "POST", "path": request.path, "route": "token", "status": 200})
+    sim.requests.append(
+        {"time": sim.clock().isoformat(), "method": "POST", "path": request.path, "route": "token", "status": 200}
+    )
     return web.json_response(
         {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
     )

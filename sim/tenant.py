@@ -112,8 +112,7 @@ class Tenant:
             if key not in data:
                 raise ValueError(f"tenant fixture is missing the top-level key {key!r}")
         apps = {
-            a["clientId"]: App(a["clientId"], a["clientSecret"], tuple(a.get("permissions", [])))
-            for a in data["apps"]
+            a["clientId"]: App(a["clientId"], a["clientSecret"], tuple(a.get("permissions", []))) for a in data["apps"]
         }
         users = {u["id"]: dict(u) for u in data["users"]}
         groups = {}

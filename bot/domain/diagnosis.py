@@ -87,8 +87,7 @@ class JoinChangePlan:
     def consequence(self) -> str:
         if self.widens_to_all:
             return (
-                "Every user in the tenant will be allowed to join devices to Entra ID, "
-                "not only the package accounts."
+                "Every user in the tenant will be allowed to join devices to Entra ID, not only the package accounts."
             )
         count = len(self.added_users)
         noun = "package account" if count == 1 else "package accounts"
@@ -199,8 +198,8 @@ def diagnose(
     statuses = []
     for account in package_accounts:
         coverage, via = _coverage(join, account, groups_of)
-        expired = account.created is not None and now - account.created > BULK_TOKEN_MAX_AGE
-        statuses.append(AccountStatus(account, coverage, via, expired))
+        too_old = account.created is not None and now - account.created > BULK_TOKEN_MAX_AGE
+        statuses.append(AccountStatus(account, coverage, via, too_old))
     statuses.sort(key=lambda s: (s.covered, s.account.user_principal_name.lower()))
 
     known = {s.account.package_guid for s in statuses}

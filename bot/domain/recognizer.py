@@ -157,10 +157,17 @@ _PHRASE_CONCEPTS = [
 _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
     (re.compile(r"^(?:help|\?|what can you do\??|commands|menu|usage)$"), Intent.HELP),
     (
-        re.compile(r"^(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|howdy|greetings|hi there|hello there)[!. ]*$"),
+        re.compile(
+            r"^(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|howdy|greetings|hi there|hello there)[!. ]*$"
+        ),
         Intent.HELP,
     ),
-    (re.compile(r"^(?:diagnose|diagnosis|run (?:a )?diagnos[ie]s|check(?: again)?|doctor|start)(?: bulk enrollment)?$"), Intent.DIAGNOSE),
+    (
+        re.compile(
+            r"^(?:diagnose|diagnosis|run (?:a )?diagnos[ie]s|check(?: again)?|doctor|start)(?: bulk enrollment)?$"
+        ),
+        Intent.DIAGNOSE,
+    ),
     (re.compile(r"^(?:status|my requests|request status)$"), Intent.STATUS),
     (re.compile(r"^alerts? on$|^subscribe(?: to alerts)?$"), Intent.ALERTS_ON),
     (re.compile(r"^alerts? off$|^unsubscribe(?: from alerts)?$"), Intent.ALERTS_OFF),

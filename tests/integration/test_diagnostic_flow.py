@@ -99,7 +99,9 @@ async def test_walks_all_three_steps_with_what_it_found(bot, connector, sim):
 async def test_check_again_sees_a_fix_made_in_the_tenant(bot, connector, sim):
     card = await start(bot, connector)
     session_id = session_id_of(card)
-    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {
+        "@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"
+    }
     status, body = await bot.post(card_action(connector.url, "diagnosis.recheck", {"sessionId": session_id}))
     assert status == 200
     text = card_text(body["value"])
@@ -108,7 +110,9 @@ async def test_check_again_sees_a_fix_made_in_the_tenant(bot, connector, sim):
 
 
 async def test_join_none_proposes_selected_with_the_package_accounts(bot, connector, sim):
-    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"}
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {
+        "@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"
+    }
     card = await start(bot, connector)
     assert facts_of(card)["Users may join devices to Microsoft Entra ID"] == "None"
     assert "Nobody may join devices" in card_text(card)
@@ -119,7 +123,9 @@ async def test_join_none_proposes_selected_with_the_package_accounts(bot, connec
 
 
 async def test_join_all_has_no_fix_to_propose(bot, connector, sim):
-    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {
+        "@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"
+    }
     card = await start(bot, connector)
     assert facts_of(card)["Users may join devices to Microsoft Entra ID"] == "All"
     join = await step(bot, connector, session_id_of(card), "join")
@@ -214,7 +220,9 @@ async def test_wrong_graph_secret_is_explained(bot_factory, connector):
 
 
 async def test_channel_message_with_mention_is_recognised(bot, connector):
-    card = await start(bot, connector, "bulk enrolment keeps failing on the lab PCs", conversation_type="channel", mention=True)
+    card = await start(
+        bot, connector, "bulk enrolment keeps failing on the lab PCs", conversation_type="channel", mention=True
+    )
     assert "Device settings" in card_text(card)
 
 
@@ -241,7 +249,9 @@ async def test_forged_or_stale_card_actions_change_nothing(bot, connector, sim):
         card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "bogus"}),
         card_action(connector.url, "approval.nuke", {"sessionId": session_id}),
         card_action(connector.url, "diagnosis.step", "not an object"),  # type: ignore[arg-type]
-        card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}, conversation_type="groupChat"),
+        card_action(
+            connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}, conversation_type="groupChat"
+        ),
     ]
     for activity in cases:
         status, body = await bot.post(activity)

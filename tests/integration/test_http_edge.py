@@ -44,7 +44,9 @@ async def test_oversized_body_gets_413(bot, connector):
 
 
 async def test_activity_from_another_tenant_is_refused_and_logged(bot, connector, caplog):
-    status, _ = await bot.post(message(connector.url, "bulk enrollment failed", tenant="00000000-dead-beef-0000-000000000000"))
+    status, _ = await bot.post(
+        message(connector.url, "bulk enrollment failed", tenant="00000000-dead-beef-0000-000000000000")
+    )
     assert status == 403
     assert connector.calls == []
     assert "refused activity" in caplog.text

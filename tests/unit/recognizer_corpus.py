@@ -17,7 +17,7 @@ POSITIVE = [
     "A setup failure has occured during bulk enrollment",
     "A setup failure has occurred during bulk enrolmnet",
     "a setup failure has ocurred during bulk enrollment!!",
-    "\"A setup failure has occurred during bulk enrollment.\" on every laptop",
+    '"A setup failure has occurred during bulk enrollment." on every laptop',
     "Getting 'A setup failure has occurred during bulk enrollment' when applying the package",
     "Error: A setup failure has occurred\nduring bulk\nenrollment.",
     LOG_PASTE,

@@ -46,11 +46,17 @@ def _views() -> list[DiagnosisView]:
     ):
         policy = json.loads(json.dumps(raw))
         policy["azureADJoin"]["allowedToJoin"] = allowed
-        variants.append(diagnose(PolicySnapshot.from_graph(policy, "req-1"), accounts, {}, NOW, ["ffffffff-0000-4000-8000-000000000000"]))
+        variants.append(
+            diagnose(
+                PolicySnapshot.from_graph(policy, "req-1"), accounts, {}, NOW, ["ffffffff-0000-4000-8000-000000000000"]
+            )
+        )
     event = TroubleshootingEvent("e1", NOW, "windowsBulkAzureDomainJoin", "authorization", "not authorized")
     clues = Clues(("0x801c0003", "0x80189999"), ("ffffffff-0000-4000-8000-000000000000",), "LAB-PC-1")
     views = [DiagnosisView("s1", d, DirectoryNames({"u1": "Megan"}), clues, events=(event,)) for d in variants]
-    views.append(DiagnosisView("s2", variants[0], DirectoryNames(), notice="Approvals are not set up yet.", events_error="x"))
+    views.append(
+        DiagnosisView("s2", variants[0], DirectoryNames(), notice="Approvals are not set up yet.", events_error="x")
+    )
     return views
 
 

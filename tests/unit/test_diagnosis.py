@@ -29,18 +29,28 @@ def policy(allowed: dict, mfa: str = "notRequired") -> PolicySnapshot:
             "description": "x",
             "userDeviceQuota": 50,
             "multiFactorAuthConfiguration": mfa,
-            "azureADRegistration": {"isAdminConfigurable": False, "allowedToRegister": {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}},
+            "azureADRegistration": {
+                "isAdminConfigurable": False,
+                "allowedToRegister": {"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"},
+            },
             "azureADJoin": {
                 "isAdminConfigurable": True,
                 "allowedToJoin": allowed,
-                "localAdmins": {"enableGlobalAdmins": True, "registeringUsers": {"@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"}},
+                "localAdmins": {
+                    "enableGlobalAdmins": True,
+                    "registeringUsers": {"@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"},
+                },
             },
             "localAdminPassword": {"isEnabled": False},
         }
     )
 
 
-SELECTED = {"@odata.type": "#microsoft.graph.enumeratedDeviceRegistrationMembership", "users": ["admin", "u1"], "groups": ["g1"]}
+SELECTED = {
+    "@odata.type": "#microsoft.graph.enumeratedDeviceRegistrationMembership",
+    "users": ["admin", "u1"],
+    "groups": ["g1"],
+}
 
 
 def test_selected_coverage_direct_nested_and_missing():
@@ -69,7 +79,9 @@ def test_none_plans_selected_with_only_usable_accounts():
 
 
 def test_all_needs_no_plan_and_mfa_is_a_blocker():
-    result = diagnose(policy({"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}, "required"), [account(1)], {}, NOW)
+    result = diagnose(
+        policy({"@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"}, "required"), [account(1)], {}, NOW
+    )
     assert result.plan is None and result.alternative is None
     assert [s.coverage for s in result.accounts] == [Coverage.ALL]
     codes = [f.code for f in result.findings]

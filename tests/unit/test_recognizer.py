@@ -60,4 +60,6 @@ def test_extractors_on_their_own():
 def test_a_huge_paste_is_handled():
     paste = ("noise line with nothing useful\n" * 5000) + "A setup failure has occurred during bulk enrollment."
     assert recognize(paste).intent is Intent.DIAGNOSE
-    assert recognize("A setup failure has occurred during bulk enrollment.\n" + "noise " * 20000).intent is Intent.DIAGNOSE
+    assert (
+        recognize("A setup failure has occurred during bulk enrollment.\n" + "noise " * 20000).intent is Intent.DIAGNOSE
+    )

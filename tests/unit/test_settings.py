@@ -58,7 +58,9 @@ def test_managed_identity_needs_no_secret():
 
 def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path):
     dotenv = tmp_path / ".env"
-    dotenv.write_text("# comment\nexport PORT=4000\nGRAPH_TENANT_ID='from-file'\nGRAPH_CLIENT_ID=c\nGRAPH_CLIENT_SECRET=\"s\"\n")
+    dotenv.write_text(
+        "# comment\nexport PORT=4000\nGRAPH_TENANT_ID='from-file'\nGRAPH_CLIENT_ID=c\nGRAPH_CLIENT_SECRET=\"s\"\n"
+    )
     settings = load_settings({"GRAPH_TENANT_ID": "from-env"}, dotenv=dotenv)
     assert settings.port == 4000
     assert settings.tenant_id == "from-env"

@@ -1,0 +1,1 @@
+"""Pure Adaptive Card builders over typed models, and the typed payloads of their actions."""
