@@ -28,6 +28,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: install
+	@echo "(figures are relative: the baseline runs in the same process)"
 	$(PY) bench/turns.py
 
 clean:
