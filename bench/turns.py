@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
+from bot.demo import sim_graph_env  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from sim.runner import load_tenant, start_sim  # noqa: E402
 from tests.support.activities import message  # noqa: E402
@@ -92,19 +93,7 @@ async def main(turns: int) -> None:
     connector = RecordingConnector()
     connector_runner, connector.url = await serve(connector.app())
     sim = await start_sim(load_tenant(), work / "tls")
-    app_cfg = next(iter(sim.tenant.apps.values()))
-    settings = load_settings(
-        {
-            "GRAPH_TENANT_ID": sim.tenant.tenant_id,
-            "GRAPH_CLIENT_ID": app_cfg.client_id,
-            "GRAPH_CLIENT_SECRET": app_cfg.client_secret,
-            "GRAPH_BASE_URL": f"{sim.url}/v1.0",
-            "GRAPH_AUTHORITY": sim.url,
-            "GRAPH_CA_BUNDLE": str(sim.ca_pem),
-            "DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-        },
-        dotenv=None,
-    )
+    settings = load_settings({**sim_graph_env(sim), "DATABASE_URL": f"sqlite:///{work / 'bench.db'}"}, dotenv=None)
     ours_runner, ours = await serve(create_app(settings))
     echo_runner, echo = await serve(stock_echo_app())
     # Recognised as chatter: the turn runs the recognizer and answers with a card, without Graph.

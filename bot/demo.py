@@ -27,19 +27,21 @@ PERSONAL_CHAT_ID = "a:enrollment-doctor-personal-chat"
 GROUP_CHAT_ID = "19:enrollment-doctor-group-chat@thread.v2"
 
 
-def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
+def sim_graph_env(sim: RunningSim) -> dict[str, str]:
+    """The settings that point the bot at the simulated tenant: authority, base URL, CA and the app's secret."""
     app = next(iter(sim.tenant.apps.values()))
-    env = {
-        "PORT": str(port),
+    return {
         "GRAPH_TENANT_ID": sim.tenant.tenant_id,
         "GRAPH_CLIENT_ID": app.client_id,
         "GRAPH_CLIENT_SECRET": app.client_secret,
         "GRAPH_BASE_URL": f"{sim.url}/v1.0",
         "GRAPH_AUTHORITY": sim.url,
         "GRAPH_CA_BUNDLE": str(sim.ca_pem),
-        "GRAPH_RETRY_DELAY": "1",
-        "DATABASE_URL": f"sqlite:///{database}",
     }
+
+
+def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
+    env = {**sim_graph_env(sim), "PORT": str(port), "GRAPH_RETRY_DELAY": "1", "DATABASE_URL": f"sqlite:///{database}"}
     return load_settings(env, dotenv=None)
 
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from app import create_app
+from bot.demo import sim_graph_env
 from bot.settings import load_settings
 from sim.runner import DEFAULT_FIXTURE, RunningSim, start_sim
 from sim.tenant import Tenant
@@ -61,14 +62,8 @@ def clock() -> FakeClock:
 
 
 def sim_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
-    app = next(iter(sim.tenant.apps.values()))
     env = {
-        "GRAPH_TENANT_ID": sim.tenant.tenant_id,
-        "GRAPH_CLIENT_ID": app.client_id,
-        "GRAPH_CLIENT_SECRET": app.client_secret,
-        "GRAPH_BASE_URL": f"{sim.url}/v1.0",
-        "GRAPH_AUTHORITY": sim.url,
-        "GRAPH_CA_BUNDLE": str(sim.ca_pem),
+        **sim_graph_env(sim),
         "GRAPH_RETRY_DELAY": "0",
         "GRAPH_MAX_RETRIES": "2",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
