@@ -262,6 +262,8 @@ class GraphSimulator:
         self, base: str, path: str, query: dict[str, str], items: list[Any], default: int, maximum: int
     ) -> GraphResponse:
         size = _page_size(query, default, maximum)
+        # Graph may return fewer items than $top asks for; a fixture can cap pages to exercise paging.
+        size = min(size, int(self.tenant.extra.get("maxPageSize", size)))
         offset = _decode_skiptoken(query["$skiptoken"]) if "$skiptoken" in query else 0
         page = items[offset : offset + size]
         body: dict[str, Any] = {"@odata.context": f"{base}/$metadata#{path}", "value": page}

@@ -146,6 +146,7 @@ async def test_mfa_required_and_missing_mentioned_package_are_reported(bot, conn
 
 
 async def test_150_package_accounts_are_paged_and_batched(bot, connector, sim):
+    sim.tenant.extra["maxPageSize"] = 100  # the server answers $top=999 with pages of 100
     for i in range(150):
         uid = f"aaaaaaaa-0000-4000-8000-{i:012d}"
         sim.tenant.users[uid] = {
@@ -157,6 +158,7 @@ async def test_150_package_accounts_are_paged_and_batched(bot, connector, sim):
         }
     card = await start(bot, connector)
     assert "152 package accounts may not join devices" in card_text(card)
+    assert len([r for r in sim.simulator.requests if r["route"] == "users.list"]) == 2  # followed @odata.nextLink
     top_level = [r for r in sim.simulator.requests if not r.get("batch") and r["route"] != "token"]
     checks = [r for r in sim.simulator.requests if r["route"] == "users.checkMemberGroups"]
     assert len(checks) == 154  # every package account not listed directly, checked once
