@@ -10,7 +10,11 @@ async def open_storage(database_url: str) -> Storage:
         from bot.storage.sqlite import SqliteStore
 
         return await SqliteStore.open(database_url.removeprefix("sqlite://").removeprefix("/") or ":memory:")
-    raise ValueError(f"no storage backend for {database_url!r} yet (SQLite is the one built)")
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from bot.storage.postgres import PostgresStore
+
+        return await PostgresStore.open(database_url)
+    raise ValueError(f"no storage backend for {database_url!r}: use sqlite:// or postgresql://")
 
 
 __all__ = ["ConversationRecord", "DiagnosisSession", "Storage", "open_storage"]

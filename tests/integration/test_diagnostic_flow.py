@@ -269,3 +269,24 @@ async def test_request_approval_says_approvals_are_not_set_up(bot, connector):
     )
     assert status == 200
     assert "Approvals are not set up yet" in card_text(body["value"])
+
+
+async def test_the_flow_runs_on_postgresql_too(bot_factory, connector):
+    import uuid
+
+    import asyncpg
+
+    from tests.unit.test_storage import POSTGRES_DSN
+
+    schema = f"flow_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        bot = await bot_factory(DATABASE_URL=f"{POSTGRES_DSN}?search_path={schema}")
+        card = await start(bot, connector)
+        join = await step(bot, connector, session_id_of(card), "join")
+        assert "2 package accounts will be allowed to join devices to Entra ID." in card_text(join)
+        assert await admin.fetchval(f"SELECT step FROM {schema}.diagnosis_sessions") == "join"
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,15 +12,30 @@ import pytest
 from bot.storage import ConversationRecord, DiagnosisSession, open_storage
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
+# The PostgreSQL these machines run (trust auth); each test gets a schema of its own.
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(params=BACKENDS)
 async def store(request, tmp_path: Path):
-    urls = {"sqlite": f"sqlite:///{tmp_path / 'contract.db'}"}
-    storage = await open_storage(urls[request.param])
+    if request.param == "sqlite":
+        storage = await open_storage(f"sqlite:///{tmp_path / 'contract.db'}")
+        yield storage
+        await storage.close()
+        return
+    import asyncpg
+
+    from bot.storage.postgres import PostgresStore
+
+    schema = f"contract_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    storage = await PostgresStore.open(POSTGRES_DSN, schema=schema)
     yield storage
     await storage.close()
+    await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    await admin.close()
 
 
 def session(**changes) -> DiagnosisSession:
