@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.storage.base import ConversationRecord, DiagnosisSession, Storage
+from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession, Storage
 
 
 async def open_storage(database_url: str) -> Storage:
@@ -17,4 +17,4 @@ async def open_storage(database_url: str) -> Storage:
     raise ValueError(f"no storage backend for {database_url!r}: use sqlite:// or postgresql://")
 
 
-__all__ = ["ConversationRecord", "DiagnosisSession", "Storage", "open_storage"]
+__all__ = ["AuditEntry", "ConversationRecord", "DiagnosisSession", "Storage", "open_storage"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from bot.domain.approval import ApprovalRequest, State, Transition
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,34 @@ class ConversationRecord:
     updated_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the append-only audit log."""
+
+    at: datetime
+    action: str
+    request_id: str | None = None
+    actor_id: str | None = None
+    actor_name: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "requestId": self.request_id,
+            "action": self.action,
+            "actorId": self.actor_id,
+            "actorName": self.actor_name,
+            "fromState": self.from_state,
+            "toState": self.to_state,
+            **self.data,
+        }
+
+
 class Storage(Protocol):
     async def create_session(self, session: DiagnosisSession) -> None: ...
 
@@ -48,6 +79,26 @@ class Storage(Protocol):
     async def save_conversation(self, record: ConversationRecord) -> None: ...
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None: ...
+
+    async def create_approval(self, request: ApprovalRequest, audit: AuditEntry) -> tuple[ApprovalRequest, bool]: ...
+
+    async def get_approval(self, request_id: str) -> ApprovalRequest | None: ...
+
+    async def list_approvals(self, states: Sequence[State]) -> list[ApprovalRequest]: ...
+
+    async def apply_transition(self, transition: Transition, audit: AuditEntry, now: datetime) -> bool: ...
+
+    async def set_approval_cards(
+        self, request_id: str, *, requester: tuple[str, str] | None = None, approval: tuple[str, str] | None = None
+    ) -> None: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+
+    async def list_audit(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+
+    async def get_setting(self, key: str) -> Any: ...
+
+    async def set_setting(self, key: str, value: Any) -> None: ...
 
     async def ping(self) -> None: ...
 

@@ -1,0 +1,351 @@
+"""The storage interface implemented once in SQL; SQLite and PostgreSQL supply a connection and a dialect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.domain.approval import ApprovalRequest, State, Transition
+from bot.domain.diagnosis import JoinChangePlan
+from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS diagnosis_sessions (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    step TEXT NOT NULL,
+    error_codes TEXT NOT NULL,
+    package_guids TEXT NOT NULL,
+    device_name TEXT,
+    plan TEXT
+);
+CREATE INDEX IF NOT EXISTS diagnosis_sessions_conversation ON diagnosis_sessions (conversation_id);
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    requester_conversation_id TEXT,
+    requester_card_id TEXT,
+    approval_conversation_id TEXT,
+    approval_card_id TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS approvals_one_pending_per_plan
+    ON approvals (tenant_id, fingerprint) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq {AUTO_ID},
+    at TEXT NOT NULL,
+    request_id TEXT,
+    action TEXT NOT NULL,
+    actor_id TEXT,
+    actor_name TEXT,
+    from_state TEXT,
+    to_state TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE TABLE IF NOT EXISTS bot_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class Tx(Protocol):
+    async def execute(self, sql: str, *args: Any) -> int: ...
+
+    async def fetchone(self, sql: str, *args: Any) -> dict[str, Any] | None: ...
+
+    async def fetchall(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
+
+
+class Db(Protocol):
+    """A connection (or pool) that runs `?`-placeholder SQL in transactions."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    async def close(self) -> None: ...
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def approval_to_json(request: ApprovalRequest) -> dict[str, Any]:
+    data = asdict(request)
+    data["plan"] = request.plan.to_json()
+    data["state"] = request.state.value
+    for key in ("created_at", "expires_at", "decided_at"):
+        data[key] = _ts(data[key]) if data[key] else None
+    return data
+
+
+def approval_from_row(row: dict[str, Any]) -> ApprovalRequest:
+    data = json.loads(row["data"])
+    data["plan"] = JoinChangePlan.from_json(data["plan"])
+    data["state"] = State(row["state"])
+    data["version"] = row["version"]
+    for key in ("created_at", "expires_at", "decided_at"):
+        data[key] = _dt(data[key])
+    for key in ("requester_conversation_id", "requester_card_id", "approval_conversation_id", "approval_card_id"):
+        data[key] = row[key]
+    return ApprovalRequest(**data)
+
+
+class SqlStore:
+    def __init__(self, db: Db):
+        self._db = db
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def ping(self) -> None:
+        async with self._db.transaction() as tx:
+            await tx.fetchone("SELECT 1 AS ok")
+
+    # ---- diagnosis sessions -----------------------------------------------------------------------
+    async def create_session(self, session: DiagnosisSession) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO diagnosis_sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                session.id,
+                session.tenant_id,
+                session.conversation_id,
+                session.user_id,
+                session.user_name,
+                _ts(session.created_at),
+                _ts(session.updated_at or session.created_at),
+                session.step,
+                json.dumps(list(session.error_codes)),
+                json.dumps(list(session.package_guids)),
+                session.device_name,
+                json.dumps(session.plan) if session.plan is not None else None,
+            )
+
+    async def get_session(self, session_id: str) -> DiagnosisSession | None:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT * FROM diagnosis_sessions WHERE id = ?", session_id)
+        if row is None:
+            return None
+        return DiagnosisSession(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            conversation_id=row["conversation_id"],
+            user_id=row["user_id"],
+            user_name=row["user_name"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=_dt(row["updated_at"]),
+            step=row["step"],
+            error_codes=tuple(json.loads(row["error_codes"])),
+            package_guids=tuple(json.loads(row["package_guids"])),
+            device_name=row["device_name"],
+            plan=json.loads(row["plan"]) if row["plan"] else None,
+        )
+
+    async def update_session(self, session_id: str, *, step: str, plan: dict[str, Any] | None, now: datetime) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE diagnosis_sessions SET step = ?, plan = ?, updated_at = ? WHERE id = ?",
+                step,
+                json.dumps(plan) if plan is not None else None,
+                _ts(now),
+                session_id,
+            )
+
+    # ---- conversations -------------------------------------------------------------------------
+    async def save_conversation(self, record: ConversationRecord) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO conversations VALUES (?,?,?,?,?) ON CONFLICT (conversation_id) DO UPDATE SET "
+                "tenant_id = excluded.tenant_id, kind = excluded.kind, reference = excluded.reference, "
+                "updated_at = excluded.updated_at",
+                record.conversation_id,
+                record.tenant_id,
+                record.kind,
+                json.dumps(record.reference),
+                _ts(record.updated_at or datetime.now().astimezone()),
+            )
+
+    async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT * FROM conversations WHERE conversation_id = ?", conversation_id)
+        if row is None:
+            return None
+        return ConversationRecord(
+            conversation_id=row["conversation_id"],
+            tenant_id=row["tenant_id"],
+            kind=row["kind"],
+            reference=json.loads(row["reference"]),
+            updated_at=_dt(row["updated_at"]),
+        )
+
+    # ---- approvals -----------------------------------------------------------------------------
+    async def create_approval(self, request: ApprovalRequest, audit: AuditEntry) -> tuple[ApprovalRequest, bool]:
+        """Insert a pending request, or return the pending one for the same plan (created=False)."""
+        async with self._db.transaction() as tx:
+            existing = await tx.fetchone(
+                "SELECT * FROM approvals WHERE tenant_id = ? AND fingerprint = ? AND state = 'pending'",
+                request.tenant_id,
+                request.fingerprint,
+            )
+            if existing is not None:
+                return approval_from_row(existing), False
+            await tx.execute(
+                "INSERT INTO approvals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                request.id,
+                request.tenant_id,
+                request.fingerprint,
+                request.state.value,
+                request.version,
+                _ts(request.created_at),
+                _ts(request.expires_at),
+                _ts(request.created_at),
+                json.dumps(approval_to_json(request)),
+                request.requester_conversation_id,
+                request.requester_card_id,
+                request.approval_conversation_id,
+                request.approval_card_id,
+            )
+            await self._insert_audit(tx, audit)
+        return request, True
+
+    async def get_approval(self, request_id: str) -> ApprovalRequest | None:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT * FROM approvals WHERE id = ?", request_id)
+        return approval_from_row(row) if row else None
+
+    async def list_approvals(self, states: Sequence[State]) -> list[ApprovalRequest]:
+        marks = ",".join("?" for _ in states)
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT * FROM approvals WHERE state IN ({marks}) ORDER BY created_at", *[s.value for s in states]
+            )
+        return [approval_from_row(r) for r in rows]
+
+    async def apply_transition(self, transition: Transition, audit: AuditEntry, now: datetime) -> bool:
+        """Compare-and-set: write the new state only if the request is still in the state it was read in."""
+        old, new = transition.request, transition.new
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE approvals SET state = ?, version = ?, data = ?, updated_at = ? "
+                "WHERE id = ? AND state = ? AND version = ?",
+                new.state.value,
+                new.version,
+                json.dumps(approval_to_json(new)),
+                _ts(now),
+                old.id,
+                old.state.value,
+                old.version,
+            )
+            if changed != 1:
+                return False
+            await self._insert_audit(tx, audit)
+        return True
+
+    async def set_approval_cards(
+        self,
+        request_id: str,
+        *,
+        requester: tuple[str, str] | None = None,
+        approval: tuple[str, str] | None = None,
+    ) -> None:
+        """Remember where the request's cards are (conversation id, activity id); not a state change."""
+        async with self._db.transaction() as tx:
+            if requester:
+                await tx.execute(
+                    "UPDATE approvals SET requester_conversation_id = ?, requester_card_id = ? WHERE id = ?",
+                    *requester,
+                    request_id,
+                )
+            if approval:
+                await tx.execute(
+                    "UPDATE approvals SET approval_conversation_id = ?, approval_card_id = ? WHERE id = ?",
+                    *approval,
+                    request_id,
+                )
+
+    # ---- audit and settings --------------------------------------------------------------------
+    async def _insert_audit(self, tx: Tx, entry: AuditEntry) -> None:
+        await tx.execute(
+            "INSERT INTO audit_log (at, request_id, action, actor_id, actor_name, from_state, to_state, data) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            _ts(entry.at),
+            entry.request_id,
+            entry.action,
+            entry.actor_id,
+            entry.actor_name,
+            entry.from_state,
+            entry.to_state,
+            json.dumps(entry.data),
+        )
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        async with self._db.transaction() as tx:
+            await self._insert_audit(tx, entry)
+
+    async def list_audit(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+        sql = "SELECT * FROM audit_log"
+        args: list[Any] = []
+        if since is not None:
+            sql += " WHERE at >= ?"
+            args.append(_ts(since))
+        sql += " ORDER BY seq DESC" if limit else " ORDER BY seq"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(sql, *args)
+        entries = [
+            AuditEntry(
+                at=datetime.fromisoformat(r["at"]),
+                request_id=r["request_id"],
+                action=r["action"],
+                actor_id=r["actor_id"],
+                actor_name=r["actor_name"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                data=json.loads(r["data"]),
+                seq=int(r["seq"]),
+            )
+            for r in rows
+        ]
+        return list(reversed(entries)) if limit else entries
+
+    async def get_setting(self, key: str) -> Any:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT value FROM bot_settings WHERE key = ?", key)
+        return json.loads(row["value"]) if row else None
+
+    async def set_setting(self, key: str, value: Any) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO bot_settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                key,
+                json.dumps(value),
+            )
+
