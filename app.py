@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 from botbuilder.core import TurnContext
 
 from bot.adapter import create_adapter
+from bot.approvals import ApprovalService
 from bot.clock import Clock, SystemClock
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.graph import GraphGateway, MsGraphGateway
+from bot.proactive import Background, Messenger
 from bot.settings import Settings, load_settings
 from bot.storage import Storage, open_storage
 from bot.teams_bot import EnrollmentDoctorBot
@@ -24,6 +29,7 @@ from bot.web import healthz, make_messages_handler
 log = logging.getLogger("enrollment_doctor")
 
 DEPS: web.AppKey[Deps] = web.AppKey("deps", Deps)
+BACKGROUND: web.AppKey[Background] = web.AppKey("background", Background)
 
 
 def create_app(
@@ -47,11 +53,19 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         the_storage = storage or await open_storage(settings.database_url)
         the_graph = graph or MsGraphGateway(settings.graph, the_clock)
-        deps = Deps(settings=settings, graph=the_graph, storage=the_storage, clock=the_clock)
+        background = Background()
+        messenger = Messenger(adapter, settings.app_id, the_clock)
+        approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background)
+        deps = Deps(settings=settings, graph=the_graph, storage=the_storage, clock=the_clock, approvals=approvals)
         app[DEPS] = deps
+        app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
         app.router.add_post("/api/messages", make_messages_handler(settings, adapter, bot))
+        if approvals.configured:
+            background.spawn(approvals.resume(), name="approvals-resume")
+            background.spawn(approvals.sweep_forever(), name="approvals-sweep", forever=True)
         yield
+        await background.close()
         if graph is None:
             await the_graph.close()
         if storage is None:
@@ -68,7 +82,46 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+async def _print_audit(settings: Settings, since: datetime | None, as_json: bool) -> None:
+    storage = await open_storage(settings.database_url)
+    try:
+        for entry in await storage.list_audit(since=since):
+            if as_json:
+                print(json.dumps(entry.to_json(), sort_keys=True))
+            else:
+                who = entry.actor_name or "-"
+                print(f"{entry.at.isoformat()}  {entry.action:<20} {who:<24} {entry.request_id or '-'}")
+    finally:
+        await storage.close()
+
+
+def audit_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python app.py audit", description="Print the approval audit log")
+    parser.add_argument("--since", help="ISO date or time (UTC if no offset), e.g. 2026-11-01")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line, for export")
+    args = parser.parse_args(argv)
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(f"--since: not an ISO date or time: {args.since!r}", file=sys.stderr)
+            return 2
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"Enrollment Doctor cannot read its settings.\n{exc}", file=sys.stderr)
+        return 2
+    asyncio.run(_print_audit(settings, since, args.json))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["audit"]:
+        return audit_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python app.py", description="Enrollment Doctor, a Teams bot")
     parser.add_argument("--demo", action="store_true", help="run against the simulated tenant, with the Playground")
     parser.add_argument("--port", type=int, default=None, help="bot port (default PORT or 3978)")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.graph import GraphGateway
 from bot.settings import Settings
 from bot.storage import Storage
+
+if TYPE_CHECKING:
+    from bot.approvals import ApprovalService
 
 
 @dataclass
@@ -16,3 +20,4 @@ class Deps:
     graph: GraphGateway
     storage: Storage
     clock: Clock
+    approvals: ApprovalService

@@ -68,6 +68,10 @@ class GraphGateway(Protocol):
 
     async def resolve_names(self, user_ids: Iterable[str], group_ids: Iterable[str]) -> DirectoryNames: ...
 
+    async def is_member(self, user_id: str, group_id: str) -> bool: ...
+
+    async def group_member_ids(self, group_id: str) -> set[str]: ...
+
     def troubleshooting_event_pages(self) -> AsyncIterator[list[TroubleshootingEvent]]: ...
 
     async def ping(self) -> None: ...
@@ -364,6 +368,30 @@ class MsGraphGateway:
                 raise map_graph_failure(operation, status, code, message, response.get("headers"))
             memberships[owners[request_id]].update((response.get("body") or {}).get("value", []))
         return {u: frozenset(g) for u, g in memberships.items()}
+
+    async def is_member(self, user_id: str, group_id: str) -> bool:
+        """Transitive membership, checked at the moment someone acts (never cached)."""
+        operation = "check group memberships"
+        try:
+            body, _ = await self._send(
+                operation, Method.POST, f"/users/{user_id}/checkMemberGroups", {"groupIds": [group_id]}
+            )
+        except GraphNotFoundError:
+            return False
+        return group_id in (body or {}).get("value", [])
+
+    async def group_member_ids(self, group_id: str) -> set[str]:
+        """Every user in the group, directly or through nested groups."""
+        operation = "check group memberships"
+        url: str | None = f"/groups/{group_id}/transitiveMembers?$select=id"
+        found: set[str] = set()
+        while url:
+            body, _ = await self._send(operation, Method.GET, url)
+            for member in (body or {}).get("value", []):
+                if member.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user":
+                    found.add(str(member["id"]))
+            url = (body or {}).get("@odata.nextLink")
+        return found
 
     async def resolve_names(self, user_ids: Iterable[str], group_ids: Iterable[str]) -> DirectoryNames:
         operation = "resolve names"

@@ -27,7 +27,16 @@ class Settings:
     database_url: str
     log_level: str = "INFO"
     max_body_bytes: int = 256 * 1024
-    demo: bool = False
+    approver_group_id: str | None = None
+    approver_user_ids: tuple[str, ...] = ()
+    allow_self_approval: bool = False
+    approval_channel_id: str | None = None
+    approval_expiry_hours: float = 24.0
+    approval_sweep_seconds: float = 60.0
+
+    @property
+    def approvals_configured(self) -> bool:
+        return bool(self.approver_group_id or self.approver_user_ids)
 
     @property
     def auth_enabled(self) -> bool:
@@ -146,6 +155,13 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         timeout=number("GRAPH_TIMEOUT", "30", float, 1, 300),
     )
     max_body = number("MAX_BODY_BYTES", str(256 * 1024), int, 1024, 64 * 1024 * 1024)
+    approver_group = get("APPROVER_GROUP_ID") or None
+    approver_users = tuple(u.strip() for u in get("APPROVER_USER_IDS").split(",") if u.strip())
+    self_approval_raw = get("ALLOW_SELF_APPROVAL", "false").lower()
+    if self_approval_raw not in ("true", "false", "1", "0", "yes", "no"):
+        problems.append(f"ALLOW_SELF_APPROVAL must be true or false, got {self_approval_raw!r}")
+    expiry_hours = number("APPROVAL_EXPIRY_HOURS", "24", float, 0.01, 24 * 30)
+    sweep_seconds = number("APPROVAL_SWEEP_SECONDS", "60", float, 0.1, 3600)
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(
@@ -159,4 +175,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         database_url=database_url,
         log_level=log_level,
         max_body_bytes=max_body,
+        approver_group_id=approver_group,
+        approver_user_ids=approver_users,
+        allow_self_approval=self_approval_raw in ("true", "1", "yes"),
+        approval_channel_id=get("APPROVAL_CHANNEL_ID") or None,
+        approval_expiry_hours=expiry_hours,
+        approval_sweep_seconds=sweep_seconds,
     )

@@ -23,6 +23,7 @@ from bot.errors import (
 )
 from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
 from bot.handlers.context import Turn
+from bot.proactive import channel_base_id
 from bot.storage import ConversationRecord
 from cards.common import CARD_CONTENT_TYPE, attachment
 from cards.diagnosis import build_error_card, build_out_of_date_card
@@ -107,12 +108,15 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
 
     async def _remember_conversation(self, turn: Turn) -> None:
         reference = TurnContext.get_conversation_reference(turn.activity)
-        key = (turn.conversation_id, reference.service_url or "")
-        if key in self._saved_references or not turn.conversation_id:
+        conversation_id = channel_base_id(turn.conversation_id)
+        if reference.conversation is not None:
+            reference.conversation.id = conversation_id  # a channel, not one thread in it
+        key = (conversation_id, reference.service_url or "")
+        if key in self._saved_references or not conversation_id:
             return
         await turn.deps.storage.save_conversation(
             ConversationRecord(
-                conversation_id=turn.conversation_id,
+                conversation_id=conversation_id,
                 tenant_id=turn.tenant_id,
                 kind=turn.conversation_type,
                 reference=reference.serialize(),

@@ -13,6 +13,12 @@ class Verb(StrEnum):
     DIAGNOSIS_STEP = "diagnosis.step"
     DIAGNOSIS_RECHECK = "diagnosis.recheck"
     APPROVAL_REQUEST = "approval.request"
+    APPROVAL_VIEW = "approval.view"
+    APPROVAL_APPROVE = "approval.approve"
+    APPROVAL_REJECT = "approval.reject"
+    APPROVAL_CANCEL = "approval.cancel"
+    APPROVAL_RETRY = "approval.retry"
+    APPROVAL_REPLAN = "approval.replan"
 
 
 Step = Literal["settings", "join", "verify"]
@@ -44,11 +50,47 @@ class RequestApproval(Payload):
     justification: str | None = Field(default=None, max_length=1000)
 
 
+class OnRequest(Payload):
+    """Names a request; who acts comes from the activity, never from here."""
+
+    request_id: str = Field(alias="requestId", min_length=1, max_length=64)
+
+
+class ViewRequest(OnRequest):
+    pass
+
+
+class Approve(OnRequest):
+    pass
+
+
+class Reject(OnRequest):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class Cancel(OnRequest):
+    pass
+
+
+class Retry(OnRequest):
+    pass
+
+
+class Replan(OnRequest):
+    pass
+
+
 PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.DIAGNOSIS_START: StartDiagnosis,
     Verb.DIAGNOSIS_STEP: ShowStep,
     Verb.DIAGNOSIS_RECHECK: Recheck,
     Verb.APPROVAL_REQUEST: RequestApproval,
+    Verb.APPROVAL_VIEW: ViewRequest,
+    Verb.APPROVAL_APPROVE: Approve,
+    Verb.APPROVAL_REJECT: Reject,
+    Verb.APPROVAL_CANCEL: Cancel,
+    Verb.APPROVAL_RETRY: Retry,
+    Verb.APPROVAL_REPLAN: Replan,
 }
 
 
@@ -73,4 +115,4 @@ def parse_action(verb: Any, data: Any) -> Payload | None:
 
 
 def verb_of(payload: Payload) -> Verb:
-    return next(verb for verb, model in PAYLOADS.items() if isinstance(payload, model))
+    return next(verb for verb, model in PAYLOADS.items() if type(payload) is model)

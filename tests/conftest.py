@@ -76,6 +76,17 @@ def sim_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
 class BotServer:
     url: str
     session: aiohttp.ClientSession
+    app: web.Application
+    runner: web.AppRunner
+
+    async def idle(self) -> None:
+        """Wait for the bot's background work (applying a change, updating cards) to finish."""
+        from app import BACKGROUND
+
+        await self.app[BACKGROUND].idle()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
 
     async def post(self, activity: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         async with self.session.post(f"{self.url}/api/messages", json=activity, headers=headers) as response:
@@ -99,13 +110,15 @@ async def bot_factory(sim: RunningSim, clock: FakeClock, tmp_path: Path):
 
     async def make(**env: str) -> BotServer:
         settings = load_settings(sim_env(sim, tmp_path, **env), dotenv=None)
-        runner, url = await _serve(create_app(settings, clock=clock))
+        app = create_app(settings, clock=clock)
+        runner, url = await _serve(app)
         runners.append(runner)
-        return BotServer(url, session)
+        return BotServer(url, session, app, runner)
 
     yield make
     for runner in runners:
-        await runner.cleanup()
+        if runner.server is not None:  # not stopped by the test itself
+            await runner.cleanup()
     await session.close()
 
 

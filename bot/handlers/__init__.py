@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.domain.recognizer import Intent, Recognition
-from bot.handlers import diagnosis, help
+from bot.handlers import approval, diagnosis, help
 from bot.handlers.context import Turn
 from cards.verbs import Verb
 
@@ -17,11 +17,11 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.DIAGNOSE: diagnosis.run_diagnosis,
     Intent.HELP: help.show_help,
     Intent.UNKNOWN: help.not_understood,
-    Intent.STATUS: help.not_available,
+    Intent.STATUS: approval.status,
     Intent.ALERTS_ON: help.not_available,
     Intent.ALERTS_OFF: help.not_available,
-    Intent.AUDIT: help.not_available,
-    Intent.USE_CHANNEL: help.not_available,
+    Intent.AUDIT: approval.audit,
+    Intent.USE_CHANNEL: approval.use_channel,
 }
 
 VERB_HANDLERS: dict[Verb, VerbHandler] = {
@@ -29,4 +29,10 @@ VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.DIAGNOSIS_STEP: diagnosis.show_step,
     Verb.DIAGNOSIS_RECHECK: diagnosis.recheck,
     Verb.APPROVAL_REQUEST: diagnosis.request_approval,
+    Verb.APPROVAL_VIEW: approval.view,
+    Verb.APPROVAL_APPROVE: approval.approve,
+    Verb.APPROVAL_REJECT: approval.reject,
+    Verb.APPROVAL_CANCEL: approval.cancel,
+    Verb.APPROVAL_RETRY: approval.retry,
+    Verb.APPROVAL_REPLAN: approval.replan,
 }

@@ -14,7 +14,8 @@ from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_join_perm
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 APPROVALS_NOT_SET_UP = (
-    "Approvals are not set up yet, so I cannot ask an admin to make this change for you. An admin with the "
+    "Approvals are not set up (no APPROVER_GROUP_ID or APPROVER_USER_IDS), so I cannot ask an admin to make "
+    "this change for you. An admin with the "
     "Cloud Device Administrator role can make exactly the change above in the portal: Entra ID > Devices > "
     "Device settings > Users may join devices to Microsoft Entra ID > Selected > add the package accounts."
 )
@@ -107,4 +108,8 @@ async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, An
     session = await _owned_session(turn, payload.session_id)
     if session is None:
         return build_out_of_date_card("This diagnosis is not known in this conversation.")
-    return build_join_permissions_card(await _view(turn, session, "join", notice=APPROVALS_NOT_SET_UP))
+    if not turn.deps.approvals.configured:
+        return build_join_permissions_card(await _view(turn, session, "join", notice=APPROVALS_NOT_SET_UP))
+    # The plan is made again from the tenant as it is now, never taken from the card.
+    reading = await read_tenant(turn.deps.graph, turn.deps.clock, session.package_guids)
+    return await turn.deps.approvals.request(turn, reading.diagnosis, session.id, payload.option, payload.justification)

@@ -348,4 +348,3 @@ class SqlStore:
                 key,
                 json.dumps(value),
             )
-

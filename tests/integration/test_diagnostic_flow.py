@@ -268,7 +268,7 @@ async def test_request_approval_says_approvals_are_not_set_up(bot, connector):
         card_action(connector.url, "approval.request", {"sessionId": session_id_of(card), "justification": "room 101"})
     )
     assert status == 200
-    assert "Approvals are not set up yet" in card_text(body["value"])
+    assert "Approvals are not set up (no APPROVER_GROUP_ID or APPROVER_USER_IDS)" in card_text(body["value"])
 
 
 async def test_the_flow_runs_on_postgresql_too(bot_factory, connector):

@@ -11,6 +11,14 @@ BOT_ID = "28:enrollment-doctor"
 _ids = itertools.count(1)
 
 
+MEGAN = "8a1f6c2e-0b3d-4e5f-9a10-2b3c4d5e6f02"  # approver
+NESTOR = "8a1f6c2e-0b3d-4e5f-9a10-2b3c4d5e6f03"  # approver
+ALEX = "8a1f6c2e-0b3d-4e5f-9a10-2b3c4d5e6f04"  # not an approver
+NAMES = {REQUESTER: "Adele Vance", MEGAN: "Megan Bowen", NESTOR: "Nestor Wilke", ALEX: "Alex Wilber"}
+CHANNEL = "19:admins@thread.tacv2"
+PERSONAL = "a:personal-chat-1"
+
+
 def _base(service_url: str, conversation_type: str, user: str, tenant: str) -> dict[str, Any]:
     conversation_id = {
         "personal": "a:personal-chat-1",
@@ -21,7 +29,7 @@ def _base(service_url: str, conversation_type: str, user: str, tenant: str) -> d
         "id": f"act-{next(_ids)}",
         "channelId": "msteams",
         "serviceUrl": service_url,
-        "from": {"id": f"29:{user}", "name": "Adele Vance", "aadObjectId": user},
+        "from": {"id": f"29:{user}", "name": NAMES.get(user, "Someone"), "aadObjectId": user},
         "recipient": {"id": BOT_ID, "name": "Enrollment Doctor"},
         "conversation": {"id": conversation_id, "conversationType": conversation_type, "tenantId": tenant},
         "channelData": {"tenant": {"id": tenant}},

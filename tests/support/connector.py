@@ -21,6 +21,7 @@ class Recorded:
 class RecordingConnector:
     calls: list[Recorded] = field(default_factory=list)
     url: str = ""
+    members: list[dict[str, Any]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -28,7 +29,11 @@ class RecordingConnector:
         app.router.add_post("/v3/conversations/{cid}/activities", self._send)
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
+        app.router.add_get("/v3/conversations/{cid}/pagedmembers", self._members)
         return app
+
+    async def _members(self, request: web.Request) -> web.Response:
+        return web.json_response({"members": self.members})
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -51,6 +56,24 @@ class RecordingConnector:
                 if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
                     out.append(attachment["content"])
         return out
+
+    def cards_in(self, conversation_id: str, method: str = "send") -> list[tuple[str | None, dict[str, Any]]]:
+        """(activity id, card) of the cards sent to or updated in one conversation, in order."""
+        out = []
+        for call in self.calls:
+            if call.method != method or call.conversation_id.split(";")[0] != conversation_id.split(";")[0]:
+                continue
+            for attachment in call.activity.get("attachments") or []:
+                if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                    out.append((call.activity_id, attachment["content"]))
+        return out
+
+    def texts_in(self, conversation_id: str) -> list[str]:
+        return [
+            c.activity.get("text") or ""
+            for c in self.calls
+            if c.method == "send" and c.conversation_id == conversation_id and c.activity.get("type") == "message"
+        ]
 
     def clear(self) -> None:
         self.calls.clear()

@@ -60,8 +60,59 @@ def _views() -> list[DiagnosisView]:
     return views
 
 
-def all_cards() -> list[dict[str, Any]]:
+def _approval_cards() -> list[dict[str, Any]]:
+    from dataclasses import replace
+
+    from bot.domain.approval import ApprovalRequest, State
+    from bot.domain.model import JoinSetting, MembershipKind
+    from cards.approval import (
+        ApprovalView,
+        AuditLine,
+        build_approval_card,
+        build_audit_card,
+        build_notice_card,
+        build_request_status_card,
+    )
+
+    diagnosis = _views()[0].diagnosis
+    assert diagnosis.plan is not None
+    base = ApprovalRequest(
+        id="0123456789abcdef",
+        tenant_id="t",
+        plan=diagnosis.plan,
+        requester_id="r",
+        requester_name="Adele Vance",
+        created_at=NOW,
+        expires_at=NOW,
+        justification="Room 101",
+        diagnosis_summary="Diagnosis: x.",
+        reason="not now",
+        error="Graph is down",
+        decided_by_name="Megan Bowen",
+        graph_request_id="req-9",
+    )
     cards = []
+    for state in State:
+        request = replace(base, state=state)
+        for approver in (False, True):
+            view = ApprovalView(
+                request,
+                "members of Enrollment approvers",
+                ("29:megan", "29:nestor"),
+                for_approver=approver,
+                notice="Note" if approver else None,
+                current_join=JoinSetting(MembershipKind.ALL),
+            )
+            cards.append(build_approval_card(view))
+        cards.append(build_request_status_card(ApprovalView(request, "members of Enrollment approvers")))
+    cards.append(build_notice_card("Nothing to approve", "x"))
+    cards.append(build_audit_card([AuditLine(NOW, "approved", "Megan", "01234567", "")]))
+    cards.append(build_audit_card([]))
+    return cards
+
+
+def all_cards() -> list[dict[str, Any]]:
+    cards = _approval_cards()
     for view in _views():
         cards += [build_device_settings_card(view), build_join_permissions_card(view), build_verify_card(view)]
     cards += [

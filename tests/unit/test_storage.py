@@ -88,3 +88,78 @@ async def test_data_survives_reopening(tmp_path: Path):
     second = await open_storage(url)
     assert await second.get_session("s1") == session()
     await second.close()
+
+
+def approval(**changes):
+    from datetime import timedelta
+
+    from bot.domain.approval import ApprovalRequest
+    from bot.domain.diagnosis import JoinChangePlan
+    from bot.domain.model import JoinSetting, MembershipKind
+
+    plan = JoinChangePlan(
+        JoinSetting(MembershipKind.NONE), JoinSetting(MembershipKind.SELECTED, ("u1",), ()), ("package_x@c",)
+    )
+    base = dict(
+        id="r1",
+        tenant_id="t",
+        plan=plan,
+        requester_id="req",
+        requester_name="Adele",
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=24),
+    )
+    base.update(changes)
+    return ApprovalRequest(**base)  # type: ignore[arg-type]
+
+
+def created_audit(request_id="r1"):
+    from bot.storage import AuditEntry
+
+    return AuditEntry(at=NOW, action="created", request_id=request_id)
+
+
+async def test_one_pending_request_per_plan(store):
+    first, created = await store.create_approval(approval(), created_audit())
+    again, created_again = await store.create_approval(approval(id="r2"), created_audit("r2"))
+    assert created and not created_again and again.id == "r1"
+    assert await store.get_approval("r2") is None
+    assert (await store.get_approval("r1")) == first
+
+
+async def test_transitions_are_compare_and_set_and_audited(store):
+    from bot.domain.approval import Action, Actor, decide
+    from bot.storage import AuditEntry
+
+    request, _ = await store.create_approval(approval(), created_audit())
+    approver = Actor("megan", "Megan", is_approver=True)
+    first = decide(request, Action.APPROVE, approver, NOW)
+    second = decide(request, Action.REJECT, approver, NOW, reason="no")
+    audit = AuditEntry(at=NOW, action="x", request_id="r1")
+    assert await store.apply_transition(first, audit, NOW)
+    assert not await store.apply_transition(second, audit, NOW)  # read in a state that has moved on
+    stored = await store.get_approval("r1")
+    assert stored.state.value == "approved" and stored.decided_by_name == "Megan" and stored.version == 1
+    assert [e.action for e in await store.list_audit()] == ["created", "x"]
+    # a new pending request for the same plan is allowed once the first is no longer pending
+    _, created = await store.create_approval(approval(id="r3"), created_audit("r3"))
+    assert created
+
+
+async def test_card_locations_settings_and_audit_window(store):
+    from datetime import timedelta
+
+    from bot.storage import AuditEntry
+
+    await store.create_approval(approval(), created_audit())
+    await store.set_approval_cards("r1", requester=("chat", "a1"), approval=("channel", "a2"))
+    stored = await store.get_approval("r1")
+    assert (stored.requester_conversation_id, stored.requester_card_id) == ("chat", "a1")
+    assert (stored.approval_conversation_id, stored.approval_card_id) == ("channel", "a2")
+    assert await store.get_setting("k") is None
+    await store.set_setting("k", {"a": 1})
+    await store.set_setting("k", "v2")
+    assert await store.get_setting("k") == "v2"
+    await store.append_audit(AuditEntry(at=NOW + timedelta(days=2), action="later"))
+    assert [e.action for e in await store.list_audit(since=NOW + timedelta(days=1))] == ["later"]
+    assert [e.action for e in await store.list_audit(limit=1)] == ["later"]

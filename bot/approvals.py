@@ -1,0 +1,475 @@
+"""The approval flow: requests, the admins' channel, approving, applying exactly the plan, and resuming."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from bot.clock import Clock
+from bot.domain.approval import (
+    Action,
+    Actor,
+    ApplyStep,
+    ApprovalRequest,
+    Refused,
+    State,
+    Transition,
+    decide,
+    expire,
+    finish,
+    plan_apply,
+    start_apply,
+)
+from bot.domain.diagnosis import Diagnosis, JoinChangePlan
+from bot.domain.model import JoinSetting
+from bot.errors import GraphError
+from bot.graph import GraphGateway
+from bot.handlers.context import Turn
+from bot.proactive import Background, ConversationGoneError, Messenger, channel_base_id
+from bot.settings import Settings
+from bot.storage import AuditEntry, Storage
+from cards.approval import ApprovalView, build_approval_card, build_notice_card, build_request_status_card, short_id
+
+log = logging.getLogger(__name__)
+
+CHANNEL_SETTING = "approval_channel"
+MAX_REFRESH_USERS = 60
+
+SETUP_HELP = (
+    "No admins' channel is set up for approvals yet. {approvers} must open the admins' channel in Teams, "
+    "add Enrollment Doctor to the team, and write \u201c@Enrollment Doctor use this channel for approvals\u201d. "
+    "Your request is saved and will be posted there as soon as that is done."
+)
+
+
+def summarize(diagnosis: Diagnosis) -> str:
+    blockers = [f.title for f in diagnosis.findings if f.severity.value == "blocker"]
+    return "Diagnosis: " + ("; ".join(blockers) if blockers else "no blocker found") + "."
+
+
+def _audit(transition: Transition, actor: Actor | None, now, **data: Any) -> AuditEntry:
+    new = transition.new
+    payload: dict[str, Any] = {"plan": new.plan.to_json()}
+    for key, value in (
+        ("policyBefore", new.policy_before),
+        ("policyAfter", new.policy_after),
+        ("graphRequestId", new.graph_request_id),
+        ("reason", new.reason),
+        ("error", new.error),
+    ):
+        if value:
+            payload[key] = value
+    payload.update(data)
+    return AuditEntry(
+        at=now,
+        action=transition.action.value,
+        request_id=new.id,
+        actor_id=actor.id if actor else None,
+        actor_name=actor.name if actor else "Enrollment Doctor",
+        from_state=transition.request.state.value,
+        to_state=new.state.value,
+        data=payload,
+    )
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        settings: Settings,
+        graph: GraphGateway,
+        storage: Storage,
+        clock: Clock,
+        messenger: Messenger,
+        background: Background,
+    ):
+        self._settings = settings
+        self._graph = graph
+        self._storage = storage
+        self._clock = clock
+        self._messenger = messenger
+        self._background = background
+        self._group_name: str | None = None
+
+    # ---- who, and where -------------------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        return self._settings.approvals_configured
+
+    async def is_approver(self, user_id: str) -> bool:
+        """Checked through Graph every time someone acts: membership changes take effect at once."""
+        if not user_id:
+            return False
+        if user_id in self._settings.approver_user_ids:
+            return True
+        group = self._settings.approver_group_id
+        return bool(group) and await self._graph.is_member(user_id, group)  # type: ignore[arg-type]
+
+    async def approvers_label(self) -> str:
+        parts = []
+        group = self._settings.approver_group_id
+        if group:
+            if self._group_name is None:
+                try:
+                    names = await self._graph.resolve_names([], [group])
+                    self._group_name = names.name(group)
+                except GraphError:
+                    return "members of the approvers group"
+            parts.append(f"members of {self._group_name}")
+        if self._settings.approver_user_ids:
+            count = len(self._settings.approver_user_ids)
+            parts.append(f"{count} named approver{'s' if count != 1 else ''}")
+        return " and ".join(parts) or "nobody (approvers are not configured)"
+
+    async def admin_channel(self) -> dict[str, Any] | None:
+        conversation_id = await self._storage.get_setting(CHANNEL_SETTING) or self._settings.approval_channel_id
+        if not conversation_id:
+            return None
+        record = await self._storage.get_conversation(channel_base_id(conversation_id))
+        return record.reference if record else None
+
+    async def _approver_user_ids(self, channel: dict[str, Any]) -> tuple[str, ...]:
+        """Teams ids of the channel's members who are approvers: they get the approver view on refresh."""
+        try:
+            members = await self._messenger.member_ids(channel)
+            approvers = set(self._settings.approver_user_ids)
+            if self._settings.approver_group_id:
+                approvers |= await self._graph.group_member_ids(self._settings.approver_group_id)
+        except (GraphError, ConversationGoneError) as exc:
+            log.warning("could not list the approvers in the admins' channel: %s", exc)
+            return ()
+        return tuple(mri for aad, mri in members.items() if aad in approvers)[:MAX_REFRESH_USERS]
+
+    async def _view(
+        self, request: ApprovalRequest, *, for_approver: bool = False, notice: str | None = None, **kw: Any
+    ) -> ApprovalView:
+        return ApprovalView(
+            request=request,
+            approvers_label=await self.approvers_label(),
+            for_approver=for_approver,
+            notice=notice,
+            **kw,
+        )
+
+    # ---- channel set-up -------------------------------------------------------------------------
+    async def use_channel(self, turn: Turn) -> str:
+        if turn.conversation_type != "channel":
+            return "Write this in the admins' channel of a team, with an @mention of me."
+        if not self.configured:
+            return "Approvers are not configured (APPROVER_GROUP_ID or APPROVER_USER_IDS), so nobody can approve."
+        if not await self.is_approver(turn.user_id):
+            return f"Only {await self.approvers_label()} can choose the approvals channel."
+        channel_id = channel_base_id(turn.conversation_id)
+        await self._storage.set_setting(CHANNEL_SETTING, channel_id)
+        await self._storage.append_audit(
+            AuditEntry(
+                at=self._clock.now(),
+                action="approval_channel_set",
+                actor_id=turn.user_id,
+                actor_name=turn.user_name,
+                data={"conversationId": channel_id},
+            )
+        )
+        waiting = [r for r in await self._storage.list_approvals([State.PENDING]) if not r.approval_card_id]
+        for request in waiting:
+            await self.post_approval_card(request)
+        posted = f" I posted the {len(waiting)} request(s) that were waiting." if waiting else ""
+        return f"This channel now receives approval requests.{posted}"
+
+    # ---- the request ------------------------------------------------------------------------------
+    async def request(
+        self, turn: Turn, diagnosis: Diagnosis, session_id: str, option: str, justification: str | None
+    ) -> dict[str, Any]:
+        plan = diagnosis.plan if option == "minimal" else diagnosis.alternative
+        if plan is None:
+            return build_notice_card(
+                "Nothing to approve",
+                "The tenant no longer needs this change: every usable package account may already join devices.",
+            )
+        now = self._clock.now()
+        candidate = ApprovalRequest(
+            id=uuid.uuid4().hex,
+            tenant_id=turn.tenant_id,
+            plan=plan,
+            requester_id=turn.user_id,
+            requester_name=turn.user_name,
+            created_at=now,
+            expires_at=now + timedelta(hours=self._settings.approval_expiry_hours),
+            justification=(justification or "").strip()[:1000] or None,
+            diagnosis_summary=summarize(diagnosis),
+            session_id=session_id,
+            requester_conversation_id=turn.conversation_id,
+            requester_card_id=turn.activity.reply_to_id,
+        )
+        audit = AuditEntry(
+            at=now,
+            action="created",
+            request_id=candidate.id,
+            actor_id=turn.user_id,
+            actor_name=turn.user_name,
+            to_state=State.PENDING.value,
+            data={"plan": plan.to_json(), "justification": candidate.justification},
+        )
+        request, created = await self._storage.create_approval(candidate, audit)
+        notice = None
+        if not created:
+            notice = "You (or someone) already asked for exactly this change: this is that request."
+            if turn.activity.reply_to_id and request.requester_id == turn.user_id:
+                await self._storage.set_approval_cards(
+                    request.id, requester=(turn.conversation_id, turn.activity.reply_to_id)
+                )
+        elif not await self.post_approval_card(request):
+            notice = SETUP_HELP.format(approvers=(await self.approvers_label()).capitalize())
+        return build_request_status_card(await self._view(request, notice=notice))
+
+    async def post_approval_card(self, request: ApprovalRequest) -> bool:
+        channel = await self.admin_channel()
+        if channel is None:
+            return False
+        view = await self._view(request, approver_user_ids=await self._approver_user_ids(channel))
+        try:
+            activity_id = await self._messenger.send_card(channel, build_approval_card(view))
+        except ConversationGoneError:
+            log.warning("the admins' channel no longer has the bot; request %s waits", request.id)
+            return False
+        if activity_id:
+            await self._storage.set_approval_cards(request.id, approval=(channel["conversation"]["id"], activity_id))
+        return True
+
+    # ---- acting on a request ----------------------------------------------------------------------
+    async def load_for(self, turn: Turn, request_id: str, *, from_requester: bool) -> ApprovalRequest | None:
+        """The request, if it exists in this tenant and this conversation is where it can be acted on."""
+        request = await self._storage.get_approval(request_id)
+        if request is None or request.tenant_id != turn.tenant_id:
+            return None
+        here = channel_base_id(turn.conversation_id)
+        where = request.requester_conversation_id if from_requester else request.approval_conversation_id
+        if not where or channel_base_id(where) != here:
+            return None
+        return request
+
+    async def actor(self, turn: Turn) -> Actor:
+        return Actor(turn.user_id, turn.user_name, await self.is_approver(turn.user_id))
+
+    async def view_for(self, turn: Turn, request: ApprovalRequest) -> dict[str, Any]:
+        """Refresh (automatic or manual): approvers see the buttons, everyone else the status."""
+        actor = await self.actor(turn)
+        channel = await self.admin_channel()
+        mris = await self._approver_user_ids(channel) if channel else ()
+        current = None
+        if request.state is State.STALE and request.policy_before:
+            current = _join_of(request.policy_before)
+        view = await self._view(request, for_approver=actor.is_approver, approver_user_ids=mris, current_join=current)
+        return build_approval_card(view)
+
+    async def _commit(self, transition: Transition, actor: Actor | None, **audit: Any) -> bool:
+        now = self._clock.now()
+        ok = await self._storage.apply_transition(transition, _audit(transition, actor, now, **audit), now)
+        if ok:
+            log.info(
+                "request %s: %s -> %s", transition.new.id, transition.request.state.value, transition.new.state.value
+            )
+        return ok
+
+    async def act(self, turn: Turn, request: ApprovalRequest, action: Action, reason: str | None = None) -> dict:
+        actor = await self.actor(turn)
+        result = decide(
+            request,
+            action,
+            actor,
+            self._clock.now(),
+            allow_self_approval=self._settings.allow_self_approval,
+            reason=reason,
+        )
+        if isinstance(result, Refused):
+            if result.transition is not None and await self._commit(result.transition, None):
+                await self.refresh_everywhere(result.transition.new)
+                request = result.transition.new
+            card_for = build_request_status_card if action is Action.CANCEL else build_approval_card
+            return card_for(await self._view(request, for_approver=actor.is_approver, notice=result.message))
+        if not await self._commit(result, actor):
+            latest = await self._storage.get_approval(request.id) or request
+            notice = f"Someone acted first: the request is now {latest.state.label.lower()}. Nothing else was done."
+            card_for = build_request_status_card if action is Action.CANCEL else build_approval_card
+            return card_for(await self._view(latest, for_approver=False, notice=notice))
+        new = result.new
+        if new.state is State.APPROVED:
+            self._background.spawn(self.apply(new.id), name=f"apply-{new.id}")
+        else:
+            self._background.spawn(self.refresh_everywhere(new, notify=True), name=f"refresh-{new.id}")
+        if action is Action.CANCEL:
+            return build_request_status_card(await self._view(new))
+        return build_approval_card(await self._view(new))
+
+    async def replan(self, turn: Turn, request: ApprovalRequest, diagnosis: Diagnosis) -> dict[str, Any]:
+        if request.state is not State.STALE:
+            return build_notice_card("Nothing to re-plan", f"Request {short_id(request)} is {request.state.label}.")
+        if not await self.is_approver(turn.user_id) and turn.user_id != request.requester_id:
+            return build_notice_card("Not allowed", "Only an approver or the requester can re-plan this change.")
+        option = "all" if request.plan.widens_to_all else "minimal"
+        plan = diagnosis.plan if option == "minimal" else diagnosis.alternative
+        if plan is None:
+            return build_notice_card("Nothing to re-plan", "The policy now lets every usable package account join.")
+        now = self._clock.now()
+        fresh = replace(
+            request,
+            id=uuid.uuid4().hex,
+            plan=plan,
+            state=State.PENDING,
+            version=0,
+            created_at=now,
+            expires_at=now + timedelta(hours=self._settings.approval_expiry_hours),
+            diagnosis_summary=summarize(diagnosis),
+            approval_conversation_id=None,
+            approval_card_id=None,
+            decided_by_id=None,
+            decided_by_name=None,
+            decided_at=None,
+            outcome=None,
+            error=None,
+            attempts=0,
+            policy_before=None,
+            policy_after=None,
+            graph_request_id=None,
+            extra={"replanOf": request.id},
+        )
+        audit = AuditEntry(
+            at=now,
+            action="created",
+            request_id=fresh.id,
+            actor_id=turn.user_id,
+            actor_name=turn.user_name,
+            to_state="pending",
+            data={"plan": plan.to_json(), "replanOf": request.id},
+        )
+        created, is_new = await self._storage.create_approval(fresh, audit)
+        if is_new:
+            await self.post_approval_card(created)
+        return build_notice_card(
+            "Re-planned",
+            f"Request {short_id(created)} was made from the policy as it is now: {plan.consequence()}",
+        )
+
+    # ---- applying ---------------------------------------------------------------------------------
+    async def apply(self, request_id: str) -> None:
+        """Apply exactly the approved plan, once: CAS into APPLYING, re-read, write, re-read to confirm."""
+        request = await self._storage.get_approval(request_id)
+        if request is None:
+            return
+        if request.state is State.APPROVED:
+            transition = start_apply(request)
+            if transition is None or not await self._commit(transition, None):
+                return  # someone else is applying it
+            request = transition.new
+        elif request.state is not State.APPLYING:
+            return
+        await self.refresh_everywhere(request)
+        outcome = await self._write(request)
+        if outcome is not None and await self._commit(outcome, None):
+            await self.refresh_everywhere(outcome.new, notify=True)
+
+    async def _write(self, request: ApprovalRequest) -> Transition | None:
+        now = self._clock.now
+        try:
+            current = await self._graph.get_policy()
+            decision = plan_apply(request.plan, current)
+            if decision.step is ApplyStep.ALREADY_SATISFIED:
+                return finish(request, Action.ALREADY_SATISFIED, now(), before=current.raw, after=current.raw)
+            if decision.step is ApplyStep.STALE:
+                return finish(request, Action.MARK_STALE, now(), before=current.raw)
+            assert decision.body is not None
+            written = await self._graph.put_policy(decision.body)
+            confirmed = await self._graph.get_policy()
+        except GraphError as exc:
+            log.warning("request %s: applying failed: %s", request.id, exc)
+            error = exc.message
+            if exc.status == 403:
+                error += " Grant admin consent for Policy.ReadWrite.DeviceConfiguration, then Retry."
+            return finish(request, Action.FAIL, now(), error=error)
+        if plan_apply(request.plan, confirmed).step is not ApplyStep.ALREADY_SATISFIED:
+            return finish(
+                request,
+                Action.FAIL,
+                now(),
+                before=current.raw,
+                after=confirmed.raw,
+                graph_request_id=written.request_id,
+                error="Graph accepted the change, but reading the policy back does not show it.",
+            )
+        return finish(
+            request, Action.APPLIED, now(), before=current.raw, after=confirmed.raw, graph_request_id=written.request_id
+        )
+
+    # ---- telling everyone ---------------------------------------------------------------------------
+    async def refresh_everywhere(self, request: ApprovalRequest, notify: bool = False) -> None:
+        latest = await self._storage.get_approval(request.id) or request
+        channel = await self.admin_channel()
+        if latest.approval_card_id and latest.approval_conversation_id and channel:
+            current = _join_of(latest.policy_before) if latest.state is State.STALE and latest.policy_before else None
+            view = await self._view(
+                latest, approver_user_ids=await self._approver_user_ids(channel), current_join=current
+            )
+            await self._safely(self._messenger.update_card(channel, latest.approval_card_id, build_approval_card(view)))
+        requester = await self._requester_reference(latest)
+        if requester is not None:
+            if latest.requester_card_id:
+                card = build_request_status_card(await self._view(latest))
+                await self._safely(self._messenger.update_card(requester, latest.requester_card_id, card))
+            if notify:
+                text = f"Your request {short_id(latest)} is now: {latest.state.label}."
+                if latest.state is State.REJECTED:
+                    text += f" Reason: {latest.reason}"
+                if latest.state is State.FAILED:
+                    text += f" {latest.error}"
+                await self._safely(self._messenger.send_text(requester, text))
+
+    async def _requester_reference(self, request: ApprovalRequest) -> dict[str, Any] | None:
+        if not request.requester_conversation_id:
+            return None
+        record = await self._storage.get_conversation(request.requester_conversation_id)
+        return record.reference if record else None
+
+    async def _safely(self, work) -> None:
+        try:
+            await work
+        except Exception:
+            # The request's state is already stored and audited; a card that could not be updated is logged.
+            log.exception("could not update a card or tell the requester")
+
+    # ---- start-up and housekeeping ----------------------------------------------------------------
+    async def resume(self) -> None:
+        """After a restart: finish what was approved but not applied; never write twice (apply re-reads)."""
+        for request in await self._storage.list_approvals([State.APPROVED, State.APPLYING]):
+            log.info("resuming request %s (%s)", request.id, request.state.value)
+            await self.apply(request.id)
+        await self.expire_due()
+
+    async def expire_due(self) -> None:
+        now = self._clock.now()
+        for request in await self._storage.list_approvals([State.PENDING]):
+            transition = expire(request, now)
+            if transition and await self._commit(transition, None):
+                await self.refresh_everywhere(transition.new, notify=True)
+
+    async def sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.approval_sweep_seconds)
+            try:
+                await self.expire_due()
+            except Exception:
+                log.exception("approval sweep failed; trying again next time")
+
+
+def _join_of(policy: dict[str, Any]) -> JoinSetting | None:
+    from bot.domain.model import PolicyParseError, PolicySnapshot
+
+    try:
+        return PolicySnapshot.from_graph(policy).join
+    except PolicyParseError:
+        return None
+
+
+__all__ = ["ApprovalService", "JoinChangePlan"]

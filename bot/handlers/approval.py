@@ -1,0 +1,99 @@
+"""Handlers of the approval flow: one per card verb, plus the chat commands for approvers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.approval import Action, State
+from bot.domain.recognizer import Recognition
+from bot.handlers.context import Turn
+from cards.approval import AuditLine, build_audit_card, build_request_status_card
+from cards.diagnosis import build_out_of_date_card
+from cards.verbs import Approve, Cancel, Reject, Replan, Retry, ViewRequest
+
+AUDIT_LINES = 15
+NOT_HERE = "This request is not known here, or this is not where it can be acted on."
+
+
+async def view(turn: Turn, payload: ViewRequest) -> dict[str, Any]:
+    request = await turn.deps.approvals.load_for(turn, payload.request_id, from_requester=False)
+    if request is None:
+        return build_out_of_date_card(NOT_HERE)
+    return await turn.deps.approvals.view_for(turn, request)
+
+
+async def _act(turn: Turn, request_id: str, action: Action, reason: str | None = None) -> dict[str, Any]:
+    from_requester = action is Action.CANCEL
+    request = await turn.deps.approvals.load_for(turn, request_id, from_requester=from_requester)
+    if request is None:
+        return build_out_of_date_card(NOT_HERE)
+    return await turn.deps.approvals.act(turn, request, action, reason)
+
+
+async def approve(turn: Turn, payload: Approve) -> dict[str, Any]:
+    return await _act(turn, payload.request_id, Action.APPROVE)
+
+
+async def reject(turn: Turn, payload: Reject) -> dict[str, Any]:
+    return await _act(turn, payload.request_id, Action.REJECT, payload.reason)
+
+
+async def cancel(turn: Turn, payload: Cancel) -> dict[str, Any]:
+    return await _act(turn, payload.request_id, Action.CANCEL)
+
+
+async def retry(turn: Turn, payload: Retry) -> dict[str, Any]:
+    return await _act(turn, payload.request_id, Action.RETRY)
+
+
+async def replan(turn: Turn, payload: Replan) -> dict[str, Any]:
+    from bot.doctor import read_tenant
+
+    request = await turn.deps.approvals.load_for(turn, payload.request_id, from_requester=False)
+    if request is None:
+        return build_out_of_date_card(NOT_HERE)
+    reading = await read_tenant(turn.deps.graph, turn.deps.clock)
+    return await turn.deps.approvals.replan(turn, request, reading.diagnosis)
+
+
+async def use_channel(turn: Turn, recognition: Recognition) -> None:
+    await turn.context.send_activity(await turn.deps.approvals.use_channel(turn))
+
+
+async def audit(turn: Turn, recognition: Recognition) -> None:
+    approvals = turn.deps.approvals
+    if not await approvals.is_approver(turn.user_id):
+        await turn.context.send_activity(f"Only {await approvals.approvers_label()} can read the audit log.")
+        return
+    channel = await approvals.admin_channel()
+    if channel is None or channel["conversation"]["id"] != turn.conversation_id.split(";messageid=", 1)[0]:
+        await turn.context.send_activity("Ask for the audit log in the admins' channel.")
+        return
+    entries = await turn.deps.storage.list_audit(limit=AUDIT_LINES)
+    lines = [
+        AuditLine(
+            at=e.at,
+            action=e.action.replace("_", " "),
+            actor=e.actor_name or "-",
+            request=(e.request_id or "-")[:8],
+            detail=str(e.data.get("reason") or e.data.get("error") or ""),
+        )
+        for e in reversed(entries)
+    ]
+    await turn.send_card(build_audit_card(lines))
+
+
+async def status(turn: Turn, recognition: Recognition) -> None:
+    mine = [
+        r
+        for r in await turn.deps.storage.list_approvals(list(State))
+        if r.requester_id == turn.user_id and r.tenant_id == turn.tenant_id
+    ]
+    if not mine:
+        await turn.context.send_activity("You have no approval requests. Say **diagnose** to check your tenant.")
+        return
+    label = await turn.deps.approvals.approvers_label()
+    from cards.approval import ApprovalView
+
+    for request in mine[-3:]:
+        await turn.send_card(build_request_status_card(ApprovalView(request, label)))

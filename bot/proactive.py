@@ -1,0 +1,149 @@
+"""Proactive messages through stored conversation references, and the app's background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity, Attachment, ConversationReference
+
+from bot.clock import Clock
+from cards.common import CARD_CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {412, 429, 502, 504}
+MAX_SEND_ATTEMPTS = 4
+
+
+class ConversationGoneError(Exception):
+    """Teams answered 403/404: the bot was removed from the conversation or blocked."""
+
+
+def _status_of(exc: Exception) -> int | None:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return int(status) if isinstance(status, int) else None
+
+
+def channel_base_id(conversation_id: str) -> str:
+    """A channel thread's conversation id without `;messageid=...`: posting there starts a new thread."""
+    return conversation_id.split(";messageid=", 1)[0]
+
+
+class Messenger:
+    def __init__(self, adapter: CloudAdapter, app_id: str, clock: Clock):
+        self._adapter = adapter
+        self._app_id = app_id
+        self._clock = clock
+
+    async def _with_turn(self, reference: dict[str, Any], work: Callable[[TurnContext], Awaitable[Any]]) -> Any:
+        ref = ConversationReference().deserialize(reference)
+
+        result: list[Any] = []
+        failure: list[Exception] = []
+
+        async def callback(turn_context: TurnContext) -> None:
+            # Errors are carried out of the turn ourselves: the adapter's on_turn_error would
+            # otherwise swallow them (and post an apology into the conversation).
+            try:
+                result.append(await work(turn_context))
+            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the turn
+                failure.append(exc)
+
+        for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+            result.clear()
+            failure.clear()
+            try:
+                await self._adapter.continue_conversation(ref, callback, self._app_id)
+                if failure:
+                    raise failure[0]
+                return result[0] if result else None
+            except Exception as exc:
+                status = _status_of(exc)
+                if status in (403, 404):
+                    raise ConversationGoneError(f"{ref.conversation.id}: HTTP {status}") from exc
+                if status not in RETRYABLE_STATUS or attempt == MAX_SEND_ATTEMPTS:
+                    raise
+                delay = min(8.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 2)
+                log.info("bot connector answered %s; retrying in %.2fs", status, delay)
+                await self._clock.sleep(delay)
+        return None
+
+    async def send_card(self, reference: dict[str, Any], card: dict[str, Any]) -> str | None:
+        async def work(turn_context: TurnContext) -> str | None:
+            message = MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
+            response = await turn_context.send_activity(message)
+            return response.id if response else None
+
+        return await self._with_turn(reference, work)
+
+    async def update_card(self, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
+        async def work(turn_context: TurnContext) -> None:
+            activity = MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
+            activity.id = activity_id
+            await turn_context.update_activity(activity)
+
+        await self._with_turn(reference, work)
+
+    async def send_text(self, reference: dict[str, Any], text: str) -> None:
+        async def work(turn_context: TurnContext) -> None:
+            await turn_context.send_activity(Activity(type="message", text=text))
+
+        await self._with_turn(reference, work)
+
+    async def member_ids(self, reference: dict[str, Any]) -> dict[str, str]:
+        """Entra object id -> Teams user id (MRI) of the conversation's members."""
+
+        async def work(turn_context: TurnContext) -> dict[str, str]:
+            found: dict[str, str] = {}
+            token = None
+            turn_context.activity.channel_data = turn_context.activity.channel_data or {}
+            while True:
+                page = await TeamsInfo.get_paged_members(turn_context, token, 100)
+                for member in page.members or []:
+                    if member.aad_object_id and member.id:
+                        found[member.aad_object_id] = member.id
+                token = page.continuation_token
+                if not token:
+                    return found
+
+        return await self._with_turn(reference, work) or {}
+
+
+class Background:
+    """Tasks that outlive a turn; errors are logged, and shutdown cancels and awaits them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str, *, forever: bool = False) -> asyncio.Task[Any]:
+        """Run `coro` in the background; `forever` marks a loop that runs until shutdown."""
+        task = asyncio.create_task(coro, name=name)
+        (self._loops if forever else self._tasks).add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._loops.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until no finite task is running (tests use it to wait for background work)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        tasks = [*self._tasks, *self._loops]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

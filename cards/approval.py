@@ -1,0 +1,194 @@
+"""Approval cards: the admins' channel card (approver and status views), the requester's status card, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import microsoft_teams.cards as ac
+
+from bot.domain.approval import ApprovalRequest, State
+from bot.domain.diagnosis import JOIN_SETTING_LABEL, PORTAL_PATH
+from bot.domain.model import JoinSetting
+from cards.common import build_card, callout, execute, facts, heading, text
+from cards.diagnosis import describe_join
+from cards.verbs import Approve, Cancel, Reject, Replan, Retry, StartDiagnosis, ViewRequest
+
+MAX_LISTED_ACCOUNTS = 12
+STATE_STYLE = {
+    State.PENDING: "emphasis",
+    State.APPROVED: "accent",
+    State.APPLYING: "accent",
+    State.APPLIED: "good",
+    State.FAILED: "attention",
+    State.REJECTED: "warning",
+    State.EXPIRED: "warning",
+    State.CANCELLED: "warning",
+    State.STALE: "warning",
+}
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    request: ApprovalRequest
+    approvers_label: str
+    approver_user_ids: tuple[str, ...] = ()  # Teams user ids (MRIs) that get the approver view on refresh
+    for_approver: bool = False
+    notice: str | None = None
+    current_join: JoinSetting | None = None  # what the policy is now, when the plan went stale
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+def short_id(request: ApprovalRequest) -> str:
+    return request.id[:8]
+
+
+def _status_text(request: ApprovalRequest) -> str:
+    state = request.state
+    who = request.decided_by_name or "an approver"
+    if state is State.PENDING:
+        return f"Waiting for approval until {_when(request.expires_at)}."
+    if state in (State.APPROVED, State.APPLYING):
+        return f"Approved by {who}. Applying the change now\u2026"
+    if state is State.APPLIED and request.outcome == "already_satisfied":
+        return f"Approved by {who}. The policy already allowed these accounts: nothing had to be written."
+    if state is State.APPLIED:
+        rid = f" Graph request id {request.graph_request_id}." if request.graph_request_id else ""
+        return f"Approved by {who}, applied and verified: the policy now allows these accounts to join.{rid}"
+    if state is State.FAILED:
+        return f"Approved by {who}, but applying failed: {request.error or 'unknown error'}"
+    if state is State.REJECTED:
+        return f"Rejected by {who}: {request.reason}"
+    if state is State.EXPIRED:
+        return "Nobody approved it in time. Nothing was changed."
+    if state is State.CANCELLED:
+        return f"{request.requester_name} cancelled the request. Nothing was changed."
+    return "The join setting changed after this plan was made, so it was not applied. Nothing was written."
+
+
+def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
+    plan = request.plan
+    accounts = list(plan.accounts)
+    listed = accounts[:MAX_LISTED_ACCOUNTS]
+    items: list[ac.CardElement] = [
+        text(f"Change: '{JOIN_SETTING_LABEL}' ({PORTAL_PATH})", spacing="Medium"),
+        facts([("Before", describe_join(plan.before)), ("After", describe_join(plan.after))]),
+        text(f"**{plan.consequence()}**"),
+    ]
+    if listed:
+        items.append(text("Package accounts concerned", weight="Bolder", spacing="Small"))
+        items.extend(text(upn, size="Small", spacing="None") for upn in listed)
+        if len(accounts) > len(listed):
+            items.append(text(f"\u2026 and {len(accounts) - len(listed)} more.", size="Small", is_subtle=True))
+    return items
+
+
+def build_approval_card(view: ApprovalView) -> dict[str, Any]:
+    request = view.request
+    state = request.state
+    body: list[ac.CardElement] = [
+        *heading("Approve a device registration change", f"Request {short_id(request)} \u00b7 {state.label}"),
+    ]
+    if view.notice:
+        body.append(callout("Note", view.notice, "warning"))
+    pairs = [("Requested by", request.requester_name), ("Requested at", _when(request.created_at))]
+    if request.justification:
+        pairs.append(("Why", request.justification))
+    pairs.append(("Approvers", view.approvers_label))
+    body.append(facts(pairs))
+    body.extend(_plan_elements(request))
+    if request.diagnosis_summary:
+        body.append(text(request.diagnosis_summary, size="Small", is_subtle=True))
+    body.append(callout(state.label, _status_text(request), STATE_STYLE[state]))
+    if state is State.STALE and view.current_join is not None:
+        body.append(text(f"The setting is now: {describe_join(view.current_join)}.", spacing="Small"))
+    actions: list[ac.Action] = []
+    if view.for_approver:
+        if state is State.PENDING:
+            body.append(
+                ac.TextInput(
+                    id="reason",
+                    label="Reason (required to reject; shown to the requester)",
+                    is_multiline=True,
+                    max_length=1000,
+                )
+            )
+            actions.append(execute("Approve", Approve(request_id=request.id), style="positive"))
+            actions.append(execute("Reject", Reject(request_id=request.id), with_inputs=True, style="destructive"))
+        elif state is State.FAILED:
+            actions.append(execute("Retry", Retry(request_id=request.id), style="positive"))
+    if state is State.STALE:
+        actions.append(execute("Re-plan from the current policy", Replan(request_id=request.id)))
+    if not view.for_approver and state in (State.PENDING, State.FAILED):
+        # Teams refreshes the card for listed approvers; this is the manual way for clients that do not.
+        actions.append(execute("Show approver actions", ViewRequest(request_id=request.id)))
+    refresh = None
+    if state in (State.PENDING, State.FAILED, State.STALE) and view.approver_user_ids:
+        refresh = ac.RefreshDefinition(
+            action=ac.ExecuteAction(
+                title="Refresh",
+                verb="approval.view",
+                data=ViewRequest(request_id=request.id).model_dump(by_alias=True),
+                associated_inputs="none",
+            ),
+            user_ids=list(view.approver_user_ids),
+        )
+    fallback = f"Approval request {short_id(request)}: {request.plan.consequence()} Status: {state.label}."
+    return build_card(body, fallback_text=fallback, actions=actions, refresh=refresh)
+
+
+def build_request_status_card(view: ApprovalView) -> dict[str, Any]:
+    """The requester's own card; it follows the request to its end."""
+    request = view.request
+    state = request.state
+    body: list[ac.CardElement] = [
+        *heading(f"Your request: {state.label}", f"Request {short_id(request)}"),
+    ]
+    if view.notice:
+        body.append(callout("Note", view.notice, "warning"))
+    body.extend(_plan_elements(request))
+    body.append(facts([("Approvers", view.approvers_label), ("Expires", _when(request.expires_at))]))
+    body.append(callout(state.label, _status_text(request), STATE_STYLE[state]))
+    actions: list[ac.Action] = []
+    if state is State.PENDING:
+        actions.append(execute("Cancel request", Cancel(request_id=request.id)))
+    if state.is_final or state is State.FAILED:
+        actions.append(execute("Check my tenant again", StartDiagnosis()))
+    fallback = f"Your request {short_id(request)}: {state.label}."
+    return build_card(body, fallback_text=fallback, actions=actions)
+
+
+def build_notice_card(title: str, message: str) -> dict[str, Any]:
+    body: list[ac.CardElement] = [*heading(title), text(message)]
+    return build_card(body, fallback_text=f"{title}: {message}")
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    action: str
+    actor: str
+    request: str
+    detail: str
+
+
+def build_audit_card(lines: Sequence[AuditLine]) -> dict[str, Any]:
+    body: list[ac.CardElement] = [*heading("Audit log", f"The {len(lines)} most recent entries")]
+    if not lines:
+        body.append(text("Nothing has been recorded yet."))
+    for line in lines:
+        body.append(
+            text(
+                f"**{_when(line.at)}** \u00b7 {line.action} \u00b7 {line.actor} \u00b7 request {line.request}"
+                + (f"\n{line.detail}" if line.detail else ""),
+                size="Small",
+                spacing="Small",
+            )
+        )
+    body.append(text("Export everything: python app.py audit --since DATE --json", size="Small", is_subtle=True))
+    return build_card(body, fallback_text=f"Audit log: {len(lines)} entries")

@@ -1,0 +1,378 @@
+"""Approvals over real HTTP: the admins' channel, who may approve, exactly-once apply, stale plans, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.tenant import Fault
+from tests.support.activities import ALEX, CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
+
+APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
+UNCOVERED = ["c0a80001-5a1e-4b7c-8d9e-000000000101", "c0a80001-5a1e-4b7c-8d9e-000000000102"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def text_of(card: dict[str, Any]) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+def puts(sim) -> list[dict[str, Any]]:
+    return [r for r in sim.simulator.requests if r["route"] == "policy.put"]
+
+
+@pytest.fixture
+async def approvals_bot(bot_factory, connector):
+    connector.members = [
+        {"id": f"29:{user}", "aadObjectId": user, "name": name}
+        for user, name in ((MEGAN, "Megan Bowen"), (NESTOR, "Nestor Wilke"), (ALEX, "Alex Wilber"))
+    ]
+    return await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+
+
+async def use_channel(bot, connector, user: str = MEGAN) -> None:
+    status, _ = await bot.post(
+        message(connector.url, "use this channel for approvals", conversation_type="channel", user=user, mention=True)
+    )
+    assert status == 201
+
+
+async def request_change(bot, connector, justification: str = "Room 101 PCs fail") -> tuple[str, dict[str, Any]]:
+    """The requester diagnoses in their personal chat and asks for approval; returns (request id, status card)."""
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    card = connector.cards()[-1]
+    session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
+    status, body = await bot.post(
+        card_action(
+            connector.url,
+            "approval.request",
+            {"sessionId": session_id, "justification": justification},
+            reply_to="requester-card-1",
+        )
+    )
+    assert status == 200
+    status_card = body["value"]
+    request_id = next(
+        a["data"]["requestId"] for a in status_card.get("actions", []) if "requestId" in a.get("data", {})
+    )
+    return request_id, status_card
+
+
+async def act(bot, connector, verb: str, request_id: str, user: str, **data: Any) -> dict[str, Any]:
+    conversation = "personal" if verb == "approval.cancel" else "channel"
+    status, body = await bot.post(
+        card_action(
+            connector.url,
+            verb,
+            {"requestId": request_id, **data},
+            conversation_type=conversation,
+            user=user,
+            reply_to="approval-card",
+        )
+    )
+    assert status == 200
+    return body["value"]
+
+
+async def test_an_approver_approves_and_exactly_the_plan_is_applied(approvals_bot, connector, sim):
+    bot = approvals_bot
+    before = copy.deepcopy(sim.tenant.policy)
+    await use_channel(bot, connector)
+    request_id, status_card = await request_change(bot, connector)
+    assert "Waiting for approval" in text_of(status_card)
+    posted = connector.cards_in(CHANNEL)
+    assert len(posted) == 1
+    approval_card = posted[0][1]
+    assert "2 package accounts will be allowed to join devices to Entra ID." in text_of(approval_card)
+    assert "Room 101 PCs fail" in text_of(approval_card)
+    assert approval_card["refresh"]["userIds"] == [f"29:{MEGAN}", f"29:{NESTOR}"]  # approvers only
+    assert "approval.approve" not in text_of(approval_card)  # the base card is the status view
+
+    # The refresh gives approvers the buttons and everyone else the status.
+    assert "approval.approve" in text_of(await act(bot, connector, "approval.view", request_id, MEGAN))
+    assert "approval.approve" not in text_of(await act(bot, connector, "approval.view", request_id, ALEX))
+
+    answer = await act(bot, connector, "approval.approve", request_id, MEGAN)
+    assert "Approved by Megan Bowen" in text_of(answer)
+    await bot.idle()
+
+    expected = copy.deepcopy(before)
+    expected["azureADJoin"]["allowedToJoin"]["users"] += UNCOVERED
+    assert sim.tenant.policy == expected  # every other field exactly as it was
+    assert len(puts(sim)) == 1
+    final_channel_card = connector.cards_in(CHANNEL, "update")[-1][1]
+    assert "applied and verified" in text_of(final_channel_card)
+    requester_updates = connector.cards_in(PERSONAL, "update")
+    assert requester_updates and requester_updates[-1][0] == "requester-card-1"
+    assert "Your request: Applied" in text_of(requester_updates[-1][1])
+    assert any("Applied" in t for t in connector.texts_in(PERSONAL))
+
+
+async def test_non_approver_and_requester_are_refused(approvals_bot, connector, sim, bot_factory):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    refused = await act(bot, connector, "approval.approve", request_id, ALEX)
+    assert "Only members of the approvers group can approve" in text_of(refused)
+    # The requester is an approver too here, but may not approve their own request.
+    sim.tenant.groups[APPROVERS_GROUP]["members"].append(REQUESTER)
+    own = await act(bot, connector, "approval.approve", request_id, REQUESTER)
+    assert "You asked for this change, so someone else must approve it." in text_of(own)
+    await bot.idle()
+    assert puts(sim) == []
+
+
+async def test_two_approvers_at_once_give_one_write(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    answers = await asyncio.gather(
+        act(bot, connector, "approval.approve", request_id, MEGAN),
+        act(bot, connector, "approval.approve", request_id, NESTOR),
+        act(bot, connector, "approval.approve", request_id, MEGAN),
+    )
+    await bot.idle()
+    assert len(puts(sim)) == 1
+    texts = [text_of(a) for a in answers]
+    assert sum("Someone acted first" in t or "Already approved" in t for t in texts) == 2
+
+
+async def test_the_click_is_answered_while_the_write_is_in_flight(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    sim.tenant.faults.append(Fault(route="policy.put", latency_ms=1500))
+    answer = await act(bot, connector, "approval.approve", request_id, MEGAN)
+    # The invoke response is back; the PUT has not completed yet (the simulator logs a request when it answers).
+    assert "Applying the change now" in text_of(answer)
+    assert puts(sim) == []
+    await bot.idle()
+    assert [r["status"] for r in puts(sim)] == [200]
+
+
+async def test_an_expired_request_cannot_be_approved(approvals_bot, connector, sim, clock):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    clock.advance(hours=24, seconds=1)
+    answer = await act(bot, connector, "approval.approve", request_id, MEGAN)
+    assert "This request expired before anyone approved it" in text_of(answer)
+    await bot.idle()
+    assert puts(sim) == []
+    assert "Expired" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_a_stale_plan_writes_nothing_and_offers_to_replan(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    # Someone changes the join setting in the portal between the request and the approval.
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"]["users"].append("8a1f6c2e-0b3d-4e5f-9a10-2b3c4d5e6f05")
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert puts(sim) == []
+    stale_card = connector.cards_in(CHANNEL, "update")[-1][1]
+    assert "Stale" in text_of(stale_card) and "approval.replan" in text_of(stale_card)
+    assert "Selected (3 users, 1 group)" in text_of(stale_card)
+    replanned = await act(bot, connector, "approval.replan", request_id, MEGAN)
+    assert "Re-planned" in text_of(replanned)
+    assert len(connector.cards_in(CHANNEL)) == 2  # the new request was posted
+
+
+async def test_already_satisfied_writes_nothing(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"]["users"] += UNCOVERED
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert puts(sim) == []
+    assert "nothing had to be written" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_429_on_the_write_is_retried(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    sim.tenant.faults.append(Fault(route="policy.put", status=429, retry_after=1, times=1))
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert [r["status"] for r in puts(sim)] == [429, 200]
+    assert "applied and verified" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_503_until_failure_then_retry_succeeds(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    sim.tenant.faults.append(Fault(route="policy.put", status=503, retry_after=1, times=3))
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert [r["status"] for r in puts(sim)] == [503, 503, 503]
+    failed = await act(bot, connector, "approval.view", request_id, MEGAN)
+    assert "Failed to apply" in text_of(failed) and "approval.retry" in text_of(failed)
+    await act(bot, connector, "approval.retry", request_id, MEGAN)
+    await bot.idle()
+    assert [r["status"] for r in puts(sim)] == [503, 503, 503, 200]
+    assert "applied and verified" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_403_on_the_write_names_the_permission(approvals_bot, connector, sim):
+    bot = approvals_bot
+    # Consented to read the policy but not to write it (tokens carry the roles granted when issued).
+    app = next(iter(sim.tenant.apps.values()))
+    app.permissions = ("Policy.Read.DeviceConfiguration", "User.Read.All", "GroupMember.Read.All")
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert "Policy.ReadWrite.DeviceConfiguration" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_a_restart_between_approved_and_applied_applies_once(bot_factory, connector, sim):
+    connector.members = []
+    first = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    await use_channel(first, connector)
+    request_id, _ = await request_change(first, connector)
+    sim.tenant.faults.append(Fault(route="policy.get", latency_ms=3000, times=1))
+    await act(first, connector, "approval.approve", request_id, MEGAN)
+    await asyncio.sleep(0.3)  # the apply task is now reading the policy
+    await first.stop()  # the bot goes down before it wrote anything
+    assert puts(sim) == []
+    second = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    await second.idle()  # start-up resumes the approved request
+    assert [r["status"] for r in puts(sim)] == [200]
+    assert set(UNCOVERED) <= set(sim.tenant.policy["azureADJoin"]["allowedToJoin"]["users"])
+    again = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    await again.idle()
+    assert len(puts(sim)) == 1  # and a further restart does not write again
+
+
+async def test_forged_invokes_change_nothing(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    cases = [
+        card_action(connector.url, "approval.approve", {"requestId": "nope"}, conversation_type="channel", user=MEGAN),
+        # the right request, from a conversation where it is not acted on
+        card_action(connector.url, "approval.approve", {"requestId": request_id}, user=MEGAN),
+        # a verb that does not fit here: cancelling belongs to the requester's chat
+        card_action(
+            connector.url, "approval.cancel", {"requestId": request_id}, conversation_type="channel", user=MEGAN
+        ),
+        card_action(
+            connector.url, "approval.approve", {"request": request_id}, conversation_type="channel", user=MEGAN
+        ),
+    ]
+    for activity in cases:
+        status, body = await bot.post(activity)
+        assert status == 200 and "This card is out of date" in text_of(body["value"])
+    status, _ = await bot.post(
+        card_action(
+            connector.url,
+            "approval.approve",
+            {"requestId": request_id},
+            conversation_type="channel",
+            user=MEGAN,
+            tenant="00000000-dead-beef-0000-000000000000",
+        )
+    )
+    assert status == 403
+    await bot.idle()
+    assert puts(sim) == []
+
+
+async def test_same_plan_twice_gives_the_pending_request(approvals_bot, connector):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    first, _ = await request_change(bot, connector)
+    second, card = await request_change(bot, connector)
+    assert first == second
+    assert "already asked for exactly this change" in text_of(card)
+    assert len(connector.cards_in(CHANNEL)) == 1
+
+
+async def test_without_a_channel_the_request_waits_then_is_posted(approvals_bot, connector):
+    bot = approvals_bot
+    _, card = await request_change(bot, connector)
+    assert "No admins' channel is set up for approvals yet" in text_of(card)
+    assert "use this channel for approvals" in text_of(card)
+    assert connector.cards_in(CHANNEL) == []
+    await use_channel(bot, connector, user=ALEX)  # not an approver: refused
+    assert connector.cards_in(CHANNEL) == []
+    await use_channel(bot, connector)
+    assert len(connector.cards_in(CHANNEL)) == 1
+
+
+async def test_reject_needs_a_reason_and_tells_the_requester(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    assert "Say why you reject it" in text_of(await act(bot, connector, "approval.reject", request_id, MEGAN))
+    answer = await act(bot, connector, "approval.reject", request_id, MEGAN, reason="Use a group instead")
+    assert "Rejected by Megan Bowen: Use a group instead" in text_of(answer)
+    await bot.idle()
+    assert any("Use a group instead" in t for t in connector.texts_in(PERSONAL))
+    assert puts(sim) == []
+
+
+async def test_the_requester_can_cancel(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    answer = await act(bot, connector, "approval.cancel", request_id, REQUESTER)
+    assert "Your request: Cancelled" in text_of(answer)
+    again = await act(bot, connector, "approval.approve", request_id, MEGAN)
+    assert "can no longer be approved" in text_of(again)
+    await bot.idle()
+    assert puts(sim) == []
+
+
+async def test_audit_in_the_channel_and_on_the_command_line(approvals_bot, connector, sim, tmp_path):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    await bot.post(message(connector.url, "audit", conversation_type="channel", user=MEGAN, mention=True))
+    audit_card = connector.cards_in(CHANNEL)[-1][1]
+    for action in ("created", "approve", "start apply", "applied"):
+        assert action in text_of(audit_card)
+    await bot.post(message(connector.url, "audit", conversation_type="channel", user=ALEX, mention=True))
+    assert connector.cards_in(CHANNEL)[-1][1] == audit_card  # a non-approver gets no card
+
+    env = {
+        **os.environ,
+        "GRAPH_TENANT_ID": sim.tenant.tenant_id,
+        "GRAPH_CLIENT_ID": "x",
+        "GRAPH_CLIENT_SECRET": "x",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "app.py",
+        "audit",
+        "--since",
+        "2026-01-01",
+        "--json",
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    stdout, _ = await process.communicate()
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in stdout.decode().splitlines()]
+    applied = next(entry for entry in lines if entry["action"] == "applied")
+    assert applied["requestId"] == request_id
+    assert applied["policyAfter"]["azureADJoin"]["allowedToJoin"]["users"][-2:] == UNCOVERED
+    assert applied["policyBefore"]["azureADJoin"]["allowedToJoin"]["users"] == [MEGAN, NESTOR]
+    assert applied["graphRequestId"]
+    assert [e["action"] for e in lines][:2] == ["approval_channel_set", "created"]
