@@ -128,8 +128,23 @@ class ApprovalService:
         conversation_id = await self._storage.get_setting(CHANNEL_SETTING) or self._settings.approval_channel_id
         if not conversation_id:
             return None
-        record = await self._storage.get_conversation(channel_base_id(conversation_id))
-        return record.reference if record else None
+        channel_id = channel_base_id(conversation_id)
+        record = await self._storage.get_conversation(channel_id)
+        if record is not None:
+            return record.reference
+        # Named in settings but not seen yet: Teams serves a tenant's conversations from one service URL, so
+        # any conversation of this tenant gives the URL and the bot's identity to reach the channel with.
+        known = await self._storage.latest_conversation(self._settings.tenant_id)
+        if known is None:
+            return None
+        reference = dict(known.reference)
+        reference["conversation"] = {
+            "id": channel_id,
+            "conversationType": "channel",
+            "isGroup": True,
+            "tenantId": self._settings.tenant_id,
+        }
+        return reference
 
     async def _approver_user_ids(self, channel: dict[str, Any]) -> tuple[str, ...]:
         """Teams ids of the channel's members who are approvers: they get the approver view on refresh."""

@@ -25,6 +25,7 @@ BOT_ID = "00000000-0000-0000-0000-0000000e0d0c"
 BOT_NAME = "Enrollment Doctor"
 PERSONAL_CHAT_ID = "a:enrollment-doctor-personal-chat"
 GROUP_CHAT_ID = "19:enrollment-doctor-group-chat@thread.v2"
+DEFAULT_CHANNEL_ID = "19:enrollment-admins-channel@thread.tacv2"
 
 
 def sim_graph_env(sim: RunningSim) -> dict[str, str]:
@@ -41,7 +42,12 @@ def sim_graph_env(sim: RunningSim) -> dict[str, str]:
 
 
 def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
+    """No configuration needed: approvers are the fixture's approvers group, the admins' channel its team's."""
+    demo = sim.tenant.extra.get("demo", {})
     env = {**sim_graph_env(sim), "PORT": str(port), "GRAPH_RETRY_DELAY": "1", "DATABASE_URL": f"sqlite:///{database}"}
+    if demo.get("approverGroupId"):
+        env["APPROVER_GROUP_ID"] = demo["approverGroupId"]
+    env["APPROVAL_CHANNEL_ID"] = demo.get("team", {}).get("channelId", DEFAULT_CHANNEL_ID)
     return load_settings(env, dotenv=None)
 
 
@@ -87,7 +93,7 @@ def playground_config(tenant: Tenant) -> dict[str, Any]:
             "aadGroupId": team.get("aadGroupId", "00000000-0000-0000-0000-000000000031"),
             "channels": [
                 {
-                    "id": team.get("channelId", "19:enrollment-admins-channel@thread.tacv2"),
+                    "id": team.get("channelId", DEFAULT_CHANNEL_ID),
                     "name": team.get("channel", "General"),
                 }
             ],

@@ -205,6 +205,14 @@ class SqlStore:
             updated_at=_dt(row["updated_at"]),
         )
 
+    async def latest_conversation(self, tenant_id: str) -> ConversationRecord | None:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT conversation_id FROM conversations WHERE tenant_id = ? ORDER BY updated_at DESC LIMIT 1",
+                tenant_id,
+            )
+        return await self.get_conversation(row["conversation_id"]) if row else None
+
     # ---- approvals -----------------------------------------------------------------------------
     async def create_approval(self, request: ApprovalRequest, audit: AuditEntry) -> tuple[ApprovalRequest, bool]:
         """Insert a pending request, or return the pending one for the same plan (created=False)."""
