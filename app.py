@@ -15,6 +15,7 @@ from aiohttp import web
 from botbuilder.core import TurnContext
 
 from bot.adapter import create_adapter
+from bot.alerts import AlertService
 from bot.approvals import ApprovalService
 from bot.clock import Clock, SystemClock
 from bot.deps import Deps
@@ -56,7 +57,10 @@ def create_app(
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)
         approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background)
-        deps = Deps(settings=settings, graph=the_graph, storage=the_storage, clock=the_clock, approvals=approvals)
+        alerts = AlertService(settings, the_graph, the_storage, the_clock, messenger, approvals)
+        deps = Deps(
+            settings=settings, graph=the_graph, storage=the_storage, clock=the_clock, approvals=approvals, alerts=alerts
+        )
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
@@ -64,6 +68,8 @@ def create_app(
         if approvals.configured:
             background.spawn(approvals.resume(), name="approvals-resume")
             background.spawn(approvals.sweep_forever(), name="approvals-sweep", forever=True)
+        if settings.alerts_enabled:
+            background.spawn(alerts.poll_forever(), name="alerts-poll", forever=True)
         yield
         await background.close()
         if graph is None:

@@ -44,7 +44,13 @@ def sim_graph_env(sim: RunningSim) -> dict[str, str]:
 def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
     """No configuration needed: approvers are the fixture's approvers group, the admins' channel its team's."""
     demo = sim.tenant.extra.get("demo", {})
-    env = {**sim_graph_env(sim), "PORT": str(port), "GRAPH_RETRY_DELAY": "1", "DATABASE_URL": f"sqlite:///{database}"}
+    env = {
+        **sim_graph_env(sim),
+        "PORT": str(port),
+        "GRAPH_RETRY_DELAY": "1",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "ALERT_POLL_SECONDS": "5",  # so an injected spike shows within seconds
+    }
     if demo.get("approverGroupId"):
         env["APPROVER_GROUP_ID"] = demo["approverGroupId"]
     env["APPROVAL_CHANNEL_ID"] = demo.get("team", {}).get("channelId", DEFAULT_CHANNEL_ID)

@@ -11,6 +11,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 
 if TYPE_CHECKING:
+    from bot.alerts import AlertService
     from bot.approvals import ApprovalService
 
 
@@ -21,3 +22,4 @@ class Deps:
     storage: Storage
     clock: Clock
     approvals: ApprovalService
+    alerts: AlertService

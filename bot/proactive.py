@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -37,11 +38,24 @@ def channel_base_id(conversation_id: str) -> str:
     return conversation_id.split(";messageid=", 1)[0]
 
 
+MAX_PER_SECOND = 7  # Teams: 7 messages a second per conversation for one bot
+
+
 class Messenger:
     def __init__(self, adapter: CloudAdapter, app_id: str, clock: Clock):
         self._adapter = adapter
         self._app_id = app_id
         self._clock = clock
+        self._recent: dict[str, deque[float]] = {}
+
+    async def _pace(self, conversation_id: str) -> None:
+        """Keep under Teams' per-conversation rate: wait when 7 sends happened in the last second."""
+        recent = self._recent.setdefault(conversation_id, deque(maxlen=MAX_PER_SECOND))
+        now = self._clock.now().timestamp()
+        if len(recent) == MAX_PER_SECOND and now - recent[0] < 1.0:
+            await self._clock.sleep(1.0 - (now - recent[0]))
+            now = self._clock.now().timestamp()
+        recent.append(now)
 
     async def _with_turn(self, reference: dict[str, Any], work: Callable[[TurnContext], Awaitable[Any]]) -> Any:
         ref = ConversationReference().deserialize(reference)
@@ -60,6 +74,7 @@ class Messenger:
         for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
             result.clear()
             failure.clear()
+            await self._pace(ref.conversation.id)
             try:
                 await self._adapter.continue_conversation(ref, callback, self._app_id)
                 if failure:

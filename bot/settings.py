@@ -33,6 +33,13 @@ class Settings:
     approval_channel_id: str | None = None
     approval_expiry_hours: float = 24.0
     approval_sweep_seconds: float = 60.0
+    alerts_enabled: bool = True
+    alert_poll_seconds: float = 300.0
+    alert_window_minutes: float = 60.0
+    alert_min_count: int = 5
+    alert_factor: float = 3.0
+    alert_clear_factor: float = 1.5
+    alert_baseline_windows: int = 24
 
     @property
     def approvals_configured(self) -> bool:
@@ -162,6 +169,17 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         problems.append(f"ALLOW_SELF_APPROVAL must be true or false, got {self_approval_raw!r}")
     expiry_hours = number("APPROVAL_EXPIRY_HOURS", "24", float, 0.01, 24 * 30)
     sweep_seconds = number("APPROVAL_SWEEP_SECONDS", "60", float, 0.1, 3600)
+    alerts_raw = get("ALERTS_ENABLED", "true").lower()
+    if alerts_raw not in ("true", "false", "1", "0", "yes", "no"):
+        problems.append(f"ALERTS_ENABLED must be true or false, got {alerts_raw!r}")
+    alert_poll = number("ALERT_POLL_SECONDS", "300", float, 1, 86400)
+    alert_window = number("ALERT_WINDOW_MINUTES", "60", float, 1, 7 * 24 * 60)
+    alert_min = number("ALERT_MIN_COUNT", "5", int, 1, 1_000_000)
+    alert_factor = number("ALERT_FACTOR", "3", float, 1.01, 1000)
+    alert_clear = number("ALERT_CLEAR_FACTOR", "1.5", float, 0, 1000)
+    if alert_clear >= alert_factor:
+        problems.append("ALERT_CLEAR_FACTOR must be below ALERT_FACTOR (hysteresis)")
+    alert_baseline = number("ALERT_BASELINE_WINDOWS", "24", int, 1, 10_000)
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(
@@ -181,4 +199,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         approval_channel_id=get("APPROVAL_CHANNEL_ID") or None,
         approval_expiry_hours=expiry_hours,
         approval_sweep_seconds=sweep_seconds,
+        alerts_enabled=alerts_raw in ("true", "1", "yes"),
+        alert_poll_seconds=alert_poll,
+        alert_window_minutes=alert_window,
+        alert_min_count=alert_min,
+        alert_factor=alert_factor,
+        alert_clear_factor=alert_clear,
+        alert_baseline_windows=alert_baseline,
     )

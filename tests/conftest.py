@@ -66,6 +66,7 @@ def sim_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
         **sim_graph_env(sim),
         "GRAPH_RETRY_DELAY": "0",
         "GRAPH_MAX_RETRIES": "2",
+        "ALERTS_ENABLED": "false",  # alert tests poll by hand, on the fake clock
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
     }
     env.update(extra)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.domain.recognizer import Intent, Recognition
-from bot.handlers import approval, diagnosis, help
+from bot.handlers import alerts, approval, diagnosis, help
 from bot.handlers.context import Turn
 from cards.verbs import Verb
 
@@ -18,8 +18,8 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.HELP: help.show_help,
     Intent.UNKNOWN: help.not_understood,
     Intent.STATUS: approval.status,
-    Intent.ALERTS_ON: help.not_available,
-    Intent.ALERTS_OFF: help.not_available,
+    Intent.ALERTS_ON: alerts.alerts_on,
+    Intent.ALERTS_OFF: alerts.alerts_off,
     Intent.AUDIT: approval.audit,
     Intent.USE_CHANNEL: approval.use_channel,
 }

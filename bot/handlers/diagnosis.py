@@ -72,6 +72,8 @@ async def _view(turn: Turn, session: DiagnosisSession, step: str, notice: str | 
 async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
     """From chat: show progress, read the tenant, post step 1."""
     await turn.typing()
+    if recognition.reason != "command":
+        turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
     clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
     session = await _new_session(turn, clues)
     view = await _view(turn, session, "settings")

@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE TABLE IF NOT EXISTS alert_subscriptions (
+    conversation_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    changed_by TEXT,
+    changed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bot_settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -343,6 +350,25 @@ class SqlStore:
             for r in rows
         ]
         return list(reversed(entries)) if limit else entries
+
+    async def set_subscription(
+        self, conversation_id: str, tenant_id: str, active: bool, changed_by: str | None, at: datetime
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO alert_subscriptions VALUES (?,?,?,?,?) ON CONFLICT (conversation_id) DO UPDATE SET "
+                "active = excluded.active, changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+                conversation_id,
+                tenant_id,
+                1 if active else 0,
+                changed_by,
+                _ts(at),
+            )
+
+    async def list_subscriptions(self) -> dict[str, bool]:
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall("SELECT conversation_id, active FROM alert_subscriptions")
+        return {r["conversation_id"]: bool(r["active"]) for r in rows}
 
     async def get_setting(self, key: str) -> Any:
         async with self._db.transaction() as tx:

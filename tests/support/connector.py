@@ -22,6 +22,7 @@ class RecordingConnector:
     calls: list[Recorded] = field(default_factory=list)
     url: str = ""
     members: list[dict[str, Any]] = field(default_factory=list)
+    forbidden: set[str] = field(default_factory=set)  # conversations the bot was removed from
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -36,6 +37,11 @@ class RecordingConnector:
         return web.json_response({"members": self.members})
 
     async def _send(self, request: web.Request) -> web.Response:
+        if request.match_info["cid"] in self.forbidden:
+            return web.json_response(
+                {"error": {"code": "BotNotInConversationRoster", "message": "The bot is not part of the roster."}},
+                status=403,
+            )
         body = await request.json()
         self.calls.append(Recorded("send", request.match_info["cid"], request.match_info.get("aid"), body))
         return web.json_response({"id": f"activity-{next(self._ids)}"})

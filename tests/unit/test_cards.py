@@ -111,8 +111,30 @@ def _approval_cards() -> list[dict[str, Any]]:
     return cards
 
 
+def _alert_cards() -> list[dict[str, Any]]:
+    from bot.domain.spikes import IncidentChange, KeyView
+    from cards.alerts import AlertView, build_alert_card, build_back_to_normal_card, sparkline
+
+    assert sparkline((0, 1, 4, 8)) == "\u2581\u2582\u2585\u2588" and sparkline((0, 0)) == "\u2581\u2581"
+    change = IncidentChange(
+        kind="opened",
+        at=NOW,
+        overall=KeyView("all", 14, 1.2, True),
+        keys=(KeyView("all", 14, 1.2, True), KeyView("authorization", 12, 1.0, True), KeyView("chat", 2, 0, True)),
+        reasons=(("not authorized", 12), ("", 2)),
+        users=("u1",),
+        trend=(0, 1, 0, 0, 2, 12),
+        incident_id="spike-1",
+    )
+    return [
+        build_alert_card(AlertView(change, 60, ("package_x@contoso.com",))),
+        build_alert_card(AlertView(change, 180, (), resolved_at=NOW)),
+        build_back_to_normal_card(change, 60),
+    ]
+
+
 def all_cards() -> list[dict[str, Any]]:
-    cards = _approval_cards()
+    cards = _approval_cards() + _alert_cards()
     for view in _views():
         cards += [build_device_settings_card(view), build_join_permissions_card(view), build_verify_card(view)]
     cards += [

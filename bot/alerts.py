@@ -1,0 +1,277 @@
+"""Watch Intune's troubleshooting events, detect spikes of bulk enrollment failures, alert channels once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.approvals import ApprovalService
+from bot.clock import Clock
+from bot.domain.spikes import Detector, Failure, IncidentChange, SpikeRules
+from bot.errors import GraphError
+from bot.graph import GraphGateway
+from bot.proactive import ConversationGoneError, Messenger, channel_base_id
+from bot.settings import Settings
+from bot.storage import Storage
+from cards.alerts import AlertView, build_alert_card, build_back_to_normal_card
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "alerts_state"
+LATE_ARRIVAL = timedelta(minutes=30)  # events this much older than the mark are still looked for
+MAX_BACKOFF_FACTOR = 8
+
+
+@dataclass
+class PollState:
+    """What persists between polls: the detector, the high-water mark, and the ids already counted."""
+
+    detector: Detector
+    mark: datetime | None = None
+    seen: dict[str, str] = field(default_factory=dict)  # event id -> eventDateTime, near the mark
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detector": self.detector.to_json(),
+            "mark": self.mark.isoformat() if self.mark else None,
+            "seen": self.seen,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None, rules: SpikeRules) -> PollState:
+        data = data or {}
+        mark = data.get("mark")
+        return cls(
+            detector=Detector.from_json(data.get("detector"), rules),
+            mark=datetime.fromisoformat(mark) if mark else None,
+            seen=dict(data.get("seen", {})),
+        )
+
+
+class AlertService:
+    def __init__(
+        self,
+        settings: Settings,
+        graph: GraphGateway,
+        storage: Storage,
+        clock: Clock,
+        messenger: Messenger,
+        approvals: ApprovalService,
+    ):
+        self._settings = settings
+        self._graph = graph
+        self._storage = storage
+        self._clock = clock
+        self._messenger = messenger
+        self._approvals = approvals
+        self._reports: list[Failure] = []
+        self._lock = asyncio.Lock()
+        self.rules = SpikeRules(
+            window=timedelta(minutes=settings.alert_window_minutes),
+            min_count=settings.alert_min_count,
+            factor=settings.alert_factor,
+            clear_factor=settings.alert_clear_factor,
+            baseline_windows=settings.alert_baseline_windows,
+        )
+
+    # ---- signals --------------------------------------------------------------------------------
+    def record_chat_report(self, reporter_id: str) -> None:
+        """A person reported the error in chat; counted (once per person per window) at the next poll."""
+        if reporter_id:
+            self._reports.append(Failure(self._clock.now(), "chat", reporter=reporter_id))
+
+    async def _new_failures(self, state: PollState) -> list[Failure]:
+        cutoff = state.mark - LATE_ARRIVAL if state.mark else None
+        fresh = []
+        async for page in self._graph.troubleshooting_event_pages():
+            for event in page:
+                if not event.is_bulk or event.id in state.seen:
+                    continue
+                if cutoff is not None and event.time < cutoff:
+                    continue
+                fresh.append(event)
+        for event in fresh:
+            state.seen[event.id] = event.time.isoformat()
+        if fresh:
+            newest = max(e.time for e in fresh)
+            state.mark = max(state.mark, newest) if state.mark else newest
+        if state.mark is not None:
+            keep_after = (state.mark - LATE_ARRIVAL).isoformat()
+            state.seen = {i: t for i, t in state.seen.items() if t >= keep_after}
+        return [Failure(e.time, e.failure_category, e.failure_reason, e.user_id) for e in fresh]
+
+    # ---- one poll ---------------------------------------------------------------------------------
+    async def poll_once(self) -> IncidentChange | None:
+        async with self._lock:
+            state = PollState.from_json(await self._storage.get_setting(STATE_KEY), self.rules)
+            failures = await self._new_failures(state)  # a Graph error leaves the stored state untouched
+            reports, self._reports = self._reports, []
+            state.detector.add([*failures, *reports])
+            alerted = dict((state.detector.incident or {}).get("alerts", {}))  # where this incident was posted
+            change = state.detector.evaluate(self._clock.now())
+            # Persist first: a restart after this point neither counts these events again nor re-alerts.
+            await self._storage.set_setting(STATE_KEY, state.to_json())
+            log.info("alerts: %d new bulk failures, %d chat reports", len(failures), len(reports))
+            if change is None:
+                await self._finish_pending_deliveries(state)
+                return None
+            if change.kind == "opened":
+                await self._deliver_opened(state, change)
+            else:
+                await self._deliver_closed(change, alerted)
+            return change
+
+    async def _targets(self) -> list[str]:
+        subscriptions = await self._storage.list_subscriptions()
+        targets = [c for c, active in subscriptions.items() if active]
+        channel = await self._approvals.admin_channel()
+        if channel:
+            admin_id = channel_base_id(channel["conversation"]["id"])
+            if subscriptions.get(admin_id, True) and admin_id not in targets:
+                targets.insert(0, admin_id)
+        return targets
+
+    async def _reference(self, conversation_id: str) -> dict[str, Any] | None:
+        record = await self._storage.get_conversation(conversation_id)
+        if record is not None:
+            return record.reference
+        channel = await self._approvals.admin_channel()
+        if channel and channel_base_id(channel["conversation"]["id"]) == conversation_id:
+            return channel
+        return None
+
+    async def _accounts(self, change: IncidentChange) -> tuple[str, ...]:
+        if not change.users:
+            return ()
+        try:
+            accounts = {a.id: a.user_principal_name for a in await self._graph.list_package_accounts()}
+        except GraphError as exc:
+            log.warning("alert: could not name the package accounts: %s", exc)
+            return ()
+        return tuple(accounts[u] for u in change.users if u in accounts)
+
+    async def _deliver_opened(self, state: PollState, change: IncidentChange) -> None:
+        view = AlertView(change, self._settings.alert_window_minutes, await self._accounts(change))
+        incident = state.detector.incident or {}
+        incident["change"] = _change_json(change)
+        incident["accounts"] = list(view.accounts)
+        await self._send_alert_to_missing(state, view)
+
+    async def _finish_pending_deliveries(self, state: PollState) -> None:
+        """An open incident whose alert did not reach every target (a restart mid-send): send the rest."""
+        incident = state.detector.incident
+        if not incident or "change" not in incident:
+            return
+        targets = await self._targets()
+        if all(t in incident.get("alerts", {}) for t in targets):
+            return
+        change = _change_from_json(incident["change"])
+        view = AlertView(change, self._settings.alert_window_minutes, tuple(incident.get("accounts", [])))
+        await self._send_alert_to_missing(state, view)
+
+    async def _send_alert_to_missing(self, state: PollState, view: AlertView) -> None:
+        incident = state.detector.incident
+        assert incident is not None
+        alerts: dict[str, str] = incident.setdefault("alerts", {})
+        card = build_alert_card(view)
+        for target in await self._targets():
+            if target in alerts:
+                continue
+            reference = await self._reference(target)
+            if reference is None:
+                log.warning("alert: no conversation reference for %s", target)
+                continue
+            try:
+                activity_id = await self._messenger.send_card(reference, card)
+            except ConversationGoneError as exc:
+                await self._unsubscribe_gone(target, exc)
+                alerts[target] = ""
+                continue
+            except Exception:
+                log.exception("alert: could not post to %s; will try again next poll", target)
+                continue
+            alerts[target] = activity_id or ""
+            await self._storage.set_setting(STATE_KEY, state.to_json())  # remember each delivery at once
+
+    async def _deliver_closed(self, change: IncidentChange, alerts: dict[str, str]) -> None:
+        opened = AlertView(change, self._settings.alert_window_minutes, resolved_at=change.at)
+        for target, activity_id in alerts.items():
+            if not activity_id:
+                continue
+            reference = await self._reference(target)
+            if reference is None:
+                continue
+            try:
+                await self._messenger.send_card(
+                    reference, build_back_to_normal_card(change, self._settings.alert_window_minutes)
+                )
+                await self._messenger.update_card(reference, activity_id, build_alert_card(opened))
+            except ConversationGoneError as exc:
+                await self._unsubscribe_gone(target, exc)
+            except Exception:
+                log.exception("alert: could not post the all-clear to %s", target)
+
+    async def _unsubscribe_gone(self, conversation_id: str, exc: Exception) -> None:
+        log.warning("alert: the bot is no longer in %s (%s); unsubscribing it", conversation_id, exc)
+        await self._storage.set_subscription(
+            conversation_id, self._settings.tenant_id, False, "Enrollment Doctor (bot removed)", self._clock.now()
+        )
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    async def poll_forever(self) -> None:
+        failures = 0
+        while True:
+            interval = self._settings.alert_poll_seconds
+            try:
+                await self.poll_once()
+                failures = 0
+            except GraphError as exc:
+                failures += 1
+                log.warning("alerts: polling failed (%s); backing off", exc)
+            except Exception:
+                failures += 1
+                log.exception("alerts: polling failed unexpectedly; backing off")
+            await asyncio.sleep(interval * min(MAX_BACKOFF_FACTOR, 2**failures) if failures else interval)
+
+    # ---- subscriptions ------------------------------------------------------------------------------
+    async def subscribe(self, conversation_id: str, user_id: str, user_name: str, active: bool) -> str:
+        if not self._approvals.configured:
+            return "Alerts are managed by approvers, and none are configured (APPROVER_GROUP_ID or APPROVER_USER_IDS)."
+        if not await self._approvals.is_approver(user_id):
+            return f"Only {await self._approvals.approvers_label()} can turn alerts on or off."
+        target = channel_base_id(conversation_id)
+        await self._storage.set_subscription(target, self._settings.tenant_id, active, user_name, self._clock.now())
+        if active:
+            return "Alerts on: this conversation gets an alert when bulk enrollment failures spike, and the all-clear."
+        return "Alerts off: this conversation no longer gets spike alerts."
+
+
+def _change_json(change: IncidentChange) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "at": change.at.isoformat(),
+        "overall": change.overall.__dict__,
+        "keys": [k.__dict__ for k in change.keys],
+        "reasons": [list(r) for r in change.reasons],
+        "users": list(change.users),
+        "trend": list(change.trend),
+        "incidentId": change.incident_id,
+    }
+
+
+def _change_from_json(data: dict[str, Any]) -> IncidentChange:
+    from bot.domain.spikes import KeyView
+
+    return IncidentChange(
+        kind=data["kind"],
+        at=datetime.fromisoformat(data["at"]),
+        overall=KeyView(**data["overall"]),
+        keys=tuple(KeyView(**k) for k in data["keys"]),
+        reasons=tuple((r[0], r[1]) for r in data["reasons"]),
+        users=tuple(data["users"]),
+        trend=tuple(data["trend"]),
+        incident_id=data["incidentId"],
+    )

@@ -1,0 +1,176 @@
+"""Spike alerts over real HTTP: events in the simulated tenant, alerts through the recording connector."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from app import DEPS
+from sim.spike import spike_events
+from tests.support.activities import ALEX, CHANNEL, MEGAN, card_action, message
+
+APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
+OPS = "19:ops@thread.tacv2"
+GONE = "19:gone@thread.tacv2"
+
+
+def event_at(when, category="authorization"):
+    event = spike_events(1, when, category)[0]
+    event["id"] = str(uuid.uuid4())
+    return event
+
+
+def text_of(card) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+async def join_channel(bot, connector, conversation_id: str, user: str = MEGAN, text: str = "alerts on"):
+    activity = message(connector.url, text, conversation_type="channel", user=user, mention=True)
+    activity["conversation"]["id"] = conversation_id
+    status, _ = await bot.post(activity)
+    assert status == 201
+
+
+@pytest.fixture
+async def alert_bot(bot_factory, connector, sim, clock):
+    sim.tenant.events.clear()
+    # A quiet day: one bulk failure an hour, and some other enrollment noise that does not count.
+    for hour in range(24, 0, -1):
+        sim.tenant.events.append(event_at(clock.now() - timedelta(hours=hour, minutes=-7)))
+        noise = event_at(clock.now() - timedelta(hours=hour, minutes=-20))
+        noise["enrollmentType"] = "windowsAutoEnrollment"
+        sim.tenant.events.append(noise)
+    bot = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    # The admins' channel is subscribed by default; OPS subscribes with "alerts on".
+    await join_channel(bot, connector, CHANNEL, text="use this channel for approvals")
+    await join_channel(bot, connector, OPS)
+    connector.clear()
+    return bot
+
+
+async def poll(bot):
+    return await bot.app[DEPS].alerts.poll_once()
+
+
+def alerts_in(connector, conversation):
+    return [c for _, c in connector.cards_in(conversation) if "spiking" in text_of(c)]
+
+
+def all_clears_in(connector, conversation):
+    return [c for _, c in connector.cards_in(conversation) if "Back to normal" in text_of(c)]
+
+
+async def test_quiet_spike_recovery_gives_one_alert_and_one_all_clear_per_channel(alert_bot, connector, sim, clock):
+    bot = alert_bot
+    assert await poll(bot) is None  # the quiet baseline
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    clock.advance(minutes=5)
+    change = await poll(bot)
+    assert change is not None and change.kind == "opened"
+    for conversation in (CHANNEL, OPS):
+        alerts = alerts_in(connector, conversation)
+        assert len(alerts) == 1, conversation
+        card = text_of(alerts[0])
+        assert "failures in the last 60 minutes" in card
+        assert "not authorized to join devices" in card
+        assert "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d@contoso.onmicrosoft.com" in card
+        assert "diagnosis.start" in card
+    for _ in range(6):  # the spike lasts: no repeat
+        clock.advance(minutes=5)
+        sim.tenant.events.append(event_at(clock.now()))
+        await poll(bot)
+    assert len(alerts_in(connector, CHANNEL)) == 1 and len(alerts_in(connector, OPS)) == 1
+    clock.advance(hours=2)
+    change = await poll(bot)
+    assert change is not None and change.kind == "closed"
+    for conversation in (CHANNEL, OPS):
+        assert len(all_clears_in(connector, conversation)) == 1
+        updated = [c for _, c in connector.cards_in(conversation, "update")]
+        assert updated and "Resolved" in text_of(updated[-1])
+    clock.advance(minutes=5)
+    assert await poll(bot) is None
+
+
+async def test_every_event_is_counted_once_across_restarts(alert_bot, bot_factory, connector, sim, clock):
+    await poll(alert_bot)
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    clock.advance(minutes=5)
+    assert (await poll(alert_bot)).kind == "opened"  # type: ignore[union-attr]
+    await alert_bot.stop()
+    restarted = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    clock.advance(minutes=5)
+    assert await poll(restarted) is None  # mid-spike after a restart: no second alert
+    assert len(alerts_in(connector, CHANNEL)) == 1
+    # The same events read again (overlapping pages) are not counted twice: the spike still ends on time.
+    clock.advance(minutes=61)
+    change = await poll(restarted)
+    assert change is not None and change.kind == "closed"
+
+
+async def test_a_channel_that_removed_the_bot_does_not_block_the_others(alert_bot, connector, sim, clock):
+    bot = alert_bot
+    await join_channel(bot, connector, GONE)
+    connector.forbidden.add(GONE)
+    await poll(bot)
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    clock.advance(minutes=5)
+    await poll(bot)
+    assert len(alerts_in(connector, CHANNEL)) == 1 and len(alerts_in(connector, OPS)) == 1
+    subscriptions = await bot.app[DEPS].storage.list_subscriptions()
+    assert subscriptions[GONE] is False and subscriptions[OPS] is True
+
+
+async def test_graph_down_then_back_misses_nothing(alert_bot, connector, sim, clock):
+    from bot.errors import GraphError
+    from sim.tenant import Fault
+
+    bot = alert_bot
+    await poll(bot)
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    sim.tenant.faults.append(Fault(route="troubleshootingEvents.list", status=503, retry_after=0))
+    clock.advance(minutes=5)
+    with pytest.raises(GraphError):
+        await poll(bot)
+    sim.tenant.faults.clear()
+    clock.advance(minutes=5)
+    change = await poll(bot)
+    assert change is not None and change.kind == "opened"
+    assert change.overall.count >= 12
+
+
+async def test_chat_reports_from_distinct_people_count(alert_bot, connector, sim, clock):
+    bot = alert_bot
+    await poll(bot)
+    sim.tenant.users.update({})
+    people = [f"8a1f6c2e-0b3d-4e5f-9a10-2b3c4d5e6f{n:02d}" for n in range(1, 8)]
+    for person in people:
+        await bot.post(message(connector.url, "bulk enrollment failed", user=person))
+    clock.advance(minutes=1)
+    change = await poll(bot)
+    assert change is not None and "chat" in {k.key for k in change.keys}
+
+
+async def test_alerts_on_is_for_approvers_and_diagnose_now_works_in_the_channel(alert_bot, connector):
+    bot = alert_bot
+    await join_channel(bot, connector, "19:other@thread.tacv2", user=ALEX)
+    assert "Only members of Enrollment approvers can turn alerts on or off." in connector.texts_in(
+        "19:other@thread.tacv2"
+    )
+    activity = card_action(connector.url, "diagnosis.start", {}, conversation_type="channel", user=MEGAN)
+    status, body = await bot.post(activity)
+    assert status == 200 and "Device settings" in text_of(body["value"])
+
+
+async def test_the_loop_polls_on_its_own(bot_factory, sim, connector):
+    bot = await bot_factory(ALERTS_ENABLED="true", ALERT_POLL_SECONDS="1")
+    import asyncio
+
+    for _ in range(50):
+        if any(r["route"] == "troubleshootingEvents.list" for r in sim.simulator.requests):
+            break
+        await asyncio.sleep(0.05)
+    assert any(r["route"] == "troubleshootingEvents.list" for r in sim.simulator.requests)
+    await bot.stop()
