@@ -30,6 +30,7 @@ lint: $(VENV)/.installed
 bench: install
 	@echo "(figures are relative: the baseline runs in the same process)"
 	$(PY) bench/turns.py
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

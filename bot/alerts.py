@@ -68,6 +68,7 @@ class AlertService:
         self._messenger = messenger
         self._approvals = approvals
         self._reports: list[Failure] = []
+        self.last_ingested = 0  # new bulk failures counted by the last poll
         self._lock = asyncio.Lock()
         self.rules = SpikeRules(
             window=timedelta(minutes=settings.alert_window_minutes),
@@ -114,6 +115,7 @@ class AlertService:
             change = state.detector.evaluate(self._clock.now())
             # Persist first: a restart after this point neither counts these events again nor re-alerts.
             await self._storage.set_setting(STATE_KEY, state.to_json())
+            self.last_ingested = len(failures)
             log.info("alerts: %d new bulk failures, %d chat reports", len(failures), len(reports))
             if change is None:
                 await self._finish_pending_deliveries(state)

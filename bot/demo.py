@@ -28,17 +28,21 @@ GROUP_CHAT_ID = "19:enrollment-doctor-group-chat@thread.v2"
 DEFAULT_CHANNEL_ID = "19:enrollment-admins-channel@thread.tacv2"
 
 
-def sim_graph_env(sim: RunningSim) -> dict[str, str]:
-    """The settings that point the bot at the simulated tenant: authority, base URL, CA and the app's secret."""
-    app = next(iter(sim.tenant.apps.values()))
+def graph_env(url: str, ca_pem: Path, tenant_id: str, client_id: str, client_secret: str) -> dict[str, str]:
+    """The settings that point the bot at a simulated tenant: authority, base URL, CA and the app's secret."""
     return {
-        "GRAPH_TENANT_ID": sim.tenant.tenant_id,
-        "GRAPH_CLIENT_ID": app.client_id,
-        "GRAPH_CLIENT_SECRET": app.client_secret,
-        "GRAPH_BASE_URL": f"{sim.url}/v1.0",
-        "GRAPH_AUTHORITY": sim.url,
-        "GRAPH_CA_BUNDLE": str(sim.ca_pem),
+        "GRAPH_TENANT_ID": tenant_id,
+        "GRAPH_CLIENT_ID": client_id,
+        "GRAPH_CLIENT_SECRET": client_secret,
+        "GRAPH_BASE_URL": f"{url}/v1.0",
+        "GRAPH_AUTHORITY": url,
+        "GRAPH_CA_BUNDLE": str(ca_pem),
     }
+
+
+def sim_graph_env(sim: RunningSim) -> dict[str, str]:
+    app = next(iter(sim.tenant.apps.values()))
+    return graph_env(sim.url, sim.ca_pem, sim.tenant.tenant_id, app.client_id, app.client_secret)
 
 
 def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:

@@ -262,7 +262,10 @@ class MsGraphGateway:
         return PolicySnapshot.from_graph(result, headers.get("request-id"))
 
     async def ping(self) -> None:
-        await self._credential.get_token(GRAPH_SCOPE)
+        await self.token()
+
+    async def token(self) -> str:
+        return (await self._credential.get_token(GRAPH_SCOPE)).token
 
     async def list_package_accounts(self) -> list[DirectoryUser]:
         operation = "list the package accounts"

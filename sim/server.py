@@ -239,9 +239,14 @@ class GraphSimulator:
             members = tenant.transitive_members(match["id"])
             return self._page(base, f"groups/{match['id']}/transitiveMembers", query, members, 100, 999)
         if name == "troubleshootingEvents.list":
-            events = [{"@odata.type": "#microsoft.graph.enrollmentTroubleshootingEvent", **e} for e in tenant.events]
             return self._page(
-                base, "deviceManagement/troubleshootingEvents", query, events, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
+                base,
+                "deviceManagement/troubleshootingEvents",
+                query,
+                tenant.events,
+                DEFAULT_EVENTS_PAGE,
+                MAX_EVENTS_PAGE,
+                decorate=lambda e: {"@odata.type": "#microsoft.graph.enrollmentTroubleshootingEvent", **e},
             )
         if name == "batch":
             return await self._batch(version, body, claims, origin)
@@ -259,13 +264,22 @@ class GraphSimulator:
         return self._page(base, "users", query, items, DEFAULT_USERS_PAGE, MAX_USERS_PAGE)
 
     def _page(
-        self, base: str, path: str, query: dict[str, str], items: list[Any], default: int, maximum: int
+        self,
+        base: str,
+        path: str,
+        query: dict[str, str],
+        items: list[Any],
+        default: int,
+        maximum: int,
+        decorate: Callable[[Any], Any] | None = None,
     ) -> GraphResponse:
         size = _page_size(query, default, maximum)
         # Graph may return fewer items than $top asks for; a fixture can cap pages to exercise paging.
         size = min(size, int(self.tenant.extra.get("maxPageSize", size)))
         offset = _decode_skiptoken(query["$skiptoken"]) if "$skiptoken" in query else 0
         page = items[offset : offset + size]
+        if decorate is not None:
+            page = [decorate(item) for item in page]
         body: dict[str, Any] = {"@odata.context": f"{base}/$metadata#{path}", "value": page}
         if offset + size < len(items):
             next_query = {k: v for k, v in query.items() if k != "$skiptoken"}
