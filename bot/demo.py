@@ -111,6 +111,29 @@ def playground_config(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+async def seed_admin_channel(app: web.Application, settings: Settings, playground_port: int) -> None:
+    """In Teams the bot learns the channel when it is added to the team; here the Playground is told up front."""
+    from app import DEPS
+    from bot.storage import ConversationRecord
+
+    channel_id = settings.approval_channel_id or DEFAULT_CHANNEL_ID
+    reference = {
+        "bot": {"id": BOT_ID, "name": BOT_NAME},
+        "conversation": {
+            "id": channel_id,
+            "conversationType": "channel",
+            "isGroup": True,
+            "tenantId": settings.tenant_id,
+        },
+        "channelId": "msteams",
+        "serviceUrl": f"http://localhost:{playground_port}/_connector",
+    }
+    deps = app[DEPS]
+    await deps.storage.save_conversation(
+        ConversationRecord(channel_id, settings.tenant_id, "channel", reference, deps.clock.now())
+    )
+
+
 def playground_binary() -> Path:
     binary = ROOT / "node_modules" / ".bin" / "agentsplayground"
     if not binary.exists():
@@ -177,13 +200,15 @@ async def _demo(port: int, graph_port: int, playground_port: int, tenant_file: P
     tenant = load_tenant(tenant_file or DEFAULT_FIXTURE)
     sim = await start_sim(tenant, DEMO_DIR / "tls", graph_port)
     settings = demo_settings(sim, port, DEMO_DIR / "demo.db")
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     process = None
     try:
         if playground:
             process = await start_playground(tenant, port, playground_port, DEMO_DIR)
+            await seed_admin_channel(app, settings, playground_port)
         print()
         print("Enrollment Doctor demo is running.")
         print(f"  Simulated tenant: {sim.url}/v1.0   (tenant {tenant.tenant_id}; control API {sim.url}/_sim/...)")

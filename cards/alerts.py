@@ -48,10 +48,10 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     body: list[ac.CardElement] = [
         *heading(title, f"Alert {change.incident_id} \u00b7 {change.at.strftime('%Y-%m-%d %H:%M UTC')}"),
         text(
-            f"**{overall.count}** failures in the last {window}; normal is about **{overall.baseline:g}**.",
+            f"**{overall.count}** failures in the last {window}; normal is about **{overall.baseline:.1f}**.",
         ),
     ]
-    rows = [(_label(k.key), f"{k.count} (normal {k.baseline:g})") for k in change.keys if k.key != OVERALL]
+    rows = [(_label(k.key), f"{k.count} (normal {k.baseline:.1f})") for k in change.keys if k.key != OVERALL]
     if rows:
         body.append(text("Spiking", weight="Bolder", spacing="Medium"))
         body.append(facts(rows))
@@ -70,7 +70,7 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     else:
         body.append(text("Diagnose now checks the tenant's join permission and package accounts here.", size="Small"))
         actions = [execute("Diagnose now", StartDiagnosis(), style="positive")]
-    fallback = f"{title}: {overall.count} failures in the last {window} (normal about {overall.baseline:g})."
+    fallback = f"{title}: {overall.count} failures in the last {window} (normal about {overall.baseline:.1f})."
     return build_card(body, fallback_text=fallback, actions=actions)
 
 
@@ -80,7 +80,7 @@ def build_back_to_normal_card(change: IncidentChange, window_minutes: float) -> 
         *heading("Back to normal", f"Alert {change.incident_id}"),
         text(
             f"Bulk enrollment failures are back to normal: {overall.count} in the last "
-            f"{_window(window_minutes)} (normal about {overall.baseline:g})."
+            f"{_window(window_minutes)} (normal about {overall.baseline:.1f})."
         ),
     ]
     return build_card(body, fallback_text=f"Back to normal: alert {change.incident_id} is resolved.")
