@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench package clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -31,6 +31,9 @@ bench: install
 	@echo "(figures are relative: the baseline runs in the same process)"
 	$(PY) bench/turns.py
 	$(PY) bench/ingest.py
+
+package: install
+	$(PY) -m bot.package
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

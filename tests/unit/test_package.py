@@ -1,0 +1,77 @@
+"""The Teams app package: the filled manifest against the official schema, the icons, the zip, the Dockerfile."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.package import ROOT, PackageError, build_package, fill_manifest, package_values, validate
+from bot.settings import load_settings
+
+ENV = {"MicrosoftAppId": "11111111-2222-3333-4444-555555555555", "BOT_DOMAIN": "doctor.contoso.com"}
+
+
+def test_the_filled_manifest_validates_against_the_official_schema():
+    manifest = fill_manifest(package_values(ENV))
+    assert manifest["manifestVersion"] >= "1.24"
+    assert validate(manifest) == []
+    bot = manifest["bots"][0]
+    assert bot["botId"] == ENV["MicrosoftAppId"]
+    assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
+    titles = {c["title"] for lst in bot["commandLists"] for c in lst["commands"]}
+    assert {"diagnose", "status", "alerts on", "alerts off", "audit", "help"} <= titles
+    assert manifest["validDomains"] == ["doctor.contoso.com"]
+    assert "${{" not in json.dumps(manifest)
+
+
+def test_the_schema_check_does_catch_mistakes():
+    manifest = fill_manifest(package_values(ENV))
+    manifest["name"]["short"] = "x" * 31
+    manifest["bots"][0]["scopes"].append("meeting")
+    errors = validate(manifest)
+    assert any("name/short" in e for e in errors) and any("scopes" in e for e in errors)
+
+
+def test_settings_are_required_and_named():
+    with pytest.raises(PackageError, match="MicrosoftAppId") as error:
+        package_values({"BOT_DOMAIN": "https://doctor.contoso.com/"})
+    assert "BOT_DOMAIN" not in str(error.value)  # the https:// and / are tolerated
+    with pytest.raises(PackageError, match="BOT_DOMAIN"):
+        package_values({"MicrosoftAppId": ENV["MicrosoftAppId"]})
+    with pytest.raises(PackageError, match="APP_VERSION"):
+        package_values({**ENV, "APP_VERSION": "one"})
+
+
+def test_icons_are_the_right_size_and_the_outline_is_white_on_transparent():
+    color = Image.open(ROOT / "manifest" / "color.png")
+    outline = Image.open(ROOT / "manifest" / "outline.png").convert("RGBA")
+    assert color.size == (192, 192)
+    assert outline.size == (32, 32)
+    pixels = [outline.getpixel((x, y)) for x in range(32) for y in range(32)]
+    assert {p[3] for p in pixels} == {0, 255}  # fully transparent or fully opaque
+    assert {p[:3] for p in pixels if p[3] == 255} == {(255, 255, 255)}  # and white only
+
+
+def test_the_package_has_manifest_and_icons_at_the_root(tmp_path: Path):
+    out = tmp_path / "appPackage.zip"
+    manifest = build_package(package_values(ENV), out)
+    with zipfile.ZipFile(out) as archive:
+        assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        assert json.loads(archive.read("manifest.json")) == manifest
+
+
+def test_the_dockerfile_matches_the_app():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    settings = load_settings({"GRAPH_TENANT_ID": "t", "GRAPH_CLIENT_ID": "c", "GRAPH_CLIENT_SECRET": "s"}, dotenv=None)
+    assert re.search(rf"^EXPOSE {settings.port}$", dockerfile, re.M)
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    assert "/healthz" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert 'CMD ["python", "app.py"]' in dockerfile
+    assert not re.search(r"(PASSWORD|SECRET)\s*=", dockerfile)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".git", "node_modules", ".venv"} <= set(ignored)
