@@ -18,12 +18,11 @@ def draw(size: int, background: tuple[int, int, int, int] | None, antialias: boo
     pen = ImageDraw.Draw(image)
     u = s / 32  # drawing unit: the 32-pixel grid
     pad = 6 * u if background else 0  # the colour icon keeps the symbol inside a padded square
-    box = lambda x0, y0, x1, y1: [
-        pad + x0 * (s - 2 * pad) / 32,
-        pad + y0 * (s - 2 * pad) / 32,
-        pad + x1 * (s - 2 * pad) / 32,
-        pad + y1 * (s - 2 * pad) / 32,
-    ]  # noqa: E731
+
+    def box(x0: float, y0: float, x1: float, y1: float) -> list[float]:
+        span = (s - 2 * pad) / 32
+        return [pad + x0 * span, pad + y0 * span, pad + x1 * span, pad + y1 * span]
+
     # A laptop: screen outline and base.
     pen.rectangle(box(4, 5, 28, 22), outline=WHITE, width=max(1, round(2 * u * (s - 2 * pad) / s)))
     pen.rectangle(box(1, 24, 31, 27), fill=WHITE)
