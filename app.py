@@ -21,6 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.graph import GraphGateway, MsGraphGateway
+from bot.observability import Metrics, configure_logging
 from bot.proactive import Background, Messenger
 from bot.settings import Settings, load_settings
 from bot.storage import Storage, open_storage
@@ -44,6 +45,7 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes)
     adapter = create_adapter(settings)
     the_clock = clock or SystemClock()
+    metrics = Metrics()
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
         log.error("activity %s: unhandled error", context.activity.id, exc_info=error)
@@ -53,18 +55,24 @@ def create_app(
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         the_storage = storage or await open_storage(settings.database_url)
-        the_graph = graph or MsGraphGateway(settings.graph, the_clock)
+        the_graph = graph or MsGraphGateway(settings.graph, the_clock, metrics)
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)
-        approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background)
-        alerts = AlertService(settings, the_graph, the_storage, the_clock, messenger, approvals)
+        approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background, metrics)
+        alerts = AlertService(settings, the_graph, the_storage, the_clock, messenger, approvals, metrics)
         deps = Deps(
-            settings=settings, graph=the_graph, storage=the_storage, clock=the_clock, approvals=approvals, alerts=alerts
+            settings=settings,
+            graph=the_graph,
+            storage=the_storage,
+            clock=the_clock,
+            approvals=approvals,
+            alerts=alerts,
+            metrics=metrics,
         )
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
-        app.router.add_post("/api/messages", make_messages_handler(settings, adapter, bot))
+        app.router.add_post("/api/messages", make_messages_handler(settings, adapter, bot, metrics))
         if approvals.configured:
             background.spawn(approvals.resume(), name="approvals-resume")
             background.spawn(approvals.sweep_forever(), name="approvals-sweep", forever=True)
@@ -77,15 +85,27 @@ def create_app(
         if storage is None:
             await the_storage.close()
 
+    async def readyz(request: web.Request) -> web.Response:
+        deps = app[DEPS]
+        checks: dict[str, str] = {}
+        for name, probe in (("storage", deps.storage.ping), ("graph", deps.graph.ping)):
+            try:
+                await asyncio.wait_for(probe(), timeout=10)
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+                log.warning("readiness: %s is not ready: %s", name, exc)
+                checks[name] = f"failing: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return web.json_response({"status": "ready" if ready else "not ready", **checks}, status=200 if ready else 503)
+
+    async def metrics_endpoint(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
     app.cleanup_ctx.append(resources)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
     return app
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("azure", "httpx", "msrest", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _print_audit(settings: Settings, since: datetime | None, as_json: bool) -> None:
@@ -140,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         from bot.demo import run_demo
 
-        configure_logging("INFO")
+        configure_logging("INFO", fmt="text")
         return run_demo(
             port=args.port or 3978,
             graph_port=args.graph_port,
@@ -155,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.port:
         settings = settings.with_overrides(port=args.port)
-    configure_logging(settings.log_level)
+    configure_logging(
+        settings.log_level, secrets=[settings.app_password, settings.graph.client_secret or ""], fmt=settings.log_format
+    )
     web.run_app(create_app(settings), port=settings.port, access_log=None, print=lambda *_: None)
     return 0
 

@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.domain.spikes import Detector, Failure, IncidentChange, SpikeRules
 from bot.errors import GraphError
 from bot.graph import GraphGateway
+from bot.observability import Metrics
 from bot.proactive import ConversationGoneError, Messenger, channel_base_id
 from bot.settings import Settings
 from bot.storage import Storage
@@ -60,6 +61,7 @@ class AlertService:
         clock: Clock,
         messenger: Messenger,
         approvals: ApprovalService,
+        metrics: Metrics | None = None,
     ):
         self._settings = settings
         self._graph = graph
@@ -67,6 +69,7 @@ class AlertService:
         self._clock = clock
         self._messenger = messenger
         self._approvals = approvals
+        self._metrics = metrics or Metrics()
         self._reports: list[Failure] = []
         self.last_ingested = 0  # new bulk failures counted by the last poll
         self._lock = asyncio.Lock()
@@ -196,6 +199,7 @@ class AlertService:
                 log.exception("alert: could not post to %s; will try again next poll", target)
                 continue
             alerts[target] = activity_id or ""
+            self._metrics.alerts.labels("spike").inc()
             await self._storage.set_setting(STATE_KEY, state.to_json())  # remember each delivery at once
 
     async def _deliver_closed(self, change: IncidentChange, alerts: dict[str, str]) -> None:
@@ -210,6 +214,7 @@ class AlertService:
                 await self._messenger.send_card(
                     reference, build_back_to_normal_card(change, self._settings.alert_window_minutes)
                 )
+                self._metrics.alerts.labels("back_to_normal").inc()
                 await self._messenger.update_card(reference, activity_id, build_alert_card(opened))
             except ConversationGoneError as exc:
                 await self._unsubscribe_gone(target, exc)

@@ -29,6 +29,7 @@ from bot.domain.model import JoinSetting
 from bot.errors import GraphError
 from bot.graph import GraphGateway
 from bot.handlers.context import Turn
+from bot.observability import Metrics
 from bot.proactive import Background, ConversationGoneError, Messenger, channel_base_id
 from bot.settings import Settings
 from bot.storage import AuditEntry, Storage
@@ -85,6 +86,7 @@ class ApprovalService:
         clock: Clock,
         messenger: Messenger,
         background: Background,
+        metrics: Metrics | None = None,
     ):
         self._settings = settings
         self._graph = graph
@@ -92,6 +94,7 @@ class ApprovalService:
         self._clock = clock
         self._messenger = messenger
         self._background = background
+        self._metrics = metrics or Metrics()
         self._group_name: str | None = None
 
     # ---- who, and where -------------------------------------------------------------------------
@@ -229,6 +232,8 @@ class ApprovalService:
             data={"plan": plan.to_json(), "justification": candidate.justification},
         )
         request, created = await self._storage.create_approval(candidate, audit)
+        if created:
+            self._metrics.approvals.labels("created").inc()
         notice = None
         if not created:
             notice = "You (or someone) already asked for exactly this change: this is that request."
@@ -284,6 +289,7 @@ class ApprovalService:
         now = self._clock.now()
         ok = await self._storage.apply_transition(transition, _audit(transition, actor, now, **audit), now)
         if ok:
+            self._metrics.approvals.labels(transition.new.state.value).inc()
             log.info(
                 "request %s: %s -> %s", transition.new.id, transition.request.state.value, transition.new.state.value
             )

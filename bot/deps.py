@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.graph import GraphGateway
+from bot.observability import Metrics
 from bot.settings import Settings
 from bot.storage import Storage
 
@@ -23,3 +24,4 @@ class Deps:
     clock: Clock
     approvals: ApprovalService
     alerts: AlertService
+    metrics: Metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from bot.errors import (
     GraphThrottledError,
     GraphUnavailableError,
 )
+from bot.observability import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +185,10 @@ def map_graph_failure(
 class MsGraphGateway:
     """GraphGateway over the real msgraph-sdk request pipeline (auth, retry with Retry-After, redirects)."""
 
-    def __init__(self, settings: GraphSettings, clock: Clock):
+    def __init__(self, settings: GraphSettings, clock: Clock, metrics: Metrics | None = None):
         self._settings = settings
         self._clock = clock
+        self._metrics = metrics
         verify: ssl.SSLContext | bool = True
         if settings.ca_bundle:
             verify = ssl.create_default_context(cafile=settings.ca_bundle)
@@ -227,9 +230,13 @@ class MsGraphGateway:
             info.headers.try_add("Content-Type", "application/json")
             info.content = json.dumps(body).encode()
         span = self._adapter.start_tracing_span(info, operation)
+        started = time.perf_counter()
+        status = "error"
         try:
             response = await self._adapter.get_http_response_message(info, span)
+            status = str(response.status_code)
         except ClientAuthenticationError as exc:
+            status = "auth_error"
             raise GraphAuthError(
                 f"Could not get a Microsoft Graph token to {operation}: {exc.message}", operation=operation
             ) from exc
@@ -239,6 +246,7 @@ class MsGraphGateway:
             ) from exc
         finally:
             span.end()
+            self._observe(operation, status, started)
         headers = dict(response.headers)
         try:
             payload = response.json() if response.content else None
@@ -248,6 +256,11 @@ class MsGraphGateway:
             code, message = _error_from_body(payload)
             raise map_graph_failure(operation, response.status_code, code, message, headers)
         return payload, headers
+
+    def _observe(self, operation: str, status: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.graph_requests.labels(operation, status).inc()
+            self._metrics.graph_seconds.labels(operation).observe(time.perf_counter() - started)
 
     # ---- GraphGateway ---------------------------------------------------------------------------
     async def get_policy(self) -> PolicySnapshot:
@@ -276,6 +289,8 @@ class MsGraphGateway:
         )
         config = RequestConfiguration(query_parameters=query)
         users: list[DirectoryUser] = []
+        started = time.perf_counter()
+        status = "200"
         try:
             page = await self.client.users.get(request_configuration=config)
             while page is not None:
@@ -294,6 +309,7 @@ class MsGraphGateway:
                 page = await self.client.users.with_url(page.odata_next_link).get()
         except ODataError as exc:
             error = exc.error
+            status = str(exc.response_status_code)
             raise map_graph_failure(
                 operation,
                 exc.response_status_code,
@@ -302,15 +318,20 @@ class MsGraphGateway:
                 exc.response_headers,
             ) from exc
         except APIError as exc:
+            status = str(exc.response_status_code)
             raise map_graph_failure(
                 operation, exc.response_status_code, None, exc.message, exc.response_headers
             ) from exc
         except ClientAuthenticationError as exc:
+            status = "auth_error"
             raise GraphAuthError(
                 f"Could not get a Microsoft Graph token to {operation}: {exc.message}", operation=operation
             ) from exc
         except httpx.TransportError as exc:
+            status = "error"
             raise GraphUnavailableError(f"Could not reach Microsoft Graph: {exc!r}", operation=operation) from exc
+        finally:
+            self._observe(operation, status, started)
         return [u for u in users if u.is_package_account]
 
     async def _batch(self, operation: str, requests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

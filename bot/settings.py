@@ -26,6 +26,7 @@ class Settings:
     graph: GraphSettings
     database_url: str
     log_level: str = "INFO"
+    log_format: str = "json"
     max_body_bytes: int = 256 * 1024
     approver_group_id: str | None = None
     approver_user_ids: tuple[str, ...] = ()
@@ -144,6 +145,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     database_url = get("DATABASE_URL", "sqlite:///enrollment-doctor.db")
     if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
         problems.append(f"DATABASE_URL must start with sqlite:// or postgresql://, got {database_url!r}")
+    log_format = get("LOG_FORMAT", "json").lower()
+    if log_format not in ("json", "text"):
+        problems.append(f"LOG_FORMAT must be json or text, got {log_format!r}")
     log_level = get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -192,6 +196,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         graph=graph,
         database_url=database_url,
         log_level=log_level,
+        log_format=log_format,
         max_body_bytes=max_body,
         approver_group_id=approver_group,
         approver_user_ids=approver_users,

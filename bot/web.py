@@ -12,6 +12,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
 from bot.handlers.context import activity_tenant_id
+from bot.observability import Metrics, activity_id
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _serialize(body: Any) -> Any:
     return serialize() if callable(serialize) else body
 
 
-def make_messages_handler(settings: Settings, adapter: CloudAdapter, bot: ActivityHandler):
+def make_messages_handler(settings: Settings, adapter: CloudAdapter, bot: ActivityHandler, metrics: Metrics):
     async def messages(request: web.Request) -> web.Response:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return _problem(415, "expected Content-Type: application/json")
@@ -66,6 +67,8 @@ def make_messages_handler(settings: Settings, adapter: CloudAdapter, bot: Activi
         except Exception as exc:  # noqa: BLE001 - msrest raises several types for bad shapes
             log.info("refused an undeserializable activity: %s", exc)
             return _problem(400, "the activity does not have the Bot Framework shape")
+        activity_id.set(activity.id or None)  # the correlation id of every log line of this turn
+        metrics.messages.labels(activity.type or "unknown").inc()
         tenant = activity_tenant_id(activity)
         if tenant and tenant != settings.tenant_id or (not tenant and settings.auth_enabled):
             log.warning(

@@ -72,6 +72,7 @@ async def _view(turn: Turn, session: DiagnosisSession, step: str, notice: str | 
 async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
     """From chat: show progress, read the tenant, post step 1."""
     await turn.typing()
+    turn.deps.metrics.diagnoses.labels("chat").inc()
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
     clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
@@ -88,6 +89,7 @@ async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None
 
 
 async def start_from_card(turn: Turn, payload: StartDiagnosis) -> dict[str, Any]:
+    turn.deps.metrics.diagnoses.labels("card").inc()
     session = await _new_session(turn, Clues())
     return STEP_BUILDERS["settings"](await _view(turn, session, "settings"))
 
