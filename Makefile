@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench package clean
+.PHONY: install chromium demo test lint bench package clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -17,10 +17,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The end-to-end test drives the Agents Playground in Debian's Chromium (no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: install
 	$(PY) app.py --demo
 
-test: install
+test: install chromium
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--playground-port", type=int, default=56150, help="demo: Agents Playground port")
     parser.add_argument("--tenant", type=Path, default=None, help="demo: tenant fixture (JSON)")
     parser.add_argument("--no-playground", action="store_true", help="demo: do not start the Agents Playground")
+    parser.add_argument("--workdir", type=Path, default=None, help="demo: where its database, CA and logs go")
     args = parser.parse_args(argv)
 
     if args.demo:
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             playground_port=args.playground_port,
             tenant_file=args.tenant,
             playground=not args.no_playground,
+            workdir=args.workdir,
         )
     try:
         settings = load_settings()

@@ -192,14 +192,14 @@ async def stop_process(process: asyncio.subprocess.Process | None) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def _demo(port: int, graph_port: int, playground_port: int, tenant_file: Path | None, playground: bool) -> None:
+async def _demo(
+    port: int, graph_port: int, playground_port: int, tenant_file: Path | None, playground: bool, workdir: Path
+) -> None:
     from app import create_app
 
-    shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    DEMO_DIR.mkdir(parents=True)
     tenant = load_tenant(tenant_file or DEFAULT_FIXTURE)
-    sim = await start_sim(tenant, DEMO_DIR / "tls", graph_port)
-    settings = demo_settings(sim, port, DEMO_DIR / "demo.db")
+    sim = await start_sim(tenant, workdir / "tls", graph_port)
+    settings = demo_settings(sim, port, workdir / "demo.db")
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -207,7 +207,7 @@ async def _demo(port: int, graph_port: int, playground_port: int, tenant_file: P
     process = None
     try:
         if playground:
-            process = await start_playground(tenant, port, playground_port, DEMO_DIR)
+            process = await start_playground(tenant, port, playground_port, workdir)
             await seed_admin_channel(app, settings, playground_port)
         print()
         print("Enrollment Doctor demo is running.")
@@ -229,6 +229,16 @@ async def _demo(port: int, graph_port: int, playground_port: int, tenant_file: P
         await sim.close()
 
 
-def run_demo(port: int, graph_port: int, playground_port: int, tenant_file: Path | None, playground: bool) -> int:
-    asyncio.run(_demo(port, graph_port, playground_port, tenant_file, playground))
+def run_demo(
+    port: int,
+    graph_port: int,
+    playground_port: int,
+    tenant_file: Path | None,
+    playground: bool,
+    workdir: Path | None = None,
+) -> int:
+    workdir = (workdir or DEMO_DIR).resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    asyncio.run(_demo(port, graph_port, playground_port, tenant_file, playground, workdir))
     return 0
