@@ -15,11 +15,11 @@ COPY bot ./bot
 COPY cards ./cards
 COPY sim ./sim
 RUN pip install --no-deps . \
-    && useradd --system --uid 10001 --home /app doctor \
-    && mkdir -p /data && chown doctor /data
+    && useradd --system --uid 10001 --home-dir /app doctor \
+    && mkdir -p /data && chown 10001 /data
 
-USER doctor
+USER 10001
 EXPOSE 3978
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"3978\")}/healthz', timeout=2)"
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '3978') + '/healthz', timeout=2)"]
 CMD ["python", "app.py"]

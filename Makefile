@@ -30,6 +30,7 @@ test: install chromium
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 bench: install
 	@echo "(figures are relative: the baseline runs in the same process)"

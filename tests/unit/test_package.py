@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -69,9 +71,13 @@ def test_the_dockerfile_matches_the_app():
     dockerfile = (ROOT / "Dockerfile").read_text()
     settings = load_settings({"GRAPH_TENANT_ID": "t", "GRAPH_CLIENT_ID": "c", "GRAPH_CLIENT_SECRET": "s"}, dotenv=None)
     assert re.search(rf"^EXPOSE {settings.port}$", dockerfile, re.M)
-    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    assert re.search(r"^USER (?!root|0$)\w+", dockerfile, re.M)
     assert "/healthz" in dockerfile and "HEALTHCHECK" in dockerfile
     assert 'CMD ["python", "app.py"]' in dockerfile
     assert not re.search(r"(PASSWORD|SECRET)\s*=", dockerfile)
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "hadolint"), str(ROOT / "Dockerfile")], capture_output=True
+    )
+    assert lint.returncode == 0, lint.stdout.decode()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", "node_modules", ".venv"} <= set(ignored)
