@@ -61,8 +61,19 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     if view.accounts:
         body.append(text("Package accounts involved", weight="Bolder", spacing="Medium"))
         body.extend(text(upn, size="Small", spacing="None") for upn in view.accounts[:8])
+    bucket = _window(view.window_minutes / 6)
     body.append(text("Trend", weight="Bolder", spacing="Medium"))
-    body.append(text(f"{sparkline(change.trend)}  (failures per {_window(view.window_minutes / 6)}, oldest first)"))
+    # Teams renders the chart; clients that do not know Chart.VerticalBar show the text line instead.
+    body.append(
+        ac.VerticalBarChart(
+            title=f"Failures per {bucket}",
+            x_axis_title=f"last {len(change.trend)} periods of {bucket}, oldest first",
+            data=[
+                ac.VerticalBarChartDataValue(x=str(i + 1 - len(change.trend)), y=v) for i, v in enumerate(change.trend)
+            ],
+            fallback=text(f"{sparkline(change.trend)}  (failures per {bucket}, oldest first)"),
+        )
+    )
     body.append(text(" \u00b7 ".join(str(v) for v in change.trend), size="Small", is_subtle=True, spacing="None"))
     if resolved:
         body.append(callout("Resolved", f"Back to normal at {view.resolved_at:%Y-%m-%d %H:%M UTC}.", "good"))

@@ -13,6 +13,9 @@ process.stdin.on("end", () => {
     card.parse(json, context);
     for (let i = 0; i < context.eventCount; i++) {
       const e = context.getEventAt(i);
+      // Teams' chart elements are not in the 1.5 schema; they are allowed where they carry a fallback,
+      // which the test checks on the JSON.
+      if (/^Unknown element type "Chart\.[A-Za-z]+"\. Fallback will be used/.test(e.message)) continue;
       problems.push(`parse: ${e.message}`);
     }
     const validation = card.validateProperties();

@@ -190,6 +190,25 @@ def test_the_validator_does_catch_a_broken_card():
     assert json.loads(result.stdout)[0], "the validator accepted an unknown element"
 
 
+def _elements(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        if "type" in node:
+            found.append(node)
+        for value in node.values():
+            found += _elements(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _elements(value)
+    return found
+
+
+def test_teams_only_elements_carry_a_fallback():
+    charts = [e for card in all_cards() for e in _elements(card) if e["type"].startswith("Chart.")]
+    assert charts, "the alert card has a trend chart"
+    assert all(e["fallback"]["type"] == "TextBlock" for e in charts)
+
+
 @pytest.mark.parametrize("card", all_cards(), ids=lambda c: c["fallbackText"][:40])
 def test_every_card_has_version_fallback_and_size_limit(card):
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.5"
