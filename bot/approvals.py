@@ -24,7 +24,7 @@ from bot.domain.approval import (
     plan_apply,
     start_apply,
 )
-from bot.domain.diagnosis import Diagnosis, JoinChangePlan
+from bot.domain.diagnosis import Diagnosis
 from bot.domain.model import JoinSetting
 from bot.errors import GraphError
 from bot.graph import GraphGateway
@@ -219,31 +219,36 @@ class ApprovalService:
             justification=(justification or "").strip()[:1000] or None,
             diagnosis_summary=summarize(diagnosis),
             session_id=session_id,
-            requester_conversation_id=turn.conversation_id,
+            requester_conversation_id=channel_base_id(turn.conversation_id),
             requester_card_id=turn.activity.reply_to_id,
         )
-        audit = AuditEntry(
-            at=now,
-            action="created",
-            request_id=candidate.id,
-            actor_id=turn.user_id,
-            actor_name=turn.user_name,
-            to_state=State.PENDING.value,
-            data={"plan": plan.to_json(), "justification": candidate.justification},
-        )
-        request, created = await self._storage.create_approval(candidate, audit)
-        if created:
-            self._metrics.approvals.labels("created").inc()
+        request, created = await self._create(candidate, turn, justification=candidate.justification)
         notice = None
         if not created:
             notice = "You (or someone) already asked for exactly this change: this is that request."
             if turn.activity.reply_to_id and request.requester_id == turn.user_id:
                 await self._storage.set_approval_cards(
-                    request.id, requester=(turn.conversation_id, turn.activity.reply_to_id)
+                    request.id, requester=(channel_base_id(turn.conversation_id), turn.activity.reply_to_id)
                 )
         elif not await self.post_approval_card(request):
             notice = SETUP_HELP.format(approvers=(await self.approvers_label()).capitalize())
         return build_request_status_card(await self._view(request, notice=notice))
+
+    async def _create(self, candidate: ApprovalRequest, turn: Turn, **data: Any) -> tuple[ApprovalRequest, bool]:
+        """Store a new pending request with its "created" audit line, or get the pending one for the same plan."""
+        audit = AuditEntry(
+            at=candidate.created_at,
+            action="created",
+            request_id=candidate.id,
+            actor_id=turn.user_id,
+            actor_name=turn.user_name,
+            to_state=State.PENDING.value,
+            data={"plan": candidate.plan.to_json(), **data},
+        )
+        request, created = await self._storage.create_approval(candidate, audit)
+        if created:
+            self._metrics.approvals.labels("created").inc()
+        return request, created
 
     async def post_approval_card(self, request: ApprovalRequest) -> bool:
         channel = await self.admin_channel()
@@ -357,16 +362,7 @@ class ApprovalService:
             graph_request_id=None,
             extra={"replanOf": request.id},
         )
-        audit = AuditEntry(
-            at=now,
-            action="created",
-            request_id=fresh.id,
-            actor_id=turn.user_id,
-            actor_name=turn.user_name,
-            to_state="pending",
-            data={"plan": plan.to_json(), "replanOf": request.id},
-        )
-        created, is_new = await self._storage.create_approval(fresh, audit)
+        created, is_new = await self._create(fresh, turn, replanOf=request.id)
         if is_new:
             await self.post_approval_card(created)
         return build_notice_card(
@@ -493,4 +489,4 @@ def _join_of(policy: dict[str, Any]) -> JoinSetting | None:
         return None
 
 
-__all__ = ["ApprovalService", "JoinChangePlan"]
+__all__ = ["ApprovalService"]

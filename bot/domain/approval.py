@@ -190,7 +190,8 @@ def decide(
     elif action is Action.RETRY:
         if state is State.FAILED:
             return _move(request, action, State.APPROVED, error=None)
-    return Refused(Refusal.WRONG_STATE, f"This request is {state.label.lower()}; it can no longer be {action}d.")
+    verb = {Action.APPROVE: "approved", Action.REJECT: "rejected", Action.CANCEL: "cancelled"}.get(action, "retried")
+    return Refused(Refusal.WRONG_STATE, f"This request is {state.label.lower()}; it can no longer be {verb}.")
 
 
 def expire(request: ApprovalRequest, now: datetime) -> Transition | None:

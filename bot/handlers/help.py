@@ -15,9 +15,3 @@ async def show_help(turn: Turn, recognition: Recognition) -> None:
 
 async def not_understood(turn: Turn, recognition: Recognition) -> None:
     await turn.send_card(build_not_understood_card())
-
-
-async def not_available(turn: Turn, recognition: Recognition) -> None:
-    await turn.context.send_activity(
-        f"'{recognition.intent.value.replace('_', ' ')}' is not available yet in this version of Enrollment Doctor."
-    )
