@@ -376,3 +376,22 @@ async def test_audit_in_the_channel_and_on_the_command_line(approvals_bot, conne
     assert applied["policyBefore"]["azureADJoin"]["allowedToJoin"]["users"] == [MEGAN, NESTOR]
     assert applied["graphRequestId"]
     assert [e["action"] for e in lines][:2] == ["approval_channel_set", "created"]
+
+
+async def test_a_request_from_a_channel_thread_is_followed_there(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    helpdesk = "19:helpdesk@thread.tacv2"
+    ask = message(connector.url, "bulk enrollment failed", conversation_type="channel", mention=True)
+    ask["conversation"]["id"] = f"{helpdesk};messageid=7"
+    await bot.post(ask)
+    card = connector.cards_in(helpdesk)[-1][1]
+    session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
+    request = card_action(connector.url, "approval.request", {"sessionId": session_id}, reply_to="thread-card")
+    request["conversation"] = ask["conversation"]
+    status, body = await bot.post(request)
+    request_id = next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a["data"])
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    updates = connector.cards_in(helpdesk, "update")
+    assert updates and updates[-1][0] == "thread-card" and "Your request: Applied" in text_of(updates[-1][1])
