@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,8 +74,9 @@ class AlertService:
         self._approvals = approvals
         self._metrics = metrics or Metrics()
         self._reports: list[Failure] = []
-        self.last_ingested = 0  # new bulk failures counted by the last poll
+        self.last_ingested: int | None = None  # new bulk failures counted by the last poll (None: never polled)
         self._lock = asyncio.Lock()
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.rules = SpikeRules(
             window=timedelta(minutes=settings.alert_window_minutes),
             min_count=settings.alert_min_count,
@@ -109,6 +113,11 @@ class AlertService:
 
     # ---- one poll ---------------------------------------------------------------------------------
     async def poll_once(self) -> IncidentChange | None:
+        """One poll, by whichever replica holds the poller lease; the others skip (no double alerts)."""
+        lease = timedelta(seconds=3 * self._settings.alert_poll_seconds)
+        if not await self._storage.acquire_lease("alerts-poller", self._holder, self._clock.now(), lease):
+            log.debug("alerts: another replica is polling")
+            return None
         async with self._lock:
             state = PollState.from_json(await self._storage.get_setting(STATE_KEY), self.rules)
             failures = await self._new_failures(state)  # a Graph error leaves the stored state untouched

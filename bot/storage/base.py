@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.approval import ApprovalRequest, State, Transition
@@ -103,6 +103,8 @@ class Storage(Protocol):
     ) -> None: ...
 
     async def list_subscriptions(self) -> dict[str, bool]: ...
+
+    async def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool: ...
 
     async def get_setting(self, key: str) -> Any: ...
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.approval import ApprovalRequest, State, Transition
@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS alert_subscriptions (
     active INTEGER NOT NULL,
     changed_by TEXT,
     changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS bot_settings (
     key TEXT PRIMARY KEY,
@@ -369,6 +374,20 @@ class SqlStore:
         async with self._db.transaction() as tx:
             rows = await tx.fetchall("SELECT conversation_id, active FROM alert_subscriptions")
         return {r["conversation_id"]: bool(r["active"]) for r in rows}
+
+    async def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool:
+        """Hold `name` until now + duration if it is free, expired, or already ours (one poller among replicas)."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "INSERT INTO leases VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET "
+                "holder = excluded.holder, expires_at = excluded.expires_at "
+                "WHERE leases.expires_at < ? OR leases.holder = excluded.holder",
+                name,
+                holder,
+                _ts(now + duration),
+                _ts(now),
+            )
+        return changed == 1
 
     async def get_setting(self, key: str) -> Any:
         async with self._db.transaction() as tx:

@@ -101,11 +101,12 @@ async def test_every_event_is_counted_once_across_restarts(alert_bot, bot_factor
     assert (await poll(alert_bot)).kind == "opened"  # type: ignore[union-attr]
     await alert_bot.stop()
     restarted = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
-    clock.advance(minutes=5)
+    clock.advance(minutes=16)  # the old process's poller lease (3 intervals) has run out: the new one polls
     assert await poll(restarted) is None  # mid-spike after a restart: no second alert
+    assert restarted.app[DEPS].alerts.last_ingested == 0  # it did poll, and counted nothing again
     assert len(alerts_in(connector, CHANNEL)) == 1
     # The same events read again (overlapping pages) are not counted twice: the spike still ends on time.
-    clock.advance(minutes=61)
+    clock.advance(minutes=50)
     change = await poll(restarted)
     assert change is not None and change.kind == "closed"
 
@@ -174,3 +175,14 @@ async def test_the_loop_polls_on_its_own(bot_factory, sim, connector):
         await asyncio.sleep(0.05)
     assert any(r["route"] == "troubleshootingEvents.list" for r in sim.simulator.requests)
     await bot.stop()
+
+
+async def test_two_replicas_alert_once(alert_bot, bot_factory, connector, sim, clock):
+    other = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)  # a second replica on the same database
+    await poll(alert_bot)
+    assert await poll(other) is None  # the lease is held by the first replica
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    clock.advance(minutes=5)
+    changes = [await poll(other), await poll(alert_bot)]
+    assert [c.kind for c in changes if c] == ["opened"]
+    assert len(alerts_in(connector, CHANNEL)) == 1

@@ -163,3 +163,14 @@ async def test_card_locations_settings_and_audit_window(store):
     await store.append_audit(AuditEntry(at=NOW + timedelta(days=2), action="later"))
     assert [e.action for e in await store.list_audit(since=NOW + timedelta(days=1))] == ["later"]
     assert [e.action for e in await store.list_audit(limit=1)] == ["later"]
+
+
+async def test_a_lease_has_one_holder_until_it_expires(store):
+    from datetime import timedelta
+
+    minute = timedelta(minutes=1)
+    assert await store.acquire_lease("poller", "a", NOW, minute)
+    assert await store.acquire_lease("poller", "a", NOW + timedelta(seconds=30), minute)  # renewal
+    assert not await store.acquire_lease("poller", "b", NOW + timedelta(seconds=40), minute)
+    assert await store.acquire_lease("poller", "b", NOW + timedelta(minutes=2), minute)  # a stopped renewing
+    assert not await store.acquire_lease("poller", "a", NOW + timedelta(minutes=2, seconds=1), minute)
