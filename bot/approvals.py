@@ -22,6 +22,7 @@ from bot.domain.approval import (
     expire,
     finish,
     plan_apply,
+    reclaim,
     start_apply,
 )
 from bot.domain.diagnosis import Diagnosis
@@ -96,6 +97,9 @@ class ApprovalService:
         self._background = background
         self._metrics = metrics or Metrics()
         self._group_name: str | None = None
+        # An apply running longer than every Graph try could take has lost its process: take it over.
+        tries = settings.graph.max_retries + 1
+        self._stuck_after = timedelta(seconds=max(120.0, 4 * settings.graph.timeout * tries))
 
     # ---- who, and where -------------------------------------------------------------------------
     @property
@@ -377,12 +381,12 @@ class ApprovalService:
         if request is None:
             return
         if request.state is State.APPROVED:
-            transition = start_apply(request)
-            if transition is None or not await self._commit(transition, None):
-                return  # someone else is applying it
-            request = transition.new
-        elif request.state is not State.APPLYING:
-            return
+            transition = start_apply(request, self._clock.now())
+        else:
+            transition = reclaim(request, self._clock.now(), self._stuck_after)
+        if transition is None or not await self._commit(transition, None):
+            return  # someone else is applying it (or it is no longer to be applied)
+        request = transition.new
         await self.refresh_everywhere(request)
         outcome = await self._write(request)
         if outcome is not None and await self._commit(outcome, None):
@@ -458,7 +462,7 @@ class ApprovalService:
 
     # ---- start-up and housekeeping ----------------------------------------------------------------
     async def resume(self) -> None:
-        """After a restart: finish what was approved but not applied; never write twice (apply re-reads)."""
+        """Finish what was approved but not applied (after a restart, or a replica that went away)."""
         for request in await self._storage.list_approvals([State.APPROVED, State.APPLYING]):
             log.info("resuming request %s (%s)", request.id, request.state.value)
             await self.apply(request.id)
@@ -475,7 +479,7 @@ class ApprovalService:
         while True:
             await asyncio.sleep(self._settings.approval_sweep_seconds)
             try:
-                await self.expire_due()
+                await self.resume()
             except Exception:
                 log.exception("approval sweep failed; trying again next time")
 

@@ -200,10 +200,37 @@ def expire(request: ApprovalRequest, now: datetime) -> Transition | None:
     return None
 
 
-def start_apply(request: ApprovalRequest) -> Transition | None:
+def start_apply(request: ApprovalRequest, now: datetime) -> Transition | None:
     if request.state is State.APPROVED:
-        return _move(request, Action.START_APPLY, State.APPLYING, attempts=request.attempts + 1)
+        return _move(
+            request,
+            Action.START_APPLY,
+            State.APPLYING,
+            attempts=request.attempts + 1,
+            extra={**request.extra, "applyingSince": now.isoformat()},
+        )
     return None
+
+
+def reclaim(request: ApprovalRequest, now: datetime, stuck_after: timedelta) -> Transition | None:
+    """Take over an APPLYING request whose applier went away (it has been applying for too long).
+
+    A request applied right now by a live replica is left alone; the take-over is itself compare-and-set,
+    so only one replica gets it, and the apply re-reads the policy first, so a write that did land is
+    recognised as already satisfied rather than made again.
+    """
+    if request.state is not State.APPLYING:
+        return None
+    since = request.extra.get("applyingSince")
+    if since and now - datetime.fromisoformat(since) < stuck_after:
+        return None
+    return _move(
+        request,
+        Action.START_APPLY,
+        State.APPLYING,
+        attempts=request.attempts + 1,
+        extra={**request.extra, "applyingSince": now.isoformat()},
+    )
 
 
 class ApplyStep(StrEnum):

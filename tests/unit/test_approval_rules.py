@@ -17,6 +17,7 @@ from bot.domain.approval import (
     expire,
     finish,
     plan_apply,
+    reclaim,
     start_apply,
 )
 from bot.domain.diagnosis import JoinChangePlan
@@ -105,9 +106,13 @@ def test_apply_writes_only_over_the_planned_before():
 
 
 def test_apply_lifecycle():
-    applying = start_apply(request(state=State.APPROVED))
+    applying = start_apply(request(state=State.APPROVED), NOW)
     assert applying is not None and applying.new.state is State.APPLYING and applying.new.attempts == 1
-    assert start_apply(request()) is None
+    assert start_apply(request(), NOW) is None
+    # A live apply is left alone; one stuck for longer than any Graph try could take is taken over.
+    assert reclaim(applying.new, NOW + timedelta(minutes=1), timedelta(minutes=5)) is None
+    taken = reclaim(applying.new, NOW + timedelta(minutes=6), timedelta(minutes=5))
+    assert taken is not None and taken.new.version == applying.new.version + 1 and taken.new.attempts == 2
     done = finish(applying.new, Action.APPLIED, NOW, before={"b": 1}, after={"a": 1}, graph_request_id="g1")
     assert done is not None and done.new.state is State.APPLIED and done.new.graph_request_id == "g1"
     assert finish(request(), Action.APPLIED, NOW) is None
