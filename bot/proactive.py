@@ -33,6 +33,11 @@ def _status_of(exc: Exception) -> int | None:
     return int(status) if isinstance(status, int) else None
 
 
+def card_message(card: dict[str, Any]) -> Activity:
+    """A message activity carrying one Adaptive Card."""
+    return MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
+
+
 def channel_base_id(conversation_id: str) -> str:
     """A channel thread's conversation id without `;messageid=...`: posting there starts a new thread."""
     return conversation_id.split(";messageid=", 1)[0]
@@ -93,15 +98,14 @@ class Messenger:
 
     async def send_card(self, reference: dict[str, Any], card: dict[str, Any]) -> str | None:
         async def work(turn_context: TurnContext) -> str | None:
-            message = MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
-            response = await turn_context.send_activity(message)
+            response = await turn_context.send_activity(card_message(card))
             return response.id if response else None
 
         return await self._with_turn(reference, work)
 
     async def update_card(self, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
         async def work(turn_context: TurnContext) -> None:
-            activity = MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
+            activity = card_message(card)
             activity.id = activity_id
             await turn_context.update_activity(activity)
 

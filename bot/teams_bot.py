@@ -25,7 +25,7 @@ from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
 from bot.handlers.context import Turn
 from bot.proactive import channel_base_id
 from bot.storage import ConversationRecord
-from cards.common import CARD_CONTENT_TYPE, attachment
+from cards.common import CARD_CONTENT_TYPE
 from cards.diagnosis import build_error_card, build_out_of_date_card
 from cards.verbs import parse_action, verb_of
 
@@ -165,4 +165,4 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
         return await self._funnel(turn_context, work)
 
 
-__all__ = ["EnrollmentDoctorBot", "attachment", "card_invoke_response"]
+__all__ = ["EnrollmentDoctorBot", "card_invoke_response"]

@@ -68,7 +68,3 @@ def build_card(
     data = card.model_dump(by_alias=True, exclude_none=True)
     data["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json"
     return data
-
-
-def attachment(card: dict[str, Any]) -> dict[str, Any]:
-    return {"contentType": CARD_CONTENT_TYPE, "content": card}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -305,7 +305,7 @@ class GraphSimulator:
         async def run(item: dict[str, Any]) -> dict[str, Any]:
             url = str(item.get("url", "")).lstrip("/")
             split = urlsplit(url)
-            inner_query = dict(_parse_query(split.query))
+            inner_query = dict(parse_qsl(split.query, keep_blank_values=True))
             _, response = await self.dispatch(
                 str(item.get("method", "GET")).upper(),
                 version,
@@ -321,12 +321,6 @@ class GraphSimulator:
 
         responses = await asyncio.gather(*(run(item) for item in requests))
         return GraphResponse(200, {"responses": list(responses)})
-
-
-def _parse_query(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(query, keep_blank_values=True)
 
 
 def match_error(method: str, path: str) -> GraphFailure:

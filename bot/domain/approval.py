@@ -200,16 +200,18 @@ def expire(request: ApprovalRequest, now: datetime) -> Transition | None:
     return None
 
 
+def _enter_applying(request: ApprovalRequest, now: datetime) -> Transition:
+    return _move(
+        request,
+        Action.START_APPLY,
+        State.APPLYING,
+        attempts=request.attempts + 1,
+        extra={**request.extra, "applyingSince": now.isoformat()},
+    )
+
+
 def start_apply(request: ApprovalRequest, now: datetime) -> Transition | None:
-    if request.state is State.APPROVED:
-        return _move(
-            request,
-            Action.START_APPLY,
-            State.APPLYING,
-            attempts=request.attempts + 1,
-            extra={**request.extra, "applyingSince": now.isoformat()},
-        )
-    return None
+    return _enter_applying(request, now) if request.state is State.APPROVED else None
 
 
 def reclaim(request: ApprovalRequest, now: datetime, stuck_after: timedelta) -> Transition | None:
@@ -224,13 +226,7 @@ def reclaim(request: ApprovalRequest, now: datetime, stuck_after: timedelta) -> 
     since = request.extra.get("applyingSince")
     if since and now - datetime.fromisoformat(since) < stuck_after:
         return None
-    return _move(
-        request,
-        Action.START_APPLY,
-        State.APPLYING,
-        attempts=request.attempts + 1,
-        extra={**request.extra, "applyingSince": now.isoformat()},
-    )
+    return _enter_applying(request, now)
 
 
 class ApplyStep(StrEnum):

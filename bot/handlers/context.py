@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, Attachment
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity, ActivityTypes
 
 from bot.deps import Deps
-from cards.common import CARD_CONTENT_TYPE
+from bot.proactive import card_message
 
 
 @dataclass
@@ -45,8 +45,7 @@ class Turn:
         return activity_tenant_id(self.activity) or ""
 
     async def send_card(self, card: dict[str, Any]) -> str | None:
-        message = MessageFactory.attachment(Attachment(content_type=CARD_CONTENT_TYPE, content=card))
-        response = await self.context.send_activity(message)
+        response = await self.context.send_activity(card_message(card))
         return response.id if response else None
 
     async def typing(self) -> None:
