@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,13 +18,14 @@ from botbuilder.core import TurnContext
 from bot.adapter import create_adapter
 from bot.alerts import AlertService
 from bot.approvals import ApprovalService
+from bot.auth import SigningKeys, TokenValidator
 from bot.clock import Clock, SystemClock
 from bot.deps import Deps
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeliveryError
 from bot.graph import GraphGateway, MsGraphGateway
 from bot.observability import Metrics, configure_logging
 from bot.proactive import Background, Messenger
-from bot.settings import Settings, load_settings
+from bot.settings import LOOPBACK_HOSTS, Settings, load_settings
 from bot.storage import Storage, open_storage
 from bot.teams_bot import EnrollmentDoctorBot
 from bot.web import healthz, make_messages_handler
@@ -32,6 +34,10 @@ log = logging.getLogger("enrollment_doctor")
 
 DEPS: web.AppKey[Deps] = web.AppKey("deps", Deps)
 BACKGROUND: web.AppKey[Background] = web.AppKey("background", Background)
+
+
+def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext | None:
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
 
 
 def create_app(
@@ -43,13 +49,24 @@ def create_app(
 ) -> web.Application:
     """The bot's aiohttp application. Anything not passed in is built from settings at start-up."""
     app = web.Application(client_max_size=settings.max_body_bytes)
-    adapter = create_adapter(settings)
     the_clock = clock or SystemClock()
+    adapter = create_adapter(settings, the_clock)
     metrics = Metrics()
+    validator = None
+    if settings.auth_enabled:
+        keys = SigningKeys(settings.openid_metadata_url, the_clock, ssl_context=_ssl_context(settings.openid_ca_bundle))
+        validator = TokenValidator(settings.app_id, keys, the_clock, settings.token_issuer)
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
+        # Reached only when an error escaped the bot's own funnel (teams_bot.py): log it once, apologise if we can.
+        if isinstance(error, DeliveryError):
+            log.warning("activity %s: %s", context.activity.id, error)
+            return
         log.error("activity %s: unhandled error", context.activity.id, exc_info=error)
-        await context.send_activity("Sorry, something went wrong on my side. Nothing was changed.")
+        try:
+            await context.send_activity("Sorry, something went wrong on my side. Nothing was changed.")
+        except Exception as exc:  # noqa: BLE001 - the apology could not be delivered either; said once in the log
+            log.warning("activity %s: could not deliver the apology: %s", context.activity.id, exc)
 
     adapter.on_turn_error = on_turn_error
 
@@ -72,7 +89,7 @@ def create_app(
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
-        app.router.add_post("/api/messages", make_messages_handler(settings, adapter, bot, metrics))
+        app.router.add_post("/api/messages", make_messages_handler(settings, adapter, bot, metrics, validator))
         if approvals.configured:
             background.spawn(approvals.resume(), name="approvals-resume")
             background.spawn(approvals.sweep_forever(), name="approvals-sweep", forever=True)
@@ -180,7 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         settings.log_level, secrets=[settings.app_password, settings.graph.client_secret or ""], fmt=settings.log_format
     )
-    web.run_app(create_app(settings), port=settings.port, access_log=None, print=lambda *_: None)
+    if not settings.auth_enabled:
+        exposure = (
+            f"on {settings.host} because ALLOW_UNAUTHENTICATED=true: anyone who can reach port {settings.port} can "
+            "act as any user, approvers included"
+            if settings.host not in LOOPBACK_HOSTS
+            else f"so it listens on {settings.host} only"
+        )
+        log.warning("INBOUND AUTHENTICATION IS OFF (MicrosoftAppId is empty), %s", exposure)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=lambda *_: None
+    )
     return 0
 
 

@@ -1,11 +1,19 @@
-"""CloudAdapter wiring, with Bot Connector clients reused per service URL instead of rebuilt every turn."""
+"""CloudAdapter wiring: Bot Connector clients reused per service URL, sends retried as Teams asks, and the
+authenticated caller turned into botbuilder's request result (the edge authenticates; see bot/auth.py)."""
 
 from __future__ import annotations
 
+import logging
+import random
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import aiohttp
+from azure.core.exceptions import DeserializationError
+from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, CallerIdConstants, ResourceResponse
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
     AuthenticateRequestResult,
@@ -18,9 +26,59 @@ from botframework.connector.auth._built_in_bot_framework_authentication import (
     _BuiltinBotFrameworkAuthentication,
 )
 
+from bot.clock import Clock
+from bot.errors import DeliveryError
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
+
 MAX_CACHED_CLIENTS = 64
+# Teams' rate-limit guidance: back off exponentially with jitter on 429, and retry 412, 502 and 504 too.
+RETRYABLE_STATUS = frozenset({412, 429, 502, 504})
+MAX_SEND_ATTEMPTS = 4
+MAX_BACKOFF_SECONDS = 8.0
+T = TypeVar("T")
+
+
+def status_of(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return int(status) if isinstance(status, int) else None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        value = float(headers.get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value <= 60 else None
+
+
+def _transient(exc: BaseException) -> bool:
+    # A gateway's HTML error page reaches msrest as a DeserializationError without a status: retried like a 502.
+    return (
+        status_of(exc) in RETRYABLE_STATUS
+        or isinstance(exc, (DeserializationError, aiohttp.ClientConnectionError, TimeoutError))
+    )
+
+
+async def with_connector_retries(call: Callable[[], Awaitable[T]], clock: Clock, what: str) -> T:
+    """Run one Bot Connector call; retry the transient failures, then raise DeliveryError (403/404 as they are)."""
+    for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+        try:
+            return await call()
+        except Exception as exc:
+            status = status_of(exc)
+            if status in (403, 404):
+                raise
+            if not _transient(exc) or attempt == MAX_SEND_ATTEMPTS:
+                detail = f"HTTP {status}" if status else type(exc).__name__
+                raise DeliveryError(f"the Bot Connector did not {what} ({detail}; {attempt} attempt(s))") from exc
+            delay = _retry_after(exc) or min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 2)
+            log.info("bot connector failed to %s (%s); retrying in %.2fs", what, status or type(exc).__name__, delay)
+            await clock.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 class _BotConfig:
@@ -102,6 +160,46 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
         return await self._inner.authenticate_channel_request(auth_header)
 
 
-def create_adapter(settings: Settings) -> CloudAdapter:
+    def authenticated(self, claims: dict[str, Any]) -> AuthenticateRequestResult:
+        """The request result for a caller the edge has authenticated (bot/auth.py), without a second check."""
+        identity = ClaimsIdentity(claims, True)
+        result = AuthenticateRequestResult()
+        result.claims_identity = identity
+        result.audience = self._inner.get_originating_audience()
+        result.caller_id = CallerIdConstants.public_azure_channel
+        result.connector_factory = self.create_connector_factory(identity)
+        return result
+
+    async def anonymous(self, activity: Activity) -> AuthenticateRequestResult:
+        """Inbound auth is off (no app id): whatever Authorization header came is not looked at."""
+        return await self.authenticate_request(activity, "")
+
+
+class RetryingCloudAdapter(CloudAdapter):
+    """Sends and updates one activity at a time, each retried on Teams' transient answers."""
+
+    def __init__(self, auth: CachingBotFrameworkAuthentication, clock: Clock):
+        super().__init__(auth)
+        self.auth = auth
+        self._clock = clock
+
+    async def send_activities(self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
+        responses: list[ResourceResponse] = []
+        send_one = super().send_activities
+        for activity in activities:
+
+            async def send(one: Activity = activity) -> list[ResourceResponse]:
+                return await send_one(context, [one])
+
+            responses.extend(await with_connector_retries(send, self._clock, "send a message") or [])
+        return responses
+
+    async def update_activity(self, context: TurnContext, activity: Activity):
+        return await with_connector_retries(
+            lambda: super(RetryingCloudAdapter, self).update_activity(context, activity), self._clock, "update a card"
+        )
+
+
+def create_adapter(settings: Settings, clock: Clock) -> RetryingCloudAdapter:
     auth = ConfigurationBotFrameworkAuthentication(_BotConfig(settings))
-    return CloudAdapter(CachingBotFrameworkAuthentication(auth))
+    return RetryingCloudAdapter(CachingBotFrameworkAuthentication(auth), clock)

@@ -11,6 +11,14 @@ class ConfigError(BotError):
     pass
 
 
+class DeliveryError(BotError):
+    """The Bot Connector did not take a message after the retries Teams' guidance asks for."""
+
+
+class StorageUnavailableError(BotError):
+    """The database could not be reached or written; nothing was changed."""
+
+
 class GraphError(BotError):
     def __init__(
         self,

@@ -29,6 +29,12 @@ class Metrics:
         self.messages = Counter(
             "enrollment_doctor_activities_total", "Activities received, by type", ["type"], registry=self.registry
         )
+        self.refused = Counter(
+            "enrollment_doctor_refused_requests_total",
+            "Requests refused at the edge, by status (401 unauthenticated, 403 other tenant, 503 no keys)",
+            ["status"],
+            registry=self.registry,
+        )
         self.diagnoses = Counter(
             "enrollment_doctor_diagnoses_total", "Diagnostic flows started", ["source"], registry=self.registry
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -13,24 +12,16 @@ from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, Attachment, ConversationReference
+from botbuilder.schema.teams import TeamsPagedMembersResult
 
+from bot.adapter import status_of, with_connector_retries
 from bot.clock import Clock
 from cards.common import CARD_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = {412, 429, 502, 504}
-MAX_SEND_ATTEMPTS = 4
-
-
 class ConversationGoneError(Exception):
     """Teams answered 403/404: the bot was removed from the conversation or blocked."""
-
-
-def _status_of(exc: Exception) -> int | None:
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None) or getattr(response, "status", None)
-    return int(status) if isinstance(status, int) else None
 
 
 def card_message(card: dict[str, Any]) -> Activity:
@@ -76,25 +67,18 @@ class Messenger:
             except Exception as exc:  # noqa: BLE001 - re-raised below, outside the turn
                 failure.append(exc)
 
-        for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
-            result.clear()
-            failure.clear()
-            await self._pace(ref.conversation.id)
-            try:
-                await self._adapter.continue_conversation(ref, callback, self._app_id)
-                if failure:
-                    raise failure[0]
-                return result[0] if result else None
-            except Exception as exc:
-                status = _status_of(exc)
-                if status in (403, 404):
-                    raise ConversationGoneError(f"{ref.conversation.id}: HTTP {status}") from exc
-                if status not in RETRYABLE_STATUS or attempt == MAX_SEND_ATTEMPTS:
-                    raise
-                delay = min(8.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 2)
-                log.info("bot connector answered %s; retrying in %.2fs", status, delay)
-                await self._clock.sleep(delay)
-        return None
+        await self._pace(ref.conversation.id)
+        try:
+            # Sends and updates are retried inside the adapter (bot/adapter.py), as Teams' guidance asks.
+            await self._adapter.continue_conversation(ref, callback, self._app_id)
+            if failure:
+                raise failure[0]
+        except Exception as exc:
+            status = status_of(exc)
+            if status in (403, 404):
+                raise ConversationGoneError(f"{ref.conversation.id}: HTTP {status}") from exc
+            raise
+        return result[0] if result else None
 
     async def send_card(self, reference: dict[str, Any], card: dict[str, Any]) -> str | None:
         async def work(turn_context: TurnContext) -> str | None:
@@ -125,7 +109,11 @@ class Messenger:
             token = None
             turn_context.activity.channel_data = turn_context.activity.channel_data or {}
             while True:
-                page = await TeamsInfo.get_paged_members(turn_context, token, 100)
+
+                async def one_page(after: str | None = token) -> TeamsPagedMembersResult:
+                    return await TeamsInfo.get_paged_members(turn_context, after, 100)
+
+                page = await with_connector_retries(one_page, self._clock, "list members")
                 for member in page.members or []:
                     if member.aad_object_id and member.id:
                         found[member.aad_object_id] = member.id

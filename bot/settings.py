@@ -8,9 +8,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.auth import BOT_FRAMEWORK_ISSUER, BOT_FRAMEWORK_OPENID_METADATA
 from bot.errors import ConfigError
 from bot.graph import GraphSettings
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 APP_TYPES = ("SingleTenant", "MultiTenant", "UserAssignedMSI")
 CREDENTIALS = ("secret", "certificate", "managed_identity")
 
@@ -25,6 +27,11 @@ class Settings:
     tenant_id: str  # the one tenant this bot serves
     graph: GraphSettings
     database_url: str
+    host: str = "0.0.0.0"
+    allow_unauthenticated: bool = False
+    openid_metadata_url: str = BOT_FRAMEWORK_OPENID_METADATA
+    openid_ca_bundle: str | None = None
+    token_issuer: str = BOT_FRAMEWORK_ISSUER
     log_level: str = "INFO"
     log_format: str = "json"
     max_body_bytes: int = 256 * 1024
@@ -111,6 +118,28 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if app_id and app_type in ("SingleTenant", "UserAssignedMSI") and not app_tenant_id:
         problems.append(f"MicrosoftAppTenantId is required when MicrosoftAppType is {app_type}")
 
+    def flag(name: str, default: str) -> bool:
+        raw = get(name, default).lower()
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            problems.append(f"{name} must be true or false, got {raw!r}")
+        return raw in ("true", "1", "yes")
+
+    allow_unauthenticated = flag("ALLOW_UNAUTHENTICATED", "false")
+    # Without an app id nobody's token is checked: then listen on loopback only, unless told otherwise.
+    host = get("HOST") or ("0.0.0.0" if app_id or allow_unauthenticated else "127.0.0.1")
+    if not app_id and not allow_unauthenticated and host not in LOOPBACK_HOSTS:
+        problems.append(
+            f"HOST is {host!r} but MicrosoftAppId is empty, so inbound authentication is off and anyone who can "
+            "reach the port could act as any approver: set MicrosoftAppId, or listen on 127.0.0.1, or set "
+            "ALLOW_UNAUTHENTICATED=true if that is really meant"
+        )
+    openid_metadata = get("BOT_OPENID_METADATA_URL", BOT_FRAMEWORK_OPENID_METADATA)
+    if urlsplit(openid_metadata).scheme != "https" or not urlsplit(openid_metadata).hostname:
+        problems.append(f"BOT_OPENID_METADATA_URL must be an https URL, got {openid_metadata!r}")
+    openid_ca = get("BOT_OPENID_CA_BUNDLE") or None
+    if openid_ca and not Path(openid_ca).is_file():
+        problems.append(f"BOT_OPENID_CA_BUNDLE {openid_ca!r} does not exist")
+
     graph_tenant = get("GRAPH_TENANT_ID") or app_tenant_id
     graph_client = get("GRAPH_CLIENT_ID") or app_id
     secret = get("GRAPH_CLIENT_SECRET")
@@ -168,14 +197,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     max_body = number("MAX_BODY_BYTES", str(256 * 1024), int, 1024, 64 * 1024 * 1024)
     approver_group = get("APPROVER_GROUP_ID") or None
     approver_users = tuple(u.strip() for u in get("APPROVER_USER_IDS").split(",") if u.strip())
-    self_approval_raw = get("ALLOW_SELF_APPROVAL", "false").lower()
-    if self_approval_raw not in ("true", "false", "1", "0", "yes", "no"):
-        problems.append(f"ALLOW_SELF_APPROVAL must be true or false, got {self_approval_raw!r}")
+    allow_self_approval = flag("ALLOW_SELF_APPROVAL", "false")
     expiry_hours = number("APPROVAL_EXPIRY_HOURS", "24", float, 0.01, 24 * 30)
     sweep_seconds = number("APPROVAL_SWEEP_SECONDS", "60", float, 0.1, 3600)
-    alerts_raw = get("ALERTS_ENABLED", "true").lower()
-    if alerts_raw not in ("true", "false", "1", "0", "yes", "no"):
-        problems.append(f"ALERTS_ENABLED must be true or false, got {alerts_raw!r}")
+    alerts_enabled = flag("ALERTS_ENABLED", "true")
     alert_poll = number("ALERT_POLL_SECONDS", "300", float, 1, 86400)
     alert_window = number("ALERT_WINDOW_MINUTES", "60", float, 1, 7 * 24 * 60)
     alert_min = number("ALERT_MIN_COUNT", "5", int, 1, 1_000_000)
@@ -195,16 +220,21 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         tenant_id=graph_tenant,
         graph=graph,
         database_url=database_url,
+        host=host,
+        allow_unauthenticated=allow_unauthenticated,
+        openid_metadata_url=openid_metadata,
+        openid_ca_bundle=openid_ca,
+        token_issuer=get("BOT_TOKEN_ISSUER", BOT_FRAMEWORK_ISSUER),
         log_level=log_level,
         log_format=log_format,
         max_body_bytes=max_body,
         approver_group_id=approver_group,
         approver_user_ids=approver_users,
-        allow_self_approval=self_approval_raw in ("true", "1", "yes"),
+        allow_self_approval=allow_self_approval,
         approval_channel_id=get("APPROVAL_CHANNEL_ID") or None,
         approval_expiry_hours=expiry_hours,
         approval_sweep_seconds=sweep_seconds,
-        alerts_enabled=alerts_raw in ("true", "1", "yes"),
+        alerts_enabled=alerts_enabled,
         alert_poll_seconds=alert_poll,
         alert_window_minutes=alert_window,
         alert_min_count=alert_min,

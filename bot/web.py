@@ -1,4 +1,5 @@
-"""The HTTP edge: POST /api/messages (400/401/403/413, never a stack trace) and GET /healthz."""
+"""The HTTP edge: POST /api/messages and GET /healthz. Authenticate first, then parse, then serve; every failure
+is a short 4xx (or a logged failure with a clean answer), never a 500 or a stack trace in the response."""
 
 from __future__ import annotations
 
@@ -8,20 +9,41 @@ from typing import Any
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler
-from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
-from bot.handlers.context import activity_tenant_id
+from bot.adapter import RetryingCloudAdapter
+from bot.auth import AuthenticationError, KeysUnavailableError, TokenValidator
 from bot.observability import Metrics, activity_id
 from bot.settings import Settings
+from bot.teams_bot import card_invoke_response, error_card_for
 
 log = logging.getLogger(__name__)
 
 CONVERSATIONAL = {"message", "invoke", "conversationUpdate", "installationUpdate", "messageReaction"}
+MAX_DEPTH = 32  # Teams' activities nest a handful of levels; Adaptive Card data a few more
+_STRING_FIELDS = ("id", "channelId", "serviceUrl", "text", "name", "replyToId", "locale", "textFormat", "timestamp")
+_OBJECT_FIELDS = ("conversation", "from", "recipient", "channelData")
+_LIST_FIELDS = ("entities", "attachments", "membersAdded", "membersRemoved")
 
 
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"status": status, "message": message}}, status=status)
+def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"status": status, "message": message}}, status=status, headers=headers)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep a parsed JSON value nests, looking no further than `limit` (iterative: no RecursionError)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def _validate(body: Any) -> str | None:
@@ -29,14 +51,50 @@ def _validate(body: Any) -> str | None:
         return "the body must be a JSON object (a Bot Framework activity)"
     if not isinstance(body.get("type"), str) or not body["type"]:
         return "the activity has no type"
+    for key in _STRING_FIELDS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return f"{key} must be a string"
+    for key in _OBJECT_FIELDS:
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            return f"{key} must be an object"
+    for key in _LIST_FIELDS:
+        if body.get(key) is not None and not (
+            isinstance(body[key], list) and all(isinstance(item, dict) for item in body[key])
+        ):
+            return f"{key} must be a list of objects"
     if body["type"] in CONVERSATIONAL:
         for key in ("conversation", "from", "recipient"):
-            if not isinstance(body.get(key), dict) or not body[key].get("id"):
+            if not isinstance(body.get(key), dict) or not isinstance(body[key].get("id"), str) or not body[key]["id"]:
                 return f"the activity has no {key}.id"
+            for field in ("name", "aadObjectId", "tenantId", "conversationType"):
+                if body[key].get(field) is not None and not isinstance(body[key][field], str):
+                    return f"{key}.{field} must be a string"
         if not isinstance(body.get("serviceUrl"), str) or not body["serviceUrl"].startswith(("http://", "https://")):
             return "the activity has no valid serviceUrl"
-    if body["type"] == "message" and body.get("text") is not None and not isinstance(body["text"], str):
-        return "text must be a string"
+    if body["type"] == "invoke" and body.get("value") is not None and not isinstance(body["value"], dict):
+        return "an invoke's value must be an object"
+    tenant = (body.get("channelData") or {}).get("tenant")
+    if tenant is not None and not (isinstance(tenant, dict) and isinstance(tenant.get("id", ""), str)):
+        return "channelData.tenant must be an object with a string id"
+    return None
+
+
+def tenant_ids(body: dict[str, Any]) -> list[str | None]:
+    """Every tenant field Teams sends: conversation.tenantId and channelData.tenant.id (None where absent)."""
+    conversation = body.get("conversation") or {}
+    tenant = (body.get("channelData") or {}).get("tenant") or {}
+    return [conversation.get("tenantId"), tenant.get("id")]
+
+
+def tenant_problem(body: dict[str, Any], settings: Settings) -> str | None:
+    ours = settings.tenant_id.lower()
+    named = tenant_ids(body)
+    present = [t for t in named if t]
+    if any(t.lower() != ours for t in present):
+        return f"names tenant(s) {', '.join(sorted(set(present)))}"
+    # Real Teams always sends both; the Playground and the Emulator (auth off) may not.
+    if settings.auth_enabled and len(present) < len(named):
+        return "does not name its tenant in both conversation.tenantId and channelData.tenant.id"
     return None
 
 
@@ -47,8 +105,26 @@ def _serialize(body: Any) -> Any:
     return serialize() if callable(serialize) else body
 
 
-def make_messages_handler(settings: Settings, adapter: CloudAdapter, bot: ActivityHandler, metrics: Metrics):
+def make_messages_handler(
+    settings: Settings,
+    adapter: RetryingCloudAdapter,
+    bot: ActivityHandler,
+    metrics: Metrics,
+    validator: TokenValidator | None,
+):
     async def messages(request: web.Request) -> web.Response:
+        caller = None
+        if validator is not None:
+            try:
+                caller = await validator.authenticate(request.headers.get("Authorization", ""))
+            except AuthenticationError as exc:
+                log.warning("refused an unauthenticated request from %s: %s", request.remote, exc)
+                metrics.refused.labels("401").inc()
+                return _problem(401, "the request does not carry a valid Bot Framework token")
+            except KeysUnavailableError as exc:
+                log.warning("refused a request from %s: %s", request.remote, exc)
+                metrics.refused.labels("503").inc()
+                return _problem(503, "cannot check tokens right now", headers={"Retry-After": "30"})
         if "application/json" not in request.headers.get("Content-Type", ""):
             return _problem(415, "expected Content-Type: application/json")
         try:
@@ -57,8 +133,10 @@ def make_messages_handler(settings: Settings, adapter: CloudAdapter, bot: Activi
             return _problem(413, f"the activity is larger than {settings.max_body_bytes} bytes")
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
             return _problem(400, "the body is not valid JSON")
+        if _depth(body, MAX_DEPTH) > MAX_DEPTH:
+            return _problem(400, f"the activity nests deeper than {MAX_DEPTH} levels")
         problem = _validate(body)
         if problem:
             return _problem(400, problem)
@@ -68,19 +146,28 @@ def make_messages_handler(settings: Settings, adapter: CloudAdapter, bot: Activi
             log.info("refused an undeserializable activity: %s", exc)
             return _problem(400, "the activity does not have the Bot Framework shape")
         activity_id.set(activity.id or None)  # the correlation id of every log line of this turn
-        metrics.messages.labels(activity.type or "unknown").inc()
-        tenant = activity_tenant_id(activity)
-        if tenant and tenant != settings.tenant_id or (not tenant and settings.auth_enabled):
-            log.warning(
-                "refused activity %s from tenant %s (this bot serves %s)", activity.id, tenant, settings.tenant_id
-            )
+        if caller is not None:
+            try:
+                TokenValidator.check_activity(caller, activity.channel_id, activity.service_url)
+            except AuthenticationError as exc:
+                log.warning("refused activity %s from %s: %s", activity.id, request.remote, exc)
+                metrics.refused.labels("401").inc()
+                return _problem(401, "the request does not carry a valid Bot Framework token")
+        tenant = tenant_problem(body, settings)
+        if tenant:
+            log.warning("refused activity %s: it %s; this bot serves %s", activity.id, tenant, settings.tenant_id)
+            metrics.refused.labels("403").inc()
             return _problem(403, "this bot serves another tenant")
-        auth_header = request.headers.get("Authorization", "")
+        metrics.messages.labels(activity.type or "unknown").inc()
+        auth = adapter.auth.authenticated(caller.claims) if caller else await adapter.auth.anonymous(activity)
         try:
-            invoke_response = await adapter.process_activity(auth_header, activity, bot.on_turn)
-        except PermissionError as exc:
-            log.warning("refused activity %s: %s", activity.id, exc)
-            return _problem(401, "the request does not carry a valid Bot Framework token")
+            invoke_response = await adapter.process_activity(auth, activity, bot.on_turn)
+        except Exception as exc:  # noqa: BLE001 - the turn's own funnel failed too: log once, answer cleanly
+            log.error("activity %s: the turn failed outside the bot's error handling", activity.id, exc_info=exc)
+            if activity.type == "invoke":
+                fallback = card_invoke_response(error_card_for(exc, activity.id or "-"))
+                return web.json_response(_serialize(fallback.body), status=200)
+            return web.Response(status=202)  # received and logged; Teams would only retry a 5xx
         if invoke_response is not None:
             return web.json_response(_serialize(invoke_response.body), status=invoke_response.status)
         return web.Response(status=201)
