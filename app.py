@@ -54,7 +54,12 @@ def create_app(
     metrics = Metrics()
     validator = None
     if settings.auth_enabled:
-        keys = SigningKeys(settings.openid_metadata_url, the_clock, ssl_context=_ssl_context(settings.openid_ca_bundle))
+        keys = SigningKeys(
+            settings.openid_metadata_url,
+            the_clock,
+            timeout=settings.openid_timeout,
+            ssl_context=_ssl_context(settings.openid_ca_bundle),
+        )
         validator = TokenValidator(settings.app_id, keys, the_clock, settings.token_issuer)
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
@@ -97,6 +102,8 @@ def create_app(
             background.spawn(alerts.poll_forever(), name="alerts-poll", forever=True)
         yield
         await background.close()
+        if validator is not None:
+            await validator.close()
         if graph is None:
             await the_graph.close()
         if storage is None:

@@ -25,6 +25,7 @@ from botframework.connector.auth import (
 from botframework.connector.auth._built_in_bot_framework_authentication import (
     _BuiltinBotFrameworkAuthentication,
 )
+from msrest.exceptions import ClientRequestError  # msrest's wrapper of timeouts and connection errors
 
 from bot.clock import Clock
 from bot.errors import DeliveryError
@@ -56,10 +57,11 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _transient(exc: BaseException) -> bool:
-    # A gateway's HTML error page reaches msrest as a DeserializationError without a status: retried like a 502.
+    # A gateway's HTML error page reaches msrest as a DeserializationError without a status: retried like a 502;
+    # a timeout or a refused connection as a ClientRequestError.
     return (
         status_of(exc) in RETRYABLE_STATUS
-        or isinstance(exc, (DeserializationError, aiohttp.ClientConnectionError, TimeoutError))
+        or isinstance(exc, (DeserializationError, ClientRequestError, aiohttp.ClientConnectionError, TimeoutError))
     )
 
 
@@ -91,16 +93,20 @@ class _BotConfig:
 
 
 class _CachingConnectorFactory(ConnectorFactory):
-    def __init__(self, inner: ConnectorFactory, app_id: str, cache: OrderedDict[Any, ConnectorClient]):
+    def __init__(
+        self, inner: ConnectorFactory, app_id: str, cache: OrderedDict[Any, ConnectorClient], timeout: float
+    ):
         self._inner = inner
         self._app_id = app_id
         self._cache = cache
+        self._timeout = timeout
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         key = (self._app_id, service_url, audience)
         client = self._cache.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)  # type: ignore[arg-type]
+            client.config.connection.timeout = self._timeout  # msrest's default is 100 s
             self._cache[key] = client
             while len(self._cache) > MAX_CACHED_CLIENTS:
                 self._cache.popitem(last=False)
@@ -117,8 +123,9 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
     (app id, service URL, audience) serves every turn.
     """
 
-    def __init__(self, inner: BotFrameworkAuthentication):
+    def __init__(self, inner: BotFrameworkAuthentication, connector_timeout: float):
         self._inner = inner
+        self._timeout = connector_timeout
         self._connectors: OrderedDict[Any, ConnectorClient] = OrderedDict()
         self._token_clients: dict[str, UserTokenClient] = {}
 
@@ -130,7 +137,7 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
         result = await self._inner.authenticate_request(activity, auth_header)
         if result.connector_factory:
             result.connector_factory = _CachingConnectorFactory(
-                result.connector_factory, self._app_id(result.claims_identity), self._connectors
+                result.connector_factory, self._app_id(result.claims_identity), self._connectors, self._timeout
             )
         return result
 
@@ -139,7 +146,10 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
         return _CachingConnectorFactory(
-            self._inner.create_connector_factory(claims_identity), self._app_id(claims_identity), self._connectors
+            self._inner.create_connector_factory(claims_identity),
+            self._app_id(claims_identity),
+            self._connectors,
+            self._timeout,
         )
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
@@ -202,4 +212,4 @@ class RetryingCloudAdapter(CloudAdapter):
 
 def create_adapter(settings: Settings, clock: Clock) -> RetryingCloudAdapter:
     auth = ConfigurationBotFrameworkAuthentication(_BotConfig(settings))
-    return RetryingCloudAdapter(CachingBotFrameworkAuthentication(auth), clock)
+    return RetryingCloudAdapter(CachingBotFrameworkAuthentication(auth, settings.connector_timeout), clock)

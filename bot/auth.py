@@ -85,28 +85,36 @@ class SigningKeys:
 
     async def get(self, kid: str) -> SigningKey | None:
         now = self._clock.now()
-        wanted = (
-            self._keys is None
-            or self._fetched_at is None
-            or now - self._fetched_at >= self._refresh_interval
-            or kid not in self._keys
-        )
-        # One fetch at a time; after a fetch, none for a minute (an unknown kid cannot make us hammer the endpoint).
+        # After a fetch, none for a minute: neither an unknown kid nor a dead endpoint makes us hammer it.
         allowed = self._attempted_at is None or now - self._attempted_at >= self._unknown_kid_interval
-        if self._inflight is not None or (wanted and allowed):
-            await self._refresh()
         if self._keys is None:
-            raise KeysUnavailableError("the Bot Framework signing keys could not be fetched")
+            if self._inflight is not None or allowed:
+                await self._refresh()
+            if self._keys is None:
+                raise KeysUnavailableError("the Bot Framework signing keys could not be fetched")
+        elif self._fetched_at is None or now - self._fetched_at >= self._refresh_interval:
+            if allowed:
+                self._start()  # serve with the keys we have while the refresh runs (and if it fails)
+        if kid not in self._keys and (self._inflight is not None or allowed):
+            await self._refresh()  # a key we do not know yet: rotated keys are published before use
         return self._keys.get(kid)
 
-    async def _refresh(self) -> None:
+    def _start(self) -> asyncio.Task[None]:
         if self._inflight is None:
             self._attempted_at = self._clock.now()
             self.fetches += 1
             self._inflight = asyncio.create_task(self._fetch(), name="signing-keys-fetch")
             self._inflight.add_done_callback(self._fetched)
+        return self._inflight
+
+    async def _refresh(self) -> None:
         # shield: a caller that gives up (its request was cancelled) does not cancel the fetch for the others
-        await asyncio.shield(self._inflight)
+        await asyncio.shield(self._start())
+
+    async def close(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+            await asyncio.gather(self._inflight, return_exceptions=True)
 
     def _fetched(self, task: asyncio.Task[None]) -> None:
         self._inflight = None
@@ -173,6 +181,9 @@ class TokenValidator:
         self._keys = keys
         self._clock = clock
         self._issuer = issuer
+
+    async def close(self) -> None:
+        await self._keys.close()
 
     async def authenticate(self, auth_header: str) -> Caller:
         scheme, _, token = auth_header.partition(" ")

@@ -31,6 +31,8 @@ class Settings:
     allow_unauthenticated: bool = False
     openid_metadata_url: str = BOT_FRAMEWORK_OPENID_METADATA
     openid_ca_bundle: str | None = None
+    openid_timeout: float = 10.0
+    connector_timeout: float = 20.0
     token_issuer: str = BOT_FRAMEWORK_ISSUER
     log_level: str = "INFO"
     log_format: str = "json"
@@ -224,6 +226,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         allow_unauthenticated=allow_unauthenticated,
         openid_metadata_url=openid_metadata,
         openid_ca_bundle=openid_ca,
+        openid_timeout=number("BOT_OPENID_TIMEOUT_SECONDS", "10", float, 0.1, 120),
+        connector_timeout=number("BOT_CONNECTOR_TIMEOUT_SECONDS", "20", float, 0.1, 300),
         token_issuer=get("BOT_TOKEN_ISSUER", BOT_FRAMEWORK_ISSUER),
         log_level=log_level,
         log_format=log_format,

@@ -15,6 +15,7 @@ from bot.deps import Deps
 from bot.domain.recognizer import recognize
 from bot.errors import (
     BotError,
+    DeliveryError,
     GraphAuthError,
     GraphError,
     GraphPermissionError,
@@ -96,6 +97,10 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
         try:
             return await work()
         except Exception as exc:  # noqa: BLE001 - this is the funnel: log, explain, never swallow
+            if isinstance(exc, DeliveryError) and activity.type != "invoke":
+                # Teams did not take our message, after retries: an error card would not get through either.
+                log.warning("activity %s: %s", correlation_id, exc)
+                return None
             if isinstance(exc, BotError):
                 log.warning("activity %s: %s", correlation_id, exc, exc_info=True)
             else:

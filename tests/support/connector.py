@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,9 @@ class RecordingConnector:
     url: str = ""
     members: list[dict[str, Any]] = field(default_factory=list)
     forbidden: set[str] = field(default_factory=set)  # conversations the bot was removed from
+    # How the next sends fail, one entry each: "502-html", "500-text", "429", "hang" (then they succeed)
+    faults: list[str] = field(default_factory=list)
+    attempts: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -36,7 +40,25 @@ class RecordingConnector:
     async def _members(self, request: web.Request) -> web.Response:
         return web.json_response({"members": self.members})
 
+    async def _fault(self) -> web.Response | None:
+        self.attempts += 1
+        if not self.faults:
+            return None
+        fault = self.faults.pop(0)
+        if fault == "hang":
+            await asyncio.sleep(1.5)  # longer than the test's timeout, short enough to let the server stop
+        if fault == "429":
+            return web.json_response(
+                {"error": {"code": "Throttled", "message": "slow down"}}, status=429, headers={"Retry-After": "1"}
+            )
+        if fault == "502-html":
+            return web.Response(status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+        return web.Response(status=500, text="Internal Server Error", content_type="text/plain")
+
     async def _send(self, request: web.Request) -> web.Response:
+        fault = await self._fault()
+        if fault is not None:
+            return fault
         if request.match_info["cid"] in self.forbidden:
             return web.json_response(
                 {"error": {"code": "BotNotInConversationRoster", "message": "The bot is not part of the roster."}},
