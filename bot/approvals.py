@@ -35,6 +35,7 @@ from bot.proactive import Background, ConversationGoneError, Messenger, channel_
 from bot.settings import Settings
 from bot.storage import AuditEntry, Storage
 from cards.approval import ApprovalView, build_approval_card, build_notice_card, build_request_status_card, short_id
+from cards.common import TEXT_LIMIT, plain
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class ApprovalService:
                     self._group_name = names.name(group)
                 except GraphError:
                     return "members of the approvers group"
-            parts.append(f"members of {self._group_name}")
+            parts.append(f"members of {plain(self._group_name)}")  # a directory name: escaped once, here
         if self._settings.approver_user_ids:
             count = len(self._settings.approver_user_ids)
             parts.append(f"{count} named approver{'s' if count != 1 else ''}")
@@ -442,9 +443,9 @@ class ApprovalService:
             if notify:
                 text = f"Your request {short_id(latest)} is now: {latest.state.label}."
                 if latest.state is State.REJECTED:
-                    text += f" Reason: {latest.reason}"
+                    text += f" Reason: {plain(latest.reason, TEXT_LIMIT)}"
                 if latest.state is State.FAILED:
-                    text += f" {latest.error}"
+                    text += f" {plain(latest.error, TEXT_LIMIT)}"
                 await self._safely(self._messenger.send_text(requester, text))
 
     async def _requester_reference(self, request: ApprovalRequest) -> dict[str, Any] | None:

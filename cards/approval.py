@@ -12,7 +12,7 @@ import microsoft_teams.cards as ac
 from bot.domain.approval import ApprovalRequest, State
 from bot.domain.diagnosis import JOIN_SETTING_LABEL, PORTAL_PATH
 from bot.domain.model import JoinSetting
-from cards.common import build_card, callout, execute, facts, heading, text
+from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
 from cards.diagnosis import describe_join
 from cards.verbs import Approve, Cancel, Reject, Replan, Retry, StartDiagnosis, ViewRequest
 
@@ -50,7 +50,7 @@ def short_id(request: ApprovalRequest) -> str:
 
 def _status_text(request: ApprovalRequest) -> str:
     state = request.state
-    who = request.decided_by_name or "an approver"
+    who = plain(request.decided_by_name) if request.decided_by_name else "an approver"
     if state is State.PENDING:
         return f"Waiting for approval until {_when(request.expires_at)}."
     if state in (State.APPROVED, State.APPLYING):
@@ -61,13 +61,13 @@ def _status_text(request: ApprovalRequest) -> str:
         rid = f" Graph request id {request.graph_request_id}." if request.graph_request_id else ""
         return f"Approved by {who}, applied and verified: the policy now allows these accounts to join.{rid}"
     if state is State.FAILED:
-        return f"Approved by {who}, but applying failed: {request.error or 'unknown error'}"
+        return f"Approved by {who}, but applying failed: {plain(request.error or 'unknown error', TEXT_LIMIT)}"
     if state is State.REJECTED:
-        return f"Rejected by {who}: {request.reason}"
+        return f"Rejected by {who}: {plain(request.reason, TEXT_LIMIT)}"
     if state is State.EXPIRED:
         return "Nobody approved it in time. Nothing was changed."
     if state is State.CANCELLED:
-        return f"{request.requester_name} cancelled the request. Nothing was changed."
+        return f"{plain(request.requester_name)} cancelled the request. Nothing was changed."
     return "The join setting changed after this plan was made, so it was not applied. Nothing was written."
 
 
@@ -82,7 +82,7 @@ def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
     ]
     if listed:
         items.append(text("Package accounts concerned", weight="Bolder", spacing="Small"))
-        items.extend(text(upn, size="Small", spacing="None") for upn in listed)
+        items.extend(text(plain(upn), size="Small", spacing="None") for upn in listed)
         if len(accounts) > len(listed):
             items.append(text(f"\u2026 and {len(accounts) - len(listed)} more.", size="Small", is_subtle=True))
     return items
@@ -96,10 +96,10 @@ def build_approval_card(view: ApprovalView) -> dict[str, Any]:
     ]
     if view.notice:
         body.append(callout("Note", view.notice, "warning"))
-    pairs = [("Requested by", request.requester_name), ("Requested at", _when(request.created_at))]
+    pairs = [("Requested by", plain(request.requester_name)), ("Requested at", _when(request.created_at))]
     if request.justification:
-        pairs.append(("Why", request.justification))
-    pairs.append(("Approvers", view.approvers_label))
+        pairs.append(("Why", plain(request.justification, TEXT_LIMIT, multiline=True)))
+    pairs.append(("Approvers", view.approvers_label))  # escaped where it is made
     body.append(facts(pairs))
     body.extend(_plan_elements(request))
     if request.diagnosis_summary:
@@ -184,11 +184,11 @@ def build_audit_card(lines: Sequence[AuditLine]) -> dict[str, Any]:
     for line in lines:
         body.append(
             text(
-                f"**{_when(line.at)}** \u00b7 {line.action} \u00b7 {line.actor} \u00b7 request {line.request}"
-                + (f"\n{line.detail}" if line.detail else ""),
+                f"**{_when(line.at)}** \u00b7 {line.action} \u00b7 {plain(line.actor)} \u00b7 request {line.request}"
+                + (f"\n{plain(line.detail, TEXT_LIMIT)}" if line.detail else ""),
                 size="Small",
                 spacing="Small",
             )
         )
-    body.append(text("Export everything: python app.py audit --since DATE --json", size="Small", is_subtle=True))
+    body.append(text("Export everything: `python app.py audit --since DATE --json`", size="Small", is_subtle=True))
     return build_card(body, fallback_text=f"Audit log: {len(lines)} entries")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -12,6 +14,37 @@ from cards.verbs import Payload, action_data, verb_of
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION: Literal["1.5"] = "1.5"
 BRAND = "Enrollment Doctor"
+
+
+NAME_LIMIT = 100  # display names, UPNs, device and group names
+TEXT_LIMIT = 500  # justifications, reasons, messages from Graph
+
+# Bidi overrides, embeddings and isolates, and the invisible marks that can hide or reorder text.
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_INLINE_MARKUP = re.compile(r"([\\`*_\[\]<>~|{}!])")
+_LINE_START_MARKUP = re.compile(r"(?m)^(\s*)([#>=+-])")
+_ORDERED_ITEM = re.compile(r"(?m)^(\s*\d+)([.)])")
+_LINKABLE = re.compile(r"(?<=\w)([.:@])(?=\w|/)")  # "evil.example", "https://", "name@host": no autolink
+
+
+def plain(value: object, limit: int = NAME_LIMIT, *, multiline: bool = False) -> str:
+    """Text a user or the directory wrote, made safe to put into a card's Markdown or a message: shown as
+    written (links, emphasis and lists render literally), without bidi or control characters, at most
+    `limit` characters (then an ellipsis). The one escaping function: every such string passes here."""
+    raw = "" if value is None else str(value)
+    raw = _INVISIBLE.sub("", raw)
+    raw = "".join(
+        ch if unicodedata.category(ch)[0] != "C" else ("\n" if multiline and ch == "\n" else " ") for ch in raw
+    )
+    raw = re.sub(r"[ \t]{2,}", " ", raw).strip()
+    if multiline:
+        raw = re.sub(r"\n{3,}", "\n\n", raw)
+    if len(raw) > limit:
+        raw = raw[: limit - 1].rstrip() + "\u2026"
+    escaped = _INLINE_MARKUP.sub(r"\\\1", raw)
+    escaped = _LINE_START_MARKUP.sub(r"\1\\\2", escaped)
+    escaped = _ORDERED_ITEM.sub(r"\1\\\2", escaped)
+    return _LINKABLE.sub(r"\\\1", escaped)
 
 
 def execute(title: str, payload: Payload, *, with_inputs: bool = False, style: str | None = None) -> ac.ExecuteAction:

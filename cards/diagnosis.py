@@ -20,7 +20,7 @@ from bot.domain.diagnosis import (
 )
 from bot.domain.model import DirectoryNames, JoinSetting, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import KNOWN_CODES
-from cards.common import build_card, callout, execute, facts, heading, text
+from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 MAX_LISTED_ACCOUNTS = 12
@@ -63,7 +63,7 @@ def describe_join(join: JoinSetting, names: DirectoryNames | None = None) -> str
 
 
 def _name_list(ids: Sequence[str], names: DirectoryNames, limit: int = 8) -> str:
-    shown = [names.name(i) for i in ids[:limit]]
+    shown = [plain(names.name(i)) for i in ids[:limit]]
     more = len(ids) - limit
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "") if ids else "none"
 
@@ -98,7 +98,7 @@ def _clue_facts(clues: Clues) -> list[ac.CardElement]:
     for guid in clues.package_guids:
         pairs.append(("Package account", f"package_{guid}"))
     if clues.device_name:
-        pairs.append(("Device", clues.device_name))
+        pairs.append(("Device", plain(clues.device_name)))
     if not pairs:
         return []
     return [text("From your message", weight="Bolder", spacing="Medium"), facts(pairs)]
@@ -149,12 +149,12 @@ def _account_line(status: AccountStatus, names: DirectoryNames) -> str:
     elif status.coverage is Coverage.DIRECT:
         state = "\u2705 may join (listed in Selected)"
     elif status.coverage is Coverage.GROUP and status.via_group:
-        state = f"\u2705 may join (through group {names.name(status.via_group)})"
+        state = f"\u2705 may join (through group {plain(names.name(status.via_group))})"
     else:
         state = "\u26d4 may not join"
     if status.token_expired:
         state += ", token older than 180 days"
-    return f"{upn}: {state}"
+    return f"{plain(upn)}: {state}"
 
 
 def _plan_facts(plan: JoinChangePlan, names: DirectoryNames) -> ac.FactSet:
@@ -276,14 +276,17 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
     )
     body.append(text("Recent bulk enrollment failures in Intune", weight="Bolder", spacing="Medium"))
     if view.events_error:
-        body.append(text(view.events_error, size="Small", color="Warning"))
+        body.append(text(plain(view.events_error, TEXT_LIMIT), size="Small", color="Warning"))
     elif not view.events:
         body.append(text("No bulk enrollment troubleshooting events were found.", size="Small", is_subtle=True))
     else:
         body.append(
             facts(
                 [
-                    (_when(e.time), f"{e.failure_category}: {e.failure_reason or 'no reason given'}")
+                    (
+                        _when(e.time),
+                        f"{plain(e.failure_category)}: {plain(e.failure_reason or 'no reason given', TEXT_LIMIT)}",
+                    )
                     for e in view.events[:MAX_LISTED_EVENTS]
                 ]
             )
@@ -356,7 +359,7 @@ def build_out_of_date_card(reason: str = "This card is out of date.") -> dict[st
 def build_error_card(title: str, message: str, next_step: str, correlation_id: str) -> dict[str, Any]:
     body: list[ac.CardElement] = [
         *heading(title),
-        text(message),
+        text(plain(message, TEXT_LIMIT)),
         text("What to do", weight="Bolder", spacing="Medium"),
         text(next_step),
         text(f"Correlation id: {correlation_id}", size="Small", is_subtle=True, spacing="Medium"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ import pytest
 from app import DEPS
 from sim.spike import spike_events
 from tests.support.activities import ALEX, CHANNEL, MEGAN, card_action, message
+from tests.support.cards import text_of
 
 APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
 OPS = "19:ops@thread.tacv2"
@@ -21,10 +21,6 @@ def event_at(when, category="authorization"):
     event = spike_events(1, when, category)[0]
     event["id"] = str(uuid.uuid4())
     return event
-
-
-def text_of(card) -> str:
-    return json.dumps(card, ensure_ascii=False)
 
 
 async def join_channel(bot, connector, conversation_id: str, user: str = MEGAN, text: str = "alerts on"):

@@ -15,14 +15,11 @@ import pytest
 
 from sim.tenant import Fault
 from tests.support.activities import ALEX, CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
+from tests.support.cards import text_of
 
 APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
 UNCOVERED = ["c0a80001-5a1e-4b7c-8d9e-000000000101", "c0a80001-5a1e-4b7c-8d9e-000000000102"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def text_of(card: dict[str, Any]) -> str:
-    return json.dumps(card, ensure_ascii=False)
 
 
 def puts(sim) -> list[dict[str, Any]]:

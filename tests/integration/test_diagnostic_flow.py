@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.activities import card_action, message
+from tests.support.cards import text_of as card_text
 
 ENUMERATED = "#microsoft.graph.enumeratedDeviceRegistrationMembership"
 APPROVERS = "d1e2f3a4-0000-4000-8000-00000000a001"
@@ -15,10 +16,6 @@ JOINERS = "d1e2f3a4-0000-4000-8000-00000000a002"
 PKG_UNCOVERED = "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d"
 PKG_NESTED = "package_c4d95b10-2e3f-4a5b-9c6d-7e8f9a0b1c2d"
 PKG_DISABLED = "package_e7f01d33-6b5a-4c9d-8e7f-6a5b4c3d2e1f"
-
-
-def card_text(card: dict[str, Any]) -> str:
-    return json.dumps(card, ensure_ascii=False)
 
 
 def facts_of(card: dict[str, Any]) -> dict[str, str]:
