@@ -168,6 +168,20 @@ def audit_main(argv: list[str]) -> int:
     return 0
 
 
+def auth_warning(settings: Settings) -> str | None:
+    """What start-up says, loudly, when nobody's token is checked."""
+    if settings.auth_enabled:
+        return None
+    if settings.host in LOOPBACK_HOSTS:
+        exposure = f"so it listens on {settings.host} only"
+    else:
+        exposure = (
+            f"and it listens on {settings.host} because ALLOW_UNAUTHENTICATED=true: anyone who can reach port "
+            f"{settings.port} can act as any user, approvers included"
+        )
+    return f"INBOUND AUTHENTICATION IS OFF (MicrosoftAppId is empty), {exposure}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["audit"]:
@@ -204,14 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         settings.log_level, secrets=[settings.app_password, settings.graph.client_secret or ""], fmt=settings.log_format
     )
-    if not settings.auth_enabled:
-        exposure = (
-            f"on {settings.host} because ALLOW_UNAUTHENTICATED=true: anyone who can reach port {settings.port} can "
-            "act as any user, approvers included"
-            if settings.host not in LOOPBACK_HOSTS
-            else f"so it listens on {settings.host} only"
-        )
-        log.warning("INBOUND AUTHENTICATION IS OFF (MicrosoftAppId is empty), %s", exposure)
+    warning = auth_warning(settings)
+    if warning:
+        log.warning("%s", warning)
     web.run_app(
         create_app(settings), host=settings.host, port=settings.port, access_log=None, print=lambda *_: None
     )

@@ -21,6 +21,7 @@ from bot.errors import (
     GraphPermissionError,
     GraphThrottledError,
     GraphUnavailableError,
+    StorageUnavailableError,
 )
 from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
 from bot.handlers.context import Turn
@@ -74,6 +75,14 @@ def error_card_for(exc: Exception, correlation_id: str) -> dict[str, Any]:
         )
     if isinstance(exc, GraphError):
         return build_error_card("Microsoft Graph refused a request", exc.message, "Try again.", correlation_id)
+    if isinstance(exc, StorageUnavailableError):
+        return build_error_card(
+            "I can't reach my database right now",
+            "Nothing was changed.",
+            "Try again in a minute. If it persists, whoever runs the bot checks DATABASE_URL and the database "
+            "server; /readyz says whether storage is reachable.",
+            correlation_id,
+        )
     if isinstance(exc, BotError):
         return build_error_card("I could not finish that", str(exc), "Try again.", correlation_id)
     return build_error_card(

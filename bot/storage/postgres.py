@@ -10,9 +10,20 @@ from typing import Any
 
 import asyncpg
 
+from bot.errors import StorageUnavailableError
 from bot.storage.sql import SCHEMA, SqlStore
 
 SCHEMA_LOCK = 7410001
+ACQUIRE_TIMEOUT = 10.0
+# The database cannot be reached or went away: as opposed to a query the database refused.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 
 @lru_cache(maxsize=256)
@@ -45,8 +56,11 @@ class PostgresDb:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PostgresTx]:
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield _PostgresTx(connection)
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection, connection.transaction():
+                yield _PostgresTx(connection)
+        except UNAVAILABLE as exc:
+            raise StorageUnavailableError(f"PostgreSQL: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:
         await self._pool.close()

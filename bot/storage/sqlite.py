@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.errors import StorageUnavailableError
 from bot.storage.sql import SCHEMA, SqlStore
 
 
@@ -44,11 +46,18 @@ class SqliteDb:
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
         async with self._lock:
             try:
-                yield _SqliteTx(self._db)
-            except BaseException:
-                await self._db.rollback()
-                raise
-            await self._db.commit()
+                try:
+                    yield _SqliteTx(self._db)
+                except BaseException:
+                    await self._db.rollback()
+                    raise
+                await self._db.commit()
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.InterfaceError) as exc:
+                raise StorageUnavailableError(f"SQLite: {exc}") from exc
+            except ValueError as exc:  # aiosqlite: "no active connection"
+                if "connection" not in str(exc):
+                    raise
+                raise StorageUnavailableError(f"SQLite: {exc}") from exc
 
     async def close(self) -> None:
         await self._db.close()

@@ -76,3 +76,23 @@ def test_the_redactor_masks_tokens_and_secret_values():
     )
     assert "eyJ" not in text and "abc123" not in text and "s3cr3t-value" not in text
     assert text.count("[redacted]") >= 4
+
+
+async def test_a_database_outage_is_said_plainly_and_readyz_reports_it(bot, connector, sim):
+    from app import DEPS
+    from tests.support.cards import text_of
+
+    status, _ = await bot.post(message(connector.url, "help"))
+    assert status == 201 and connector.cards()  # the twin: with the database up, served
+    connector.clear()
+    await bot.app[DEPS].storage.close()  # the database goes away under the running bot
+    sim.simulator.requests.clear()
+    status, _ = await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    assert status == 201
+    (card,) = connector.cards()
+    assert "I can't reach my database right now" in text_of(card) and "Nothing was changed" in text_of(card)
+    assert sim.simulator.requests == []
+    async with bot.session.get(f"{bot.url}/readyz") as response:
+        assert response.status == 503
+        body = await response.json()
+    assert body["storage"].startswith("failing")

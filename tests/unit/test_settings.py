@@ -67,3 +67,37 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path):
     dotenv.write_text("NOT A SETTING\n")
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         load_settings({}, dotenv=dotenv)
+
+
+AUTH = {"MicrosoftAppId": "a", "MicrosoftAppPassword": "p", "MicrosoftAppTenantId": "t1"}
+
+
+def test_with_auth_off_the_bot_listens_on_loopback_only():
+    from app import auth_warning
+
+    settings = load_settings(BASE, dotenv=None)
+    assert settings.host == "127.0.0.1"
+    assert "INBOUND AUTHENTICATION IS OFF" in (auth_warning(settings) or "")
+    with pytest.raises(ConfigError, match="HOST is '0.0.0.0' but MicrosoftAppId is empty"):
+        load_settings({**BASE, "HOST": "0.0.0.0"}, dotenv=None)
+
+
+def test_allow_unauthenticated_opens_every_interface_and_says_so():
+    from app import auth_warning
+
+    settings = load_settings({**BASE, "ALLOW_UNAUTHENTICATED": "true"}, dotenv=None)
+    assert settings.host == "0.0.0.0"
+    assert "anyone who can reach port 3978 can act as any user" in (auth_warning(settings) or "")
+    with pytest.raises(ConfigError, match="ALLOW_UNAUTHENTICATED must be true or false"):
+        load_settings({**BASE, "ALLOW_UNAUTHENTICATED": "maybe"}, dotenv=None)
+
+
+def test_with_auth_on_the_bot_listens_everywhere_and_checks_tokens():
+    from app import auth_warning
+
+    settings = load_settings({**BASE, **AUTH}, dotenv=None)
+    assert settings.host == "0.0.0.0" and settings.auth_enabled
+    assert auth_warning(settings) is None
+    assert settings.openid_metadata_url == "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    with pytest.raises(ConfigError, match="BOT_OPENID_METADATA_URL must be an https URL"):
+        load_settings({**BASE, **AUTH, "BOT_OPENID_METADATA_URL": "http://keys.local"}, dotenv=None)
