@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install chromium demo test lint bench package clean
+.PHONY: install chromium demo test fuzz lint bench package clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -26,6 +26,10 @@ demo: install
 
 test: install chromium
 	$(PY) -m pytest -q
+
+# The HTTP edge's property-based fuzz test at length (make test runs 2,000 examples of it).
+fuzz: install
+	FUZZ_EXAMPLES=100000 $(PY) -m pytest -q tests/integration/test_edge_fuzz.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -152,8 +152,9 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
         await self._funnel(turn_context, work)
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        # Not passed on to TeamsActivityHandler: its members-added dispatch fetches every added member from the
+        # Bot Connector, which nothing here needs.
         await self._funnel(turn_context, lambda: self._remember_conversation(Turn(turn_context, self._deps)))
-        await super().on_conversation_update_activity(turn_context)
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
         await self._funnel(turn_context, lambda: self._remember_conversation(Turn(turn_context, self._deps)))
@@ -161,7 +162,9 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
     # ---- card actions ----------------------------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         if turn_context.activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
+            # botbuilder answers an invoke it has no handler for with 501; this bot handles card actions only.
+            log.info("activity %s: refused invoke %r", turn_context.activity.id, turn_context.activity.name)
+            return InvokeResponse(status=400, body={"error": "this bot handles only adaptiveCard/action invokes"})
 
         async def work() -> InvokeResponse:
             raw_value = turn_context.activity.value

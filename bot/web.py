@@ -62,13 +62,15 @@ def _validate(body: Any) -> str | None:
             isinstance(body[key], list) and all(isinstance(item, dict) for item in body[key])
         ):
             return f"{key} must be a list of objects"
+    for key in ("conversation", "from", "recipient"):
+        for field in ("id", "name", "aadObjectId", "tenantId", "conversationType"):
+            if isinstance(body.get(key), dict) and body[key].get(field) is not None:
+                if not isinstance(body[key][field], str):
+                    return f"{key}.{field} must be a string"
     if body["type"] in CONVERSATIONAL:
         for key in ("conversation", "from", "recipient"):
-            if not isinstance(body.get(key), dict) or not isinstance(body[key].get("id"), str) or not body[key]["id"]:
+            if not isinstance(body.get(key), dict) or not body[key].get("id"):
                 return f"the activity has no {key}.id"
-            for field in ("name", "aadObjectId", "tenantId", "conversationType"):
-                if body[key].get(field) is not None and not isinstance(body[key][field], str):
-                    return f"{key}.{field} must be a string"
         if not isinstance(body.get("serviceUrl"), str) or not body["serviceUrl"].startswith(("http://", "https://")):
             return "the activity has no valid serviceUrl"
     if body["type"] == "invoke" and body.get("value") is not None and not isinstance(body["value"], dict):
