@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import re
 import uuid
@@ -138,6 +139,10 @@ class GraphSimulator:
     ) -> tuple[str, GraphResponse]:
         route, match = self._route(method, path)
         fault = self.tenant.take_fault(route.name, method) if route else None
+        if fault and fault.arrived is not None:
+            fault.arrived.set()
+        if fault and fault.gate is not None:
+            await fault.gate.wait()
         if fault and fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         try:
@@ -146,7 +151,10 @@ class GraphSimulator:
             if fault and fault.status:
                 raise _fault_failure(fault)
             self._authorize(route, claims)
+            kept = copy.deepcopy(self.tenant.policy) if fault and fault.lose_write else None
             response = await self._handle(route, match, version, query, body, claims, origin)
+            if kept is not None:
+                self.tenant.policy = kept  # answered as written, not kept
         except GraphFailure as failure:
             response = GraphResponse(failure.status, _error_body(failure), dict(failure.headers))
         name = route.name if route else "unknown"
@@ -506,7 +514,8 @@ async def control_faults(request: web.Request) -> web.Response:
         data = await request.json()
         items = data if isinstance(data, list) else [data]
         tenant.faults.extend(Fault.from_json(item) for item in items)
-    return web.json_response([f.__dict__ for f in tenant.faults])
+    shown = [{k: v for k, v in f.__dict__.items() if k not in ("arrived", "gate")} for f in tenant.faults]
+    return web.json_response(shown)
 
 
 async def control_requests(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
@@ -67,6 +68,11 @@ class Fault:
     retry_after: float | None = None
     times: int | None = None  # None: every request
     method: str | None = None
+    # A write Graph answers as if it kept it, and does not (a replica lag or a silently dropped change).
+    lose_write: bool = False
+    # Tests only: `arrived` is set when a request takes this fault; with `gate`, it then waits for the gate.
+    arrived: asyncio.Event | None = None
+    gate: asyncio.Event | None = None
 
     def matches(self, route: str, method: str) -> bool:
         if self.times is not None and self.times <= 0:
@@ -84,6 +90,7 @@ class Fault:
             retry_after=float(data["retryAfter"]) if data.get("retryAfter") is not None else None,
             times=int(data["times"]) if data.get("times") is not None else None,
             method=data.get("method"),
+            lose_write=bool(data.get("loseWrite", False)),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -181,4 +182,17 @@ async def test_two_replicas_alert_once(alert_bot, bot_factory, connector, sim, c
     clock.advance(minutes=5)
     changes = [await poll(other), await poll(alert_bot)]
     assert [c.kind for c in changes if c] == ["opened"]
+    assert len(alerts_in(connector, CHANNEL)) == 1
+
+
+async def test_two_replicas_polling_at_the_same_moment_alert_once(alert_bot, bot_factory, connector, sim, clock):
+    """Both replicas poll at once, each with its own state in memory: only the lease keeps them from both
+    reading the same spike and both posting it."""
+    other = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    await asyncio.gather(poll(alert_bot), poll(other))
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    clock.advance(minutes=5)
+    changes = await asyncio.gather(poll(alert_bot), poll(other))
+    assert [c.kind for c in changes if c] == ["opened"]
+    assert changes.count(None) == 1
     assert len(alerts_in(connector, CHANNEL)) == 1

@@ -146,11 +146,14 @@ async def test_the_click_is_answered_while_the_write_is_in_flight(approvals_bot,
     bot = approvals_bot
     await use_channel(bot, connector)
     request_id, _ = await request_change(bot, connector)
-    sim.tenant.faults.append(Fault(route="policy.put", latency_ms=1500))
+    held = Fault(route="policy.put", arrived=asyncio.Event(), gate=asyncio.Event())
+    sim.tenant.faults.append(held)
     answer = await act(bot, connector, "approval.approve", request_id, MEGAN)
-    # The invoke response is back; the PUT has not completed yet (the simulator logs a request when it answers).
+    # The invoke response is back while the PUT is held at the simulator: it was not waited for.
     assert "Applying the change now" in text_of(answer)
+    await asyncio.wait_for(held.arrived.wait(), 10)
     assert puts(sim) == []
+    held.gate.set()
     await bot.idle()
     assert [r["status"] for r in puts(sim)] == [200]
 
@@ -239,10 +242,12 @@ async def test_a_restart_between_approved_and_applied_applies_once(bot_factory, 
     first = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
     await use_channel(first, connector)
     request_id, _ = await request_change(first, connector)
-    sim.tenant.faults.append(Fault(route="policy.get", latency_ms=3000, times=1))
+    reading = Fault(route="policy.get", times=1, arrived=asyncio.Event(), gate=asyncio.Event())
+    sim.tenant.faults.append(reading)
     await act(first, connector, "approval.approve", request_id, MEGAN)
-    await asyncio.sleep(0.3)  # the apply task is now reading the policy
+    await asyncio.wait_for(reading.arrived.wait(), 10)  # the apply task is now reading the policy
     await first.stop()  # the bot goes down before it wrote anything
+    reading.gate.set()
     assert puts(sim) == []
     early = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
     await early.idle()  # just after: it might still be applying elsewhere (another replica), so it waits
@@ -397,3 +402,48 @@ async def test_a_request_from_a_channel_thread_is_followed_there(approvals_bot, 
     await bot.idle()
     updates = connector.cards_in(helpdesk, "update")
     assert updates and updates[-1][0] == "thread-card" and "Your request: Applied" in text_of(updates[-1][1])
+
+
+async def test_two_replicas_starting_the_same_apply_write_once(bot_factory, connector, sim, clock):
+    """Entering APPLYING is compare-and-set: of two replicas that both see APPROVED, only one writes."""
+    from app import DEPS
+    from bot.domain.approval import Action, Actor, Transition, decide
+    from bot.storage import AuditEntry
+
+    connector.members = []
+    first = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    second = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)  # same database
+    await use_channel(first, connector)
+    request_id, _ = await request_change(first, connector)
+    storage = first.app[DEPS].storage
+    approved = decide(await storage.get_approval(request_id), Action.APPROVE, Actor(MEGAN, "Megan", True), clock.now())
+    assert isinstance(approved, Transition)
+    # Approved in the store, with no replica applying it yet (as when its approver's replica went down).
+    assert await storage.apply_transition(approved, AuditEntry(clock.now(), "approved", request_id), clock.now())
+    sim.simulator.requests.clear()
+    await asyncio.gather(first.app[DEPS].approvals.apply(request_id), second.app[DEPS].approvals.apply(request_id))
+    await first.idle()
+    await second.idle()
+    # One replica applied: one read, one write, one read-back. (A second applier is usually saved from a
+    # second write by its own re-read, which is why the policy reads are counted too.)
+    assert [r["route"] for r in sim.simulator.requests if r["route"].startswith("policy.")] == [
+        "policy.get",
+        "policy.put",
+        "policy.get",
+    ]
+    assert (await storage.get_approval(request_id)).state.value == "applied"
+
+
+async def test_a_write_graph_accepts_but_does_not_keep_is_not_called_applied(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    before = copy.deepcopy(sim.tenant.policy)
+    sim.tenant.faults.append(Fault(route="policy.put", lose_write=True, times=1))
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert [r["status"] for r in puts(sim)] == [200]  # Graph said yes ...
+    assert sim.tenant.policy == before  # ... and kept nothing
+    card = text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+    assert "Failed" in card and "reading the policy back does not show it" in card
+    assert "applied and verified" not in card

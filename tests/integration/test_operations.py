@@ -96,3 +96,20 @@ async def test_a_database_outage_is_said_plainly_and_readyz_reports_it(bot, conn
         assert response.status == 503
         body = await response.json()
     assert body["storage"].startswith("failing")
+
+
+def test_a_secret_that_is_logged_is_redacted_on_the_way_out(json_log):
+    """The log handler itself redacts: something that does log a secret (here on purpose) never shows it."""
+    configure_logging("DEBUG", secrets=["the-client-secret-42"], stream=json_log)
+    token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJib3QifQ.c2lnbmF0dXJl"
+    some_library = logging.getLogger("azure.identity.fake")
+    some_library.warning("sent Authorization: Bearer %s with client_secret=%s", token, "the-client-secret-42")
+    try:
+        raise RuntimeError(f"token endpoint said no to the-client-secret-42 and {token}")
+    except RuntimeError:
+        logging.getLogger("bot.graph").exception("could not get a token")
+    everything = json_log.getvalue()
+    assert "could not get a token" in everything and "sent Authorization" in everything  # it was logged
+    assert "the-client-secret-42" not in everything
+    assert token not in everything and "eyJ" not in everything
+    assert everything.count("[redacted]") >= 3

@@ -120,3 +120,20 @@ def test_state_survives_json_round_trip_mid_incident():
     restored = Detector.from_json(detector.to_json(), RULES)
     assert run(restored, start + timedelta(minutes=6), 30) == []  # no second alert after a restart
     assert [c.kind for c in run(restored, start + timedelta(minutes=70), 60)] == ["closed"]
+
+
+def test_a_count_exactly_at_the_threshold_fires_and_one_below_does_not():
+    start = T0 + timedelta(hours=24, minutes=45)
+    for extra, fires in ((4, False), (5, True)):
+        detector = Detector(RULES)
+        quiet_history(detector)
+        detector.evaluate(start - timedelta(minutes=10))
+        detector.add(burst(start, extra))
+        change = detector.evaluate(start + timedelta(minutes=1))
+        if not fires:
+            assert change is None
+            continue
+        assert change is not None and change.kind == "opened"
+        # exactly at the minimum (5 = max(min_count, factor x baseline)): ">=" fires, ">" would not
+        assert change.overall.count == RULES.min_count
+        assert RULES.fire_level(change.overall.baseline) == RULES.min_count
