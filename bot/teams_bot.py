@@ -9,7 +9,7 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import AdaptiveCardInvokeResponse, InvokeResponse
+from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, InvokeResponse
 
 from bot.deps import Deps
 from bot.domain.recognizer import recognize
@@ -93,6 +93,22 @@ def error_card_for(exc: Exception, correlation_id: str) -> dict[str, Any]:
     )
 
 
+def text_without_bot_mention(activity: Activity) -> str:
+    """The message text without the @mention of the bot. botbuilder's remove_recipient_mention uses the
+    mention's text as a regular expression (a user's display name can break or stall it): plain replace here."""
+    text = activity.text or ""
+    bot_id = activity.recipient.id if activity.recipient else None
+    for entity in activity.entities or []:
+        props = entity.additional_properties or {}
+        mentioned = props.get("mentioned")
+        if (entity.type or "").lower() != "mention" or not isinstance(mentioned, dict) or mentioned.get("id") != bot_id:
+            continue
+        written = props.get("text")
+        if isinstance(written, str) and written:
+            text = text.replace(written, " ")
+    return text.strip()
+
+
 class EnrollmentDoctorBot(TeamsActivityHandler):
     def __init__(self, deps: Deps):
         super().__init__()
@@ -144,8 +160,7 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
         async def work() -> None:
             turn = Turn(turn_context, self._deps)
             await self._remember_conversation(turn)
-            TurnContext.remove_recipient_mention(turn_context.activity)
-            recognition = recognize(turn_context.activity.text or "")
+            recognition = recognize(text_without_bot_mention(turn_context.activity))
             log.info("activity %s: intent %s (%s)", turn_context.activity.id, recognition.intent, recognition.reason)
             await INTENT_HANDLERS[recognition.intent](turn, recognition)
 

@@ -73,6 +73,17 @@ def _validate(body: Any) -> str | None:
                 return f"the activity has no {key}.id"
         if not isinstance(body.get("serviceUrl"), str) or not body["serviceUrl"].startswith(("http://", "https://")):
             return "the activity has no valid serviceUrl"
+    for entity in body.get("entities") or []:
+        if not isinstance(entity.get("type"), str) or not entity["type"]:
+            return "every entity needs a type"
+        mentioned = entity.get("mentioned")
+        if entity["type"].lower() == "mention" and not (
+            isinstance(mentioned, dict)
+            and isinstance(mentioned.get("id", ""), str)
+            and isinstance(mentioned.get("name", ""), str)
+            and isinstance(entity.get("text", ""), str)
+        ):
+            return "a mention entity needs text and a mentioned object with a string id and name"
     if body["type"] == "invoke" and body.get("value") is not None and not isinstance(body["value"], dict):
         return "an invoke's value must be an object"
     tenant = (body.get("channelData") or {}).get("tenant")
@@ -93,7 +104,7 @@ def tenant_problem(body: dict[str, Any], settings: Settings) -> str | None:
     named = tenant_ids(body)
     present = [t for t in named if t]
     if any(t.lower() != ours for t in present):
-        return f"names tenant(s) {', '.join(sorted(set(present)))}"
+        return f"names tenant(s) {', '.join(repr(t[:64]) for t in sorted(set(present)))}"  # repr: no log injection
     # Real Teams always sends both; the Playground and the Emulator (auth off) may not.
     if settings.auth_enabled and len(present) < len(named):
         return "does not name its tenant in both conversation.tenantId and channelData.tenant.id"

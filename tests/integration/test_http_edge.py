@@ -174,3 +174,22 @@ async def test_a_hanging_connector_times_out_without_a_500(bot_factory, connecto
     status, _ = await bot.post(message(connector.url, "help"))
     assert status in (201, 202)
     assert connector.attempts == 4
+
+
+async def test_a_mention_whose_text_is_not_a_regular_expression_is_removed_plainly(bot, connector):
+    # botbuilder's remove_recipient_mention would compile "Doctor (Bot" as a pattern and raise
+    activity = message(connector.url, "help", conversation_type="channel", mention=True)
+    activity["text"] = "<at>Doctor (Bot</at> help"
+    activity["entities"][0]["text"] = "<at>Doctor (Bot</at>"
+    status, _ = await bot.post(activity)
+    assert status == 201
+    (card,) = connector.cards()
+    assert "I fix Windows bulk enrollment failures" in json.dumps(card)  # "help" was understood
+
+
+async def test_malformed_entities_get_400(bot, connector):
+    good = message(connector.url, "help", conversation_type="channel", mention=True)
+    for entities in ([{"text": "x"}], [{"type": "mention", "mentioned": "bot"}], [{"type": "mention", "text": 5}]):
+        status, _ = await bot.post({**good, "entities": entities})
+        assert status == 400, entities
+    assert connector.calls == []
