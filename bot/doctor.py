@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.domain.diagnosis import Diagnosis, accounts_needing_group_check, diagnose
-from bot.domain.model import DirectoryNames, TroubleshootingEvent
+from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.graph import GraphGateway
 
 MAX_EVENT_PAGES = 20
@@ -21,12 +21,25 @@ class TenantReading:
 
 
 async def read_tenant(graph: GraphGateway, clock: Clock, mentioned_guids: Iterable[str] = ()) -> TenantReading:
-    policy, accounts = await asyncio.gather(graph.get_policy(), graph.list_package_accounts())
-    needing = accounts_needing_group_check(policy.join, accounts)
-    groups_of = await graph.group_memberships([a.id for a in needing], list(policy.join.groups))
+    """Round trips: the policy, then concurrently the package account pages (999 a page), each Selected
+    group's transitive users (a paged listing per group, 20 groups to a $batch) and the Selected entries'
+    names; none of it grows with the number of accounts beyond their pages."""
+    accounts_read = asyncio.ensure_future(graph.list_package_accounts())
+    try:
+        policy = await graph.get_policy()
+        groups = list(policy.join.groups) if policy.join.kind is MembershipKind.SELECTED else []
+        accounts, members, resolved = await asyncio.gather(
+            accounts_read, graph.group_user_ids(groups), graph.resolve_names(policy.join.users, groups)
+        )
+    finally:
+        if not accounts_read.done():
+            accounts_read.cancel()
+    needing = {a.id for a in accounts_needing_group_check(policy.join, accounts)}
+    groups_of = {
+        account: frozenset(g for g in groups if account in members.get(g, ())) for account in needing
+    }
     diagnosis = diagnose(policy, accounts, groups_of, clock.now(), mentioned_guids)
-    # Package accounts are named by their UPN, already read; only the policy's own entries need a lookup.
-    resolved = await graph.resolve_names(policy.join.users, policy.join.groups)
+    # Package accounts are named by their UPN, already read; the policy's own entries by their display names.
     names = DirectoryNames({**{a.id: a.user_principal_name for a in accounts}, **resolved.names})
     return TenantReading(diagnosis, names)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 import ssl
@@ -10,20 +12,17 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, ManagedIdentityCredential
-from kiota_abstractions.api_error import APIError
-from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph_core import GraphClientFactory
 
 from bot.clock import Clock
@@ -42,8 +41,12 @@ log = logging.getLogger(__name__)
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 MAX_BATCH = 20
-MAX_GROUPS_PER_CHECK = 20
+MAX_CONCURRENT_BATCHES = 4  # $batch envelopes (or getByIds calls) in flight at once
+GET_BY_IDS_MAX = 1000
 USERS_PAGE_SIZE = 999
+EVENTS_PAGE_SIZE = 1000  # the simulated tenant's maximum; Intune pages troubleshooting events at its own size
+USER_FIELDS = ("id", "userPrincipalName", "displayName", "accountEnabled", "createdDateTime")
+DIRECTORY_READ = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
 
 # The least-privileged application permission each operation needs (said in a 403's explanation).
 PERMISSIONS = {
@@ -64,9 +67,9 @@ class GraphGateway(Protocol):
 
     async def list_package_accounts(self) -> list[DirectoryUser]: ...
 
-    async def group_memberships(
-        self, user_ids: Sequence[str], group_ids: Sequence[str]
-    ) -> dict[str, frozenset[str]]: ...
+    async def group_user_ids(self, group_ids: Sequence[str]) -> dict[str, frozenset[str]]: ...
+
+    async def granted_roles(self) -> frozenset[str]: ...
 
     async def resolve_names(self, user_ids: Iterable[str], group_ids: Iterable[str]) -> DirectoryNames: ...
 
@@ -113,6 +116,21 @@ def _user_from_json(item: dict[str, Any]) -> DirectoryUser:
         account_enabled=item.get("accountEnabled") is not False,
         created=_parse_time(item.get("createdDateTime")),
     )
+
+
+def _display_name(item: dict[str, Any]) -> str:
+    return str(item.get("displayName") or item.get("userPrincipalName") or item["id"])
+
+
+def roles_of(token: str) -> frozenset[str]:
+    """The `roles` claim of a Graph access token (our own token: read, not verified)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return frozenset()
+    roles = claims.get("roles") if isinstance(claims, dict) else None
+    return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
 
 
 def event_from_json(item: dict[str, Any]) -> TroubleshootingEvent | None:
@@ -182,6 +200,34 @@ def map_graph_failure(
     return error
 
 
+class SingleFlightCredential:
+    """One token request however many Graph calls want a token at once; the token reused until 5 minutes
+    before it expires. azure-identity's async credentials fetch once per concurrent caller on a cold cache."""
+
+    def __init__(self, inner: Any, refresh_margin: float = 300.0):
+        self._inner = inner
+        self._margin = refresh_margin
+        self._tokens: dict[tuple[Any, ...], AccessToken] = {}
+        self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self.fetches = 0
+
+    async def get_token(self, *scopes: str, claims: str | None = None, **kwargs: Any) -> AccessToken:
+        if claims:  # a claims challenge (CAE) needs a fresh token made for it
+            return await self._inner.get_token(*scopes, claims=claims, **kwargs)
+        key = (scopes, tuple(sorted(kwargs.items())))
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            token = self._tokens.get(key)
+            if token is None or token.expires_on - self._margin <= time.time():
+                self.fetches += 1
+                token = await self._inner.get_token(*scopes, **kwargs)
+                self._tokens[key] = token
+            return token
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class MsGraphGateway:
     """GraphGateway over the real msgraph-sdk request pipeline (auth, retry with Retry-After, redirects)."""
 
@@ -206,6 +252,8 @@ class MsGraphGateway:
             )
         else:
             self._credential = ManagedIdentityCredential(client_id=settings.client_id or None)
+        self._credential = SingleFlightCredential(self._credential)
+        self._batch_slots = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
         host = urlsplit(settings.base_url).hostname or "graph.microsoft.com"
         auth = AzureIdentityAuthenticationProvider(self._credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host])
         retry = RetryHandlerOption(delay=settings.retry_delay, max_retries=settings.max_retries)
@@ -280,118 +328,92 @@ class MsGraphGateway:
     async def token(self) -> str:
         return (await self._credential.get_token(GRAPH_SCOPE)).token
 
+    async def _pages(self, operation: str, url: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """The `value` of each page of a Graph collection, following @odata.nextLink: plain JSON, no SDK model
+        object per item (kiota's typed models cost milliseconds per user at this scale)."""
+        next_url: str | None = url
+        while next_url:
+            body, _ = await self._send(operation, Method.GET, next_url)
+            items = (body or {}).get("value", [])
+            yield [item for item in items if isinstance(item, dict)]
+            next_url = (body or {}).get("@odata.nextLink")
+
     async def list_package_accounts(self) -> list[DirectoryUser]:
-        operation = "list the package accounts"
-        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            filter="startswith(userPrincipalName,'package_')",
-            select=["id", "userPrincipalName", "displayName", "accountEnabled", "createdDateTime"],
-            top=USERS_PAGE_SIZE,
-        )
-        config = RequestConfiguration(query_parameters=query)
+        # Percent-encoded here: the request adapter's URI template drops a literal comma.
+        query = {
+            "$filter": "startswith(userPrincipalName,'package_')",
+            "$select": ",".join(USER_FIELDS),
+            "$top": str(USERS_PAGE_SIZE),
+        }
+        url = "/users?" + urlencode(query, quote_via=quote, safe="$'()")
         users: list[DirectoryUser] = []
-        started = time.perf_counter()
-        status = "200"
-        try:
-            page = await self.client.users.get(request_configuration=config)
-            while page is not None:
-                for user in page.value or []:
-                    users.append(
-                        DirectoryUser(
-                            id=str(user.id),
-                            user_principal_name=user.user_principal_name or "",
-                            display_name=user.display_name,
-                            account_enabled=user.account_enabled is not False,
-                            created=user.created_date_time,
-                        )
-                    )
-                if not page.odata_next_link:
-                    break
-                page = await self.client.users.with_url(page.odata_next_link).get()
-        except ODataError as exc:
-            error = exc.error
-            status = str(exc.response_status_code)
-            raise map_graph_failure(
-                operation,
-                exc.response_status_code,
-                error.code if error else None,
-                error.message if error else None,
-                exc.response_headers,
-            ) from exc
-        except APIError as exc:
-            status = str(exc.response_status_code)
-            raise map_graph_failure(
-                operation, exc.response_status_code, None, exc.message, exc.response_headers
-            ) from exc
-        except ClientAuthenticationError as exc:
-            status = "auth_error"
-            raise GraphAuthError(
-                f"Could not get a Microsoft Graph token to {operation}: {exc.message}", operation=operation
-            ) from exc
-        except httpx.TransportError as exc:
-            status = "error"
-            raise GraphUnavailableError(f"Could not reach Microsoft Graph: {exc!r}", operation=operation) from exc
-        finally:
-            self._observe(operation, status, started)
+        async for page in self._pages("list the package accounts", url):
+            users.extend(_user_from_json(item) for item in page if item.get("id"))
         return [u for u in users if u.is_package_account]
 
     async def _batch(self, operation: str, requests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Send requests in $batch envelopes of 20; retry throttled items after the longest Retry-After."""
+        """Send requests in $batch envelopes of 20, a few envelopes at a time; retry throttled items after the
+        longest Retry-After they asked for."""
         results: dict[str, dict[str, Any]] = {}
         pending = list(requests)
         attempt = 0
         while pending:
             retry: list[dict[str, Any]] = []
-            wait = 0.0
-            for start in range(0, len(pending), MAX_BATCH):
-                chunk = pending[start : start + MAX_BATCH]
-                body, _ = await self._send(operation, Method.POST, "/$batch", {"requests": chunk})
+            waits: list[float] = []
+            chunks = [pending[i : i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
+            bodies = await asyncio.gather(*(self._envelope(operation, c) for c in chunks))
+            for body, chunk in zip(bodies, chunks, strict=True):
                 by_id = {r["id"]: r for r in chunk}
                 for response in (body or {}).get("responses", []):
                     status = int(response.get("status", 500))
                     if status in RETRYABLE and attempt < self._settings.max_retries:
                         retry.append(by_id[response["id"]])
                         after = _retry_after(response.get("headers"))
-                        wait = max(wait, after if after is not None else self._settings.retry_delay * 2**attempt)
+                        waits.append(after if after is not None else self._settings.retry_delay * 2**attempt)
                     else:
                         results[response["id"]] = response
             pending = retry
             if pending:
                 attempt += 1
+                wait = max(waits, default=0.0)
                 log.info("graph batch: %d throttled items, retrying in %.2fs", len(pending), wait)
                 await self._clock.sleep(wait)
         return results
 
-    async def group_memberships(self, user_ids: Sequence[str], group_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+    async def _envelope(self, operation: str, chunk: list[dict[str, Any]]) -> Any:
+        async with self._batch_slots:
+            body, _ = await self._send(operation, Method.POST, "/$batch", {"requests": chunk})
+        return body
+
+    def _relative(self, url: str) -> str:
+        """A nextLink made relative to the version root, as requests inside a $batch must be."""
+        base = self._adapter.base_url.rstrip("/")
+        return url[len(base) :] if url.startswith(base) else url
+
+    async def group_user_ids(self, group_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The users in each group, directly or through nested groups: one paged listing per group (999 a
+        page), the groups' pages sent 20 to a $batch. A deleted group has no members."""
         operation = "check group memberships"
-        if not user_ids or not group_ids:
-            return {}
-        chunks = [list(group_ids[i : i + MAX_GROUPS_PER_CHECK]) for i in range(0, len(group_ids), MAX_GROUPS_PER_CHECK)]
-        requests = []
-        owners: dict[str, str] = {}
-        for u_index, user_id in enumerate(user_ids):
-            for c_index, chunk in enumerate(chunks):
-                request_id = f"{u_index}.{c_index}"
-                owners[request_id] = user_id
-                requests.append(
-                    {
-                        "id": request_id,
-                        "method": "POST",
-                        "url": f"/users/{user_id}/checkMemberGroups",
-                        "headers": {"Content-Type": "application/json"},
-                        "body": {"groupIds": chunk},
-                    }
-                )
-        results = await self._batch(operation, requests)
-        memberships: dict[str, set[str]] = {u: set() for u in user_ids}
-        for request_id, response in results.items():
-            status = int(response.get("status", 500))
-            if status == 404:
-                continue  # deleted between the listing and the check: a member of nothing
-            if status >= 400:
-                code, message = _error_from_body(response.get("body"))
-                raise map_graph_failure(operation, status, code, message, response.get("headers"))
-            memberships[owners[request_id]].update((response.get("body") or {}).get("value", []))
-        return {u: frozenset(g) for u, g in memberships.items()}
+        found: dict[str, set[str]] = {g: set() for g in dict.fromkeys(group_ids)}
+        pending = {g: f"/groups/{g}/transitiveMembers/microsoft.graph.user?$select=id&$top=999" for g in found}
+        while pending:
+            keys = list(pending)
+            requests = [{"id": str(i), "method": "GET", "url": pending[g]} for i, g in enumerate(keys)]
+            pending = {}
+            for request_id, response in (await self._batch(operation, requests)).items():
+                group = keys[int(request_id)]
+                status = int(response.get("status", 500))
+                if status == 404:
+                    continue
+                body = response.get("body") or {}
+                if status >= 400:
+                    code, message = _error_from_body(body)
+                    raise map_graph_failure(operation, status, code, message, response.get("headers"))
+                members = body.get("value", [])
+                found[group].update(str(m["id"]) for m in members if isinstance(m, dict) and m.get("id"))
+                if body.get("@odata.nextLink"):
+                    pending[group] = self._relative(str(body["@odata.nextLink"]))
+        return {g: frozenset(members) for g, members in found.items()}
 
     async def is_member(self, user_id: str, group_id: str) -> bool:
         """Transitive membership, checked at the moment someone acts (never cached)."""
@@ -418,31 +440,51 @@ class MsGraphGateway:
         return found
 
     async def resolve_names(self, user_ids: Iterable[str], group_ids: Iterable[str]) -> DirectoryNames:
+        """Display names: with Directory.Read.All, directoryObjects/getByIds (1,000 ids a call); without it (the
+        least privilege this app asks for), the users and groups read 20 to a $batch."""
+        users, groups = list(dict.fromkeys(user_ids)), list(dict.fromkeys(group_ids))
+        if not users and not groups:
+            return DirectoryNames()
+        if DIRECTORY_READ & await self.granted_roles():
+            return await self._names_by_ids([*users, *groups])
         operation = "resolve names"
         requests = [
             {"id": f"u{i}", "method": "GET", "url": f"/users/{uid}?$select=id,displayName,userPrincipalName"}
-            for i, uid in enumerate(dict.fromkeys(user_ids))
-        ] + [
-            {"id": f"g{i}", "method": "GET", "url": f"/groups/{gid}?$select=id,displayName"}
-            for i, gid in enumerate(dict.fromkeys(group_ids))
+            for i, uid in enumerate(users)
         ]
-        if not requests:
-            return DirectoryNames()
-        results = await self._batch(operation, requests)
+        requests += [
+            {"id": f"g{i}", "method": "GET", "url": f"/groups/{gid}?$select=id,displayName"}
+            for i, gid in enumerate(groups)
+        ]
         names: dict[str, str] = {}
-        for response in results.values():
+        for response in (await self._batch(operation, requests)).values():
             body = response.get("body") or {}
-            if int(response.get("status", 500)) == 200 and body.get("id"):
-                names[str(body["id"])] = str(body.get("displayName") or body.get("userPrincipalName") or body["id"])
+            status = int(response.get("status", 500))
+            if status == 200 and body.get("id"):
+                names[str(body["id"])] = _display_name(body)
+            elif status == 403:
+                code, message = _error_from_body(body)
+                raise map_graph_failure(operation, 403, code, message, response.get("headers"))
             else:
-                log.warning("could not resolve a directory name: HTTP %s %s", response.get("status"), body)
+                log.warning("could not resolve a directory name: HTTP %s", status)
         return DirectoryNames(names)
 
+    async def _names_by_ids(self, ids: list[str]) -> DirectoryNames:
+        async def chunk(part: list[str]) -> list[dict[str, Any]]:
+            async with self._batch_slots:
+                request = {"ids": part, "types": ["user", "group"]}
+                body, _ = await self._send("resolve names", Method.POST, "/directoryObjects/getByIds", request)
+            return [o for o in (body or {}).get("value", []) if isinstance(o, dict) and o.get("id")]
+
+        parts = [ids[i : i + GET_BY_IDS_MAX] for i in range(0, len(ids), GET_BY_IDS_MAX)]
+        found = await asyncio.gather(*(chunk(part) for part in parts))
+        return DirectoryNames({str(o["id"]): _display_name(o) for part in found for o in part})
+
+    async def granted_roles(self) -> frozenset[str]:
+        """The application permissions the app's Graph token carries (its `roles` claim)."""
+        return roles_of(await self.token())
+
     async def troubleshooting_event_pages(self) -> AsyncIterator[list[TroubleshootingEvent]]:
-        operation = "read troubleshooting events"
-        url: str | None = "/deviceManagement/troubleshootingEvents"
-        while url:
-            body, _ = await self._send(operation, Method.GET, url)
-            events = [e for e in (event_from_json(item) for item in (body or {}).get("value", [])) if e]
-            yield events
-            url = (body or {}).get("@odata.nextLink")
+        url = f"/deviceManagement/troubleshootingEvents?$top={EVENTS_PAGE_SIZE}"
+        async for page in self._pages("read troubleshooting events", url):
+            yield [e for e in (event_from_json(item) for item in page) if e]

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from aiohttp import web
 
 from sim.tenant import (
+    DIRECTORY_READ,
     EVENTS_READ,
     GRAPH_SCOPE,
     GROUP_MEMBER_READ,
@@ -70,9 +71,10 @@ ROUTES = [
     Route(
         "groups.transitiveMembers",
         "GET",
-        re.compile(r"^groups/(?P<id>[^/]+)/transitiveMembers$"),
+        re.compile(r"^groups/(?P<id>[^/]+)/transitiveMembers(?:/microsoft\.graph\.(?P<cast>user|group))?$"),
         GROUP_MEMBER_READ,
     ),
+    Route("directoryObjects.getByIds", "POST", re.compile(r"^directoryObjects/getByIds$"), DIRECTORY_READ),
     Route("troubleshootingEvents.list", "GET", re.compile(r"^deviceManagement/troubleshootingEvents$"), EVENTS_READ),
     Route("batch", "POST", re.compile(r"^\$batch$"), ()),
 ]
@@ -244,8 +246,25 @@ class GraphSimulator:
                 raise GraphFailure(404, "Request_ResourceNotFound", f"Resource '{match['id']}' does not exist.")
             return GraphResponse(200, tenant.group_json(match["id"]))
         if name == "groups.transitiveMembers":
-            members = tenant.transitive_members(match["id"])
-            return self._page(base, f"groups/{match['id']}/transitiveMembers", query, members, 100, 999)
+            ids = tenant.transitive_member_ids(match["id"])
+            cast = match["cast"]
+            if cast:
+                ids = [i for i in ids if (i in tenant.groups) == (cast == "group")]
+            select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
+            path = f"groups/{match['id']}/transitiveMembers" + (f"/microsoft.graph.{cast}" if cast else "")
+            return self._page(base, path, query, ids, 100, 999, decorate=lambda i: tenant.object_json(i, select))
+        if name == "directoryObjects.getByIds":
+            if not isinstance(body, dict) or not isinstance(body.get("ids"), list) or not body["ids"]:
+                raise GraphFailure(400, "Request_BadRequest", "The request body must contain a non-empty ids list.")
+            if len(body["ids"]) > 1000:
+                raise GraphFailure(400, "Request_BadRequest", "The number of ids exceeds the limit of 1000.")
+            types = {str(t).lower() for t in body.get("types") or ["user", "group"]}
+            found = []
+            for object_id in dict.fromkeys(str(i) for i in body["ids"]):
+                kind = "group" if object_id in tenant.groups else "user" if object_id in tenant.users else None
+                if kind in types:
+                    found.append(tenant.object_json(object_id))
+            return GraphResponse(200, {"@odata.context": f"{base}/$metadata#directoryObjects", "value": found})
         if name == "troubleshootingEvents.list":
             return self._page(
                 base,
@@ -266,10 +285,13 @@ class GraphSimulator:
             clause = parse_user_filter(query["$filter"])
             users = [u for u in users if user_matches(u, clause)]
         select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
-        items = [self.tenant.user_json(u, select) for u in users]
-        for item in items:
+
+        def as_json(user: dict[str, Any]) -> dict[str, Any]:  # only the page's users are rendered
+            item = self.tenant.user_json(user, select)
             item.pop("@odata.type", None)
-        return self._page(base, "users", query, items, DEFAULT_USERS_PAGE, MAX_USERS_PAGE)
+            return item
+
+        return self._page(base, "users", query, users, DEFAULT_USERS_PAGE, MAX_USERS_PAGE, decorate=as_json)
 
     def _page(
         self,

@@ -18,6 +18,7 @@ POLICY_READ = ("Policy.Read.DeviceConfiguration", "Policy.ReadWrite.DeviceConfig
 POLICY_WRITE = ("Policy.ReadWrite.DeviceConfiguration",)
 USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 GROUP_MEMBER_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All")
+DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")  # directoryObjects/getByIds: nothing less
 EVENTS_READ = ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All")
 
 MEMBERSHIP_ALL = "#microsoft.graph.allDeviceRegistrationMembership"
@@ -189,23 +190,31 @@ class Tenant:
                     frontier.append(group["id"])
         return found
 
-    def transitive_members(self, group_id: str) -> list[dict[str, Any]]:
+    def transitive_member_ids(self, group_id: str) -> list[str]:
+        """Every member of the group, directly or through nested groups (groups included), each once."""
         if group_id not in self.groups:
             raise _not_found(group_id)
         seen: set[str] = set()
-        out: list[dict[str, Any]] = []
+        out: list[str] = []
         frontier = [group_id]
         while frontier:
             for member in self.groups[frontier.pop()]["members"]:
                 if member in seen:
                     continue
                 seen.add(member)
+                out.append(member)
                 if member in self.groups:
-                    out.append(self.group_json(member))
                     frontier.append(member)
-                else:
-                    out.append(self.user_json(self.users[member]))
         return out
+
+    def transitive_members(self, group_id: str) -> list[dict[str, Any]]:
+        return [self.object_json(m) for m in self.transitive_member_ids(group_id)]
+
+    def object_json(self, object_id: str, select: list[str] | None = None) -> dict[str, Any]:
+        if object_id in self.groups:
+            group = self.group_json(object_id)
+            return {k: v for k, v in group.items() if k in ("@odata.type", "id", *select)} if select else group
+        return self.user_json(self.users[object_id], select)
 
     def user_json(self, user: dict[str, Any], select: list[str] | None = None) -> dict[str, Any]:
         body = {"@odata.type": "#microsoft.graph.user", **user}

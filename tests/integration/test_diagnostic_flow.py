@@ -157,12 +157,13 @@ async def test_150_package_accounts_are_paged_and_batched(bot, connector, sim):
     assert "152 package accounts may not join devices" in card_text(card)
     assert len([r for r in sim.simulator.requests if r["route"] == "users.list"]) == 2  # followed @odata.nextLink
     top_level = [r for r in sim.simulator.requests if not r.get("batch") and r["route"] != "token"]
-    checks = [r for r in sim.simulator.requests if r["route"] == "users.checkMemberGroups"]
-    assert len(checks) == 154  # every package account not listed directly, checked once
-    assert all(r["batch"] for r in checks)
-    batches = [r for r in top_level if r["route"] == "batch"]
-    assert len(batches) <= 8 + 1  # ceil(154 / 20) membership batches, one for names
-    assert len(top_level) < 15, [r["route"] for r in top_level]
+    # Coverage comes from the Selected group's members, not from a check per account: the round trips do not
+    # grow with the accounts (the policy, two pages of accounts, one $batch of group listings, one of names).
+    assert [r for r in sim.simulator.requests if r["route"] == "users.checkMemberGroups"] == []
+    listings = [r for r in sim.simulator.requests if r["route"] == "groups.transitiveMembers"]
+    assert len(listings) == len(sim.tenant.policy["azureADJoin"]["allowedToJoin"]["groups"])
+    assert all(r["batch"] for r in listings)
+    assert sorted(r["route"] for r in top_level) == ["batch", "batch", "policy.get", "users.list", "users.list"]
 
 
 async def test_graph_403_names_the_missing_permission(bot, connector, sim):
@@ -192,7 +193,7 @@ async def test_graph_429_is_retried_after_retry_after_then_succeeds(bot, connect
 async def test_graph_inner_batch_429_is_retried(bot, connector, sim, clock):
     sim.tenant.faults.append(
         __import__("sim.tenant", fromlist=["Fault"]).Fault(
-            route="users.checkMemberGroups", status=429, retry_after=2, times=2
+            route="groups.transitiveMembers", status=429, retry_after=2, times=2
         )
     )
     card = await start(bot, connector)
