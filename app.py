@@ -90,11 +90,14 @@ def create_app(
             approvals=approvals,
             alerts=alerts,
             metrics=metrics,
+            background=background,
+            messenger=messenger,
         )
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
-        app.router.add_post("/api/messages", make_messages_handler(settings, adapter, bot, metrics, validator))
+        handler = make_messages_handler(settings, adapter, bot, metrics, validator, background)
+        app.router.add_post("/api/messages", handler)
         if approvals.configured:
             background.spawn(approvals.resume(), name="approvals-resume")
             background.spawn(approvals.sweep_forever(), name="approvals-sweep", forever=True)

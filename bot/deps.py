@@ -14,6 +14,7 @@ from bot.storage import Storage
 if TYPE_CHECKING:
     from bot.alerts import AlertService
     from bot.approvals import ApprovalService
+    from bot.proactive import Background, Messenger
 
 
 @dataclass
@@ -25,3 +26,5 @@ class Deps:
     approvals: ApprovalService
     alerts: AlertService
     metrics: Metrics
+    background: Background
+    messenger: Messenger

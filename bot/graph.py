@@ -207,14 +207,14 @@ class SingleFlightCredential:
     def __init__(self, inner: Any, refresh_margin: float = 300.0):
         self._inner = inner
         self._margin = refresh_margin
-        self._tokens: dict[tuple[Any, ...], AccessToken] = {}
-        self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self._tokens: dict[tuple[str, ...], AccessToken] = {}
+        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self.fetches = 0
 
     async def get_token(self, *scopes: str, claims: str | None = None, **kwargs: Any) -> AccessToken:
         if claims:  # a claims challenge (CAE) needs a fresh token made for it
             return await self._inner.get_token(*scopes, claims=claims, **kwargs)
-        key = (scopes, tuple(sorted(kwargs.items())))
+        key = tuple(scopes)  # CAE or not, a token for the same scopes serves every Graph call
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             token = self._tokens.get(key)

@@ -13,9 +13,12 @@ from botbuilder.schema import Activity
 
 from bot.adapter import RetryingCloudAdapter
 from bot.auth import AuthenticationError, KeysUnavailableError, TokenValidator
+from bot.handlers.context import DEFERRED, Deferred
+from bot.handlers.errors import error_card_for
 from bot.observability import Metrics, activity_id
+from bot.proactive import Background
 from bot.settings import Settings
-from bot.teams_bot import card_invoke_response, error_card_for
+from bot.teams_bot import card_invoke_response
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,7 @@ def make_messages_handler(
     bot: ActivityHandler,
     metrics: Metrics,
     validator: TokenValidator | None,
+    background: Background,
 ):
     async def messages(request: web.Request) -> web.Response:
         caller = None
@@ -173,6 +177,8 @@ def make_messages_handler(
             return _problem(403, "this bot serves another tenant")
         metrics.messages.labels(activity.type or "unknown").inc()
         auth = adapter.auth.authenticated(caller.claims) if caller else await adapter.auth.anonymous(activity)
+        deferred: Deferred = []
+        token = DEFERRED.set(deferred)
         try:
             invoke_response = await adapter.process_activity(auth, activity, bot.on_turn)
         except Exception as exc:  # noqa: BLE001 - the turn's own funnel failed too: log once, answer cleanly
@@ -181,9 +187,19 @@ def make_messages_handler(
                 fallback = card_invoke_response(error_card_for(exc, activity.id or "-"))
                 return web.json_response(_serialize(fallback.body), status=200)
             return web.Response(status=202)  # received and logged; Teams would only retry a 5xx
+        finally:
+            DEFERRED.reset(token)
         if invoke_response is not None:
-            return web.json_response(_serialize(invoke_response.body), status=invoke_response.status)
-        return web.Response(status=201)
+            response = web.json_response(_serialize(invoke_response.body), status=invoke_response.status)
+        else:
+            response = web.Response(status=201)
+        if deferred:
+            # The answer goes out first; the work that will update its card starts after.
+            await response.prepare(request)
+            await response.write_eof()
+            for name, work in deferred:
+                background.spawn(work(), name=name)
+        return response
 
     return messages
 

@@ -113,6 +113,32 @@ def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None)
     return actions
 
 
+def build_checking_card(clues: Clues, session_id: str | None, step: str = "settings") -> dict[str, Any]:
+    """The first answer, before any Graph read: what was recognised, and that the tenant is being checked.
+    The diagnosis replaces it in place; if that never comes (the bot restarted), "Check again" redoes it."""
+    recognised = bool(clues.error_codes or clues.package_guids or clues.device_name)
+    body: list[ac.CardElement] = [
+        *heading("Checking your tenant\u2026", "Bulk enrollment diagnosis"),
+        text(
+            "I recognised a bulk enrollment failure." if recognised else "I am checking why bulk enrollment fails.",
+        ),
+        *_clue_facts(clues),
+        text(
+            "I am reading the device registration policy and the package accounts through Microsoft Graph. "
+            "This card updates itself with what I find.",
+            size="Small",
+            is_subtle=True,
+            spacing="Medium",
+        ),
+    ]
+    again = ShowStep(session_id=session_id, step=step) if session_id else StartDiagnosis()  # type: ignore[arg-type]
+    return build_card(
+        body,
+        fallback_text="Checking your tenant for the bulk enrollment failure\u2026",
+        actions=[execute("Check again", again)],
+    )
+
+
 def build_device_settings_card(view: DiagnosisView) -> dict[str, Any]:
     d = view.diagnosis
     join = d.join

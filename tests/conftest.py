@@ -73,12 +73,20 @@ def sim_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+CHECKING = ("Checking your tenant", "Re-planning")  # the first answers whose result follows as an update
+
+
+def is_checking(card: Any) -> bool:
+    return isinstance(card, dict) and str(card.get("fallbackText", "")).startswith(CHECKING)
+
+
 @dataclass
 class BotServer:
     url: str
     session: aiohttp.ClientSession
     app: web.Application
     runner: web.AppRunner
+    connector: RecordingConnector | None = None
 
     async def idle(self) -> None:
         """Wait for the bot's background work (applying a change, updating cards) to finish."""
@@ -89,13 +97,25 @@ class BotServer:
     async def stop(self) -> None:
         await self.runner.cleanup()
 
-    async def post(self, activity: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def post(
+        self, activity: Any, headers: dict[str, str] | None = None, *, settle: bool = True
+    ) -> tuple[int, Any]:
+        """POST an activity. With `settle`, a "checking" answer is followed to the card that replaced it: the
+        invoke's body then holds the finished card, and the connector's cards() show it."""
         async with self.session.post(f"{self.url}/api/messages", json=activity, headers=headers) as response:
             text = await response.text()
             try:
-                return response.status, json.loads(text) if text else None
+                body = json.loads(text) if text else None
             except ValueError:
                 return response.status, text
+        if settle and self.connector is not None:
+            value = body.get("value") if isinstance(body, dict) else None
+            if is_checking(value):
+                await self.idle()
+                body["value"] = self.connector.latest(activity.get("replyToId")) or value
+            elif activity.get("type") == "message" and any(is_checking(c) for c in self.connector.cards()):
+                await self.idle()
+        return response.status, body
 
     async def post_raw(self, data: bytes, content_type: str = "application/json") -> tuple[int, Any]:
         async with self.session.post(
@@ -105,7 +125,7 @@ class BotServer:
 
 
 @pytest.fixture
-async def bot_factory(sim: RunningSim, clock: FakeClock, tmp_path: Path):
+async def bot_factory(sim: RunningSim, clock: FakeClock, tmp_path: Path, connector: RecordingConnector):
     runners: list[web.AppRunner] = []
     session = aiohttp.ClientSession()
 
@@ -114,7 +134,7 @@ async def bot_factory(sim: RunningSim, clock: FakeClock, tmp_path: Path):
         app = create_app(settings, clock=clock)
         runner, url = await _serve(app)
         runners.append(runner)
-        return BotServer(url, session, app, runner)
+        return BotServer(url, session, app, runner, connector)
 
     yield make
     for runner in runners:

@@ -7,7 +7,8 @@ from typing import Any
 from bot.domain.approval import Action, State
 from bot.domain.recognizer import Recognition
 from bot.handlers.context import Turn
-from cards.approval import AuditLine, build_audit_card, build_request_status_card
+from bot.handlers.later import answer_later
+from cards.approval import AuditLine, build_audit_card, build_notice_card, build_request_status_card
 from cards.diagnosis import build_out_of_date_card
 from cards.verbs import Approve, Cancel, Reject, Replan, Retry, ViewRequest
 
@@ -52,8 +53,16 @@ async def replan(turn: Turn, payload: Replan) -> dict[str, Any]:
     request = await turn.deps.approvals.load_for(turn, payload.request_id, from_requester=False)
     if request is None:
         return build_out_of_date_card(NOT_HERE)
-    reading = await read_tenant(turn.deps.graph, turn.deps.clock)
-    return await turn.deps.approvals.replan(turn, request, reading.diagnosis)
+    deps = turn.deps
+
+    async def replanned() -> dict[str, Any]:
+        reading = await read_tenant(deps.graph, deps.clock)
+        return await deps.approvals.replan(turn, request, reading.diagnosis)
+
+    checking = build_notice_card(
+        "Re-planning\u2026", "I am reading the policy as it is now to make a new plan. This card updates itself."
+    )
+    return await answer_later(turn, checking, replanned)
 
 
 async def use_channel(turn: Turn, recognition: Recognition) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,12 @@ from botbuilder.schema import Activity, ActivityTypes
 
 from bot.deps import Deps
 from bot.proactive import card_message
+
+# Work a handler asked to run once the HTTP answer to this activity has been written (bot/web.py sets it): an
+# invoke's "checking" card must reach Teams before the update that replaces it.
+Work = Callable[[], Coroutine[Any, Any, None]]
+Deferred = list[tuple[str, Work]]
+DEFERRED: contextvars.ContextVar[Deferred | None] = contextvars.ContextVar("deferred", default=None)
 
 
 @dataclass
@@ -47,6 +55,18 @@ class Turn:
     async def send_card(self, card: dict[str, Any]) -> str | None:
         response = await self.context.send_activity(card_message(card))
         return response.id if response else None
+
+    def reference(self) -> dict[str, Any]:
+        """Where to answer later, outside this turn (a proactive send or update)."""
+        return TurnContext.get_conversation_reference(self.activity).serialize()
+
+    def later(self, name: str, work: Work) -> None:
+        """Run `work` in the background once this turn has been answered."""
+        queue = DEFERRED.get()
+        if queue is None:
+            self.deps.background.spawn(work(), name=name)
+        else:
+            queue.append((name, work))
 
     async def typing(self) -> None:
         await self.context.send_activity(Activity(type=ActivityTypes.typing))

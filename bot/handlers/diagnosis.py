@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+from bot.deps import Deps
 from bot.doctor import read_tenant, recent_bulk_failures
 from bot.domain.recognizer import Recognition
 from bot.errors import GraphError
 from bot.handlers.context import Turn
+from bot.handlers.later import answer_later, follow_up
 from bot.storage import DiagnosisSession
-from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_join_permissions_card, build_out_of_date_card
+from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_checking_card, build_out_of_date_card
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
+
+log = logging.getLogger(__name__)
 
 APPROVALS_NOT_SET_UP = (
     "Approvals are not set up (no APPROVER_GROUP_ID or APPROVER_USER_IDS), so I cannot ask an admin to make "
@@ -44,20 +49,19 @@ def _clues(session: DiagnosisSession) -> Clues:
     return Clues(session.error_codes, session.package_guids, session.device_name)
 
 
-async def _view(turn: Turn, session: DiagnosisSession, step: str, notice: str | None = None) -> DiagnosisView:
-    reading = await read_tenant(turn.deps.graph, turn.deps.clock, session.package_guids)
+async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> DiagnosisView:
+    reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
     events: tuple = ()
     events_error = None
     if step == "verify":
         try:
-            events = tuple(await recent_bulk_failures(turn.deps.graph))
+            events = tuple(await recent_bulk_failures(deps.graph))
         except GraphError as exc:
             # The check itself succeeded; only the event list is missing, and the card says why.
             events_error = f"Could not read troubleshooting events: {exc.message}"
     plan = reading.diagnosis.plan
-    await turn.deps.storage.update_session(
-        session.id, step=step, plan=plan.to_json() if plan else None, now=turn.deps.clock.now()
-    )
+    plan_json = plan.to_json() if plan else None
+    await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())
     return DiagnosisView(
         session_id=session.id,
         diagnosis=reading.diagnosis,
@@ -70,15 +74,23 @@ async def _view(turn: Turn, session: DiagnosisSession, step: str, notice: str | 
 
 
 async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
-    """From chat: show progress, read the tenant, post step 1."""
-    await turn.typing()
+    """From chat: say at once what was recognised; the diagnosis replaces that card when Graph has answered."""
     turn.deps.metrics.diagnoses.labels("chat").inc()
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
     clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
     session = await _new_session(turn, clues)
-    view = await _view(turn, session, "settings")
-    await turn.send_card(STEP_BUILDERS["settings"](view))
+    card_id = await turn.send_card(build_checking_card(clues, session.id))
+    deps = turn.deps
+    follow_up(turn, card_id, lambda: _step_card(deps, session, "settings"))
+
+
+async def _step_card(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> dict[str, Any]:
+    return STEP_BUILDERS[step](await _view(deps, session, step, notice))
+
+
+def _checking(session: DiagnosisSession, step: str) -> dict[str, Any]:
+    return build_checking_card(_clues(session), session.id, step)
 
 
 async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None:
@@ -91,29 +103,39 @@ async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None
 async def start_from_card(turn: Turn, payload: StartDiagnosis) -> dict[str, Any]:
     turn.deps.metrics.diagnoses.labels("card").inc()
     session = await _new_session(turn, Clues())
-    return STEP_BUILDERS["settings"](await _view(turn, session, "settings"))
+    deps = turn.deps
+    return await answer_later(turn, _checking(session, "settings"), lambda: _step_card(deps, session, "settings"))
 
 
 async def show_step(turn: Turn, payload: ShowStep) -> dict[str, Any]:
     session = await _owned_session(turn, payload.session_id)
     if session is None:
         return build_out_of_date_card("This diagnosis is not known in this conversation.")
-    return STEP_BUILDERS[payload.step](await _view(turn, session, payload.step))
+    deps = turn.deps
+    return await answer_later(turn, _checking(session, payload.step), lambda: _step_card(deps, session, payload.step))
 
 
 async def recheck(turn: Turn, payload: Recheck) -> dict[str, Any]:
     session = await _owned_session(turn, payload.session_id)
     if session is None:
         return build_out_of_date_card("This diagnosis is not known in this conversation.")
-    return STEP_BUILDERS["verify"](await _view(turn, session, "verify"))
+    deps = turn.deps
+    return await answer_later(turn, _checking(session, "verify"), lambda: _step_card(deps, session, "verify"))
 
 
 async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, Any]:
     session = await _owned_session(turn, payload.session_id)
     if session is None:
         return build_out_of_date_card("This diagnosis is not known in this conversation.")
-    if not turn.deps.approvals.configured:
-        return build_join_permissions_card(await _view(turn, session, "join", notice=APPROVALS_NOT_SET_UP))
-    # The plan is made again from the tenant as it is now, never taken from the card.
-    reading = await read_tenant(turn.deps.graph, turn.deps.clock, session.package_guids)
-    return await turn.deps.approvals.request(turn, reading.diagnosis, session.id, payload.option, payload.justification)
+    deps = turn.deps
+    if not deps.approvals.configured:
+        return await answer_later(
+            turn, _checking(session, "join"), lambda: _step_card(deps, session, "join", notice=APPROVALS_NOT_SET_UP)
+        )
+
+    async def ask() -> dict[str, Any]:
+        # The plan is made again from the tenant as it is now, never taken from the card.
+        reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
+        return await deps.approvals.request(turn, reading.diagnosis, session.id, payload.option, payload.justification)
+
+    return await answer_later(turn, _checking(session, "join"), ask)

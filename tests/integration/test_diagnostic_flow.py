@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import aiohttp
 
+from sim.tenant import Fault
 from tests.support.activities import card_action, message
 from tests.support.cards import text_of as card_text
 
@@ -59,9 +61,24 @@ async def step(bot, connector, session_id: str, name: str) -> dict[str, Any]:
     return body["value"]
 
 
-async def test_error_text_starts_the_flow_with_typing_then_the_settings_card(bot, connector, sim):
-    card = await start(bot, connector)
-    assert connector.sent[0]["type"] == "typing"
+async def test_the_pasted_error_is_answered_before_any_graph_read_then_the_card_becomes_step_1(bot, connector, sim):
+    held = Fault(route="policy.get", times=1, arrived=asyncio.Event(), gate=asyncio.Event())
+    sim.tenant.faults.append(held)
+    text = "ppkg on LAB-PC-7 failed: A setup failure has occurred during bulk enrollment. 0x801c0003"
+    status, _ = await bot.post(message(connector.url, text), settle=False)
+    assert status == 201  # the turn is over while Graph has not answered
+    (first,) = connector.cards()
+    assert first["fallbackText"].startswith("Checking your tenant")
+    facts = facts_of(first)
+    assert facts["0x801c0003"] == "the account is not authorized to join devices to Entra ID"
+    assert facts["Device"] == "LAB-PC-7"
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    assert [c.method for c in connector.calls] == ["send"]
+    held.gate.set()
+    await bot.idle()
+    (card,) = connector.cards()  # the same card, updated in place
+    assert [c.method for c in connector.calls] == ["send", "update"]
+    assert connector.calls[1].activity_id == connector.calls[0].sent_id
     facts = facts_of(card)
     assert facts["Users may join devices to Microsoft Entra ID"] == "Selected (2 users, 1 group)"
     assert facts["Selected users"] == "Megan Bowen, Nestor Wilke"
@@ -288,3 +305,44 @@ async def test_the_flow_runs_on_postgresql_too(bot_factory, connector):
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
+
+
+async def test_a_step_button_answers_with_checking_and_the_step_follows_in_place(bot, connector, sim):
+    card = await start(bot, connector)
+    session_id = session_id_of(card)
+    held = Fault(route="policy.get", times=1, arrived=asyncio.Event(), gate=asyncio.Event())
+    sim.tenant.faults.append(held)
+    activity = card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}, reply_to="c-9")
+    status, body = await bot.post(activity, settle=False)
+    assert status == 200
+    checking = body["value"]
+    assert checking["fallbackText"].startswith("Checking your tenant")
+    # "Check again" redoes the same step, should the bot go down before it answers
+    again = [a for a in actions_of(checking) if a["title"] == "Check again"]
+    assert again and again[0]["data"] == {"sessionId": session_id, "step": "join"}
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    assert connector.latest("c-9") is None
+    held.gate.set()
+    await bot.idle()
+    assert "Join permissions" in card_text(connector.latest("c-9"))
+
+
+async def test_a_failure_in_the_background_replaces_the_checking_card_with_the_error(bot, connector, sim):
+    sim.tenant.faults.append(Fault(route="users.list", status=503))
+    card = await start(bot, connector)
+    assert "Microsoft Graph is unavailable" in card_text(card)
+    assert [c.method for c in connector.calls] == ["send", "update"]
+
+
+async def test_concurrent_first_graph_calls_fetch_one_token(sim, clock):
+    from bot.demo import sim_graph_env
+    from bot.graph import MsGraphGateway
+    from bot.settings import load_settings
+
+    settings = load_settings({**sim_graph_env(sim), "GRAPH_RETRY_DELAY": "0"}, dotenv=None)
+    graph = MsGraphGateway(settings.graph, clock)
+    try:
+        await asyncio.gather(graph.get_policy(), graph.list_package_accounts(), graph.get_policy(), graph.ping())
+    finally:
+        await graph.close()
+    assert len([r for r in sim.simulator.requests if r["route"] == "token"]) == 1

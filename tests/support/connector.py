@@ -14,8 +14,9 @@ from aiohttp import web
 class Recorded:
     method: str
     conversation_id: str
-    activity_id: str | None
+    activity_id: str | None  # the activity replied to (send) or updated (update)
     activity: dict[str, Any]
+    sent_id: str | None = None  # the id this connector gave a sent activity
 
 
 @dataclass
@@ -65,8 +66,9 @@ class RecordingConnector:
                 status=403,
             )
         body = await request.json()
-        self.calls.append(Recorded("send", request.match_info["cid"], request.match_info.get("aid"), body))
-        return web.json_response({"id": f"activity-{next(self._ids)}"})
+        sent_id = f"activity-{next(self._ids)}"
+        self.calls.append(Recorded("send", request.match_info["cid"], request.match_info.get("aid"), body, sent_id))
+        return web.json_response({"id": sent_id})
 
     async def _update(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -78,12 +80,24 @@ class RecordingConnector:
         return [c.activity for c in self.calls if c.method == "send"]
 
     def cards(self) -> list[dict[str, Any]]:
+        """The cards sent, each as it stands now (a later update of the same activity replaces it)."""
         out = []
-        for activity in self.sent:
-            for attachment in activity.get("attachments") or []:
+        for call in self.calls:
+            if call.method != "send":
+                continue
+            for attachment in call.activity.get("attachments") or []:
                 if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
-                    out.append(attachment["content"])
+                    out.append(self.latest(call.sent_id) or attachment["content"])
         return out
+
+    def latest(self, activity_id: str | None) -> dict[str, Any] | None:
+        """The newest card put in place of activity `activity_id` by an update, if any."""
+        for call in reversed(self.calls):
+            if call.method == "update" and call.activity_id == activity_id:
+                for attachment in call.activity.get("attachments") or []:
+                    if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                        return attachment["content"]
+        return None
 
     def cards_in(self, conversation_id: str, method: str = "send") -> list[tuple[str | None, dict[str, Any]]]:
         """(activity id, card) of the cards sent to or updated in one conversation, in order."""
