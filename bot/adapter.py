@@ -32,6 +32,7 @@ from bot.errors import DeliveryError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+_jitter = random.Random()  # its own generator: the backoff does not disturb the global one
 
 MAX_CACHED_CLIENTS = 64
 # Teams' rate-limit guidance: back off exponentially with jitter on 429, and retry 412, 502 and 504 too.
@@ -77,7 +78,7 @@ async def with_connector_retries(call: Callable[[], Awaitable[T]], clock: Clock,
             if not _transient(exc) or attempt == MAX_SEND_ATTEMPTS:
                 detail = f"HTTP {status}" if status else type(exc).__name__
                 raise DeliveryError(f"the Bot Connector did not {what} ({detail}; {attempt} attempt(s))") from exc
-            delay = _retry_after(exc) or min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 2)
+            delay = _retry_after(exc) or min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempt - 1)) * (1 + _jitter.random() / 2)
             log.info("bot connector failed to %s (%s); retrying in %.2fs", what, status or type(exc).__name__, delay)
             await clock.sleep(delay)
     raise AssertionError("unreachable")

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.approvals import ApprovalService
 from bot.clock import Clock
+from bot.domain.model import BULK_ENROLLMENT_TYPES
 from bot.domain.spikes import Detector, Failure, IncidentChange, SpikeRules
 from bot.errors import GraphError
 from bot.graph import GraphGateway
@@ -91,25 +92,30 @@ class AlertService:
         if reporter_id:
             self._reports.append(Failure(self._clock.now(), "chat", reporter=reporter_id))
 
-    async def _new_failures(self, state: PollState) -> list[Failure]:
+    async def _count_new_failures(self, state: PollState) -> int:
+        """Count the bulk enrollment failures not counted yet into the detector, page by page as they arrive,
+        so the work hides behind Graph preparing the next page (bot/graph.py reads one page ahead)."""
         cutoff = state.mark - LATE_ARRIVAL if state.mark else None
-        fresh = []
-        async for page in self._graph.troubleshooting_event_pages():
+        fresh: list[tuple[str, datetime]] = []
+        seen = state.seen
+        async for page in self._graph.troubleshooting_event_pages(BULK_ENROLLMENT_TYPES):
+            failures = []
             for event in page:
-                if not event.is_bulk or event.id in state.seen:
+                if event.id in seen or (cutoff is not None and event.time < cutoff):
                     continue
-                if cutoff is not None and event.time < cutoff:
-                    continue
-                fresh.append(event)
-        for event in fresh:
-            state.seen[event.id] = event.time.isoformat()
+                fresh.append((event.id, event.time))
+                failures.append(Failure(event.time, event.failure_category, event.failure_reason, event.user_id))
+            state.detector.add(failures)
         if fresh:
-            newest = max(e.time for e in fresh)
+            newest = max(t for _, t in fresh)
             state.mark = max(state.mark, newest) if state.mark else newest
         if state.mark is not None:
-            keep_after = (state.mark - LATE_ARRIVAL).isoformat()
-            state.seen = {i: t for i, t in state.seen.items() if t >= keep_after}
-        return [Failure(e.time, e.failure_category, e.failure_reason, e.user_id) for e in fresh]
+            # Only ids that a later poll could see again (within LATE_ARRIVAL of the mark) are remembered.
+            keep = state.mark - LATE_ARRIVAL
+            keep_after = keep.isoformat()
+            recent = {i: t.isoformat() for i, t in fresh if t >= keep}
+            state.seen = {i: t for i, t in seen.items() if t >= keep_after} | recent
+        return len(fresh)
 
     # ---- one poll ---------------------------------------------------------------------------------
     async def poll_once(self) -> IncidentChange | None:
@@ -120,15 +126,16 @@ class AlertService:
             return None
         async with self._lock:
             state = PollState.from_json(await self._storage.get_setting(STATE_KEY), self.rules)
-            failures = await self._new_failures(state)  # a Graph error leaves the stored state untouched
+            # Counted into the detector as the pages arrive; a Graph error leaves the stored state untouched.
+            counted = await self._count_new_failures(state)
             reports, self._reports = self._reports, []
-            state.detector.add([*failures, *reports])
+            state.detector.add(reports)
             alerted = dict((state.detector.incident or {}).get("alerts", {}))  # where this incident was posted
             change = state.detector.evaluate(self._clock.now())
             # Persist first: a restart after this point neither counts these events again nor re-alerts.
             await self._storage.set_setting(STATE_KEY, state.to_json())
-            self.last_ingested = len(failures)
-            log.info("alerts: %d new bulk failures, %d chat reports", len(failures), len(reports))
+            self.last_ingested = counted
+            log.info("alerts: %d new bulk failures, %d chat reports", counted, len(reports))
             if change is None:
                 await self._finish_pending_deliveries(state)
                 return None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.domain.diagnosis import Diagnosis, accounts_needing_group_check, diagnose
-from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
+from bot.domain.model import BULK_ENROLLMENT_TYPES, DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.graph import GraphGateway
 
 MAX_EVENT_PAGES = 20
@@ -48,8 +48,8 @@ async def recent_bulk_failures(graph: GraphGateway, limit: int = 20) -> list[Tro
     """The newest bulk enrollment failures, reading at most MAX_EVENT_PAGES pages."""
     found: list[TroubleshootingEvent] = []
     pages = 0
-    async for page in graph.troubleshooting_event_pages():
-        found.extend(e for e in page if e.is_bulk)
+    async for page in graph.troubleshooting_event_pages(BULK_ENROLLMENT_TYPES):
+        found.extend(page)
         pages += 1
         if pages >= MAX_EVENT_PAGES:
             break

@@ -8,13 +8,14 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+import orjson
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, ManagedIdentityCredential
@@ -44,6 +45,7 @@ MAX_BATCH = 20
 MAX_CONCURRENT_BATCHES = 4  # $batch envelopes (or getByIds calls) in flight at once
 GET_BY_IDS_MAX = 1000
 USERS_PAGE_SIZE = 999
+WIRE_STEPS = 8  # event-loop turns a request needs to get from httpx's send to the socket (auth, pool, h11)
 EVENTS_PAGE_SIZE = 1000  # the simulated tenant's maximum; Intune pages troubleshooting events at its own size
 USER_FIELDS = ("id", "userPrincipalName", "displayName", "accountEnabled", "createdDateTime")
 DIRECTORY_READ = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
@@ -77,7 +79,9 @@ class GraphGateway(Protocol):
 
     async def group_member_ids(self, group_id: str) -> set[str]: ...
 
-    def troubleshooting_event_pages(self) -> AsyncIterator[list[TroubleshootingEvent]]: ...
+    def troubleshooting_event_pages(
+        self, enrollment_types: Collection[str] | None = None
+    ) -> AsyncIterator[list[TroubleshootingEvent]]: ...
 
     async def ping(self) -> None: ...
 
@@ -103,7 +107,7 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value)  # Python 3.11 reads Graph's "Z" and 7-digit fractions
     except ValueError:
         return None
 
@@ -133,19 +137,42 @@ def roles_of(token: str) -> frozenset[str]:
     return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
 
 
+_NEXT_LINK = b'"@odata.nextLink"'
+
+
+def next_link_in(content: bytes) -> str | None:
+    """The page's @odata.nextLink, read off the raw JSON without parsing the page. A JSON string cannot hold
+    `"@odata.nextLink"` with bare quotes, so a hit is the annotation (callers still check the parsed page)."""
+    at = content.rfind(_NEXT_LINK)
+    if at < 0:
+        return None
+    start = content.find(b'"', content.find(b":", at + len(_NEXT_LINK)) + 1)
+    end = content.find(b'"', start + 1)
+    while end > 0 and content[end - 1 : end] == b"\\":
+        end = content.find(b'"', end + 1)
+    if start < 0 or end < 0:
+        return None
+    try:
+        link = orjson.loads(content[start : end + 1])
+    except orjson.JSONDecodeError:
+        return None
+    return link if isinstance(link, str) else None
+
+
 def event_from_json(item: dict[str, Any]) -> TroubleshootingEvent | None:
     when = _parse_time(item.get("eventDateTime"))
     if when is None or not item.get("id"):
         return None
+    get = item.get
     return TroubleshootingEvent(
-        id=str(item["id"]),
-        time=when,
-        enrollment_type=str(item.get("enrollmentType") or "unknown"),
-        failure_category=str(item.get("failureCategory") or "unknown"),
-        failure_reason=str(item.get("failureReason") or ""),
-        user_id=item.get("userId") or None,
-        device_id=item.get("deviceId") or None,
-        os_version=item.get("osVersion") or None,
+        str(item["id"]),
+        when,
+        str(get("enrollmentType") or "unknown"),
+        str(get("failureCategory") or "unknown"),
+        str(get("failureReason") or ""),
+        get("userId") or None,
+        get("deviceId") or None,
+        get("osVersion") or None,
     )
 
 
@@ -270,7 +297,11 @@ class MsGraphGateway:
         await self._credential.close()
 
     # ---- raw JSON through the SDK's request adapter ---------------------------------------------
-    async def _send(self, operation: str, method: Method, url: str, body: Any = None) -> tuple[Any, dict[str, str]]:
+    async def _send(
+        self, operation: str, method: Method, url: str, body: Any = None, *, parse: bool = True
+    ) -> tuple[Any, dict[str, str]]:
+        """One request through the SDK's pipeline; the JSON payload (or, without `parse`, the raw bytes of a
+        successful answer) and the headers. Failures become our GraphError kinds."""
         info = RequestInformation(method, url if url.startswith("http") else "{+baseurl}" + url)
         info.path_parameters = {"baseurl": self._adapter.base_url}
         info.headers.try_add("Accept", "application/json")
@@ -296,8 +327,11 @@ class MsGraphGateway:
             span.end()
             self._observe(operation, status, started)
         headers = dict(response.headers)
+        if not parse and response.status_code < 400:
+            return response.content, headers
         try:
-            payload = response.json() if response.content else None
+            # orjson: a 1,000-event page parses in a third of the time the standard library takes
+            payload = orjson.loads(response.content) if response.content else None
         except ValueError:
             payload = None
         if response.status_code >= 400:
@@ -328,15 +362,57 @@ class MsGraphGateway:
     async def token(self) -> str:
         return (await self._credential.get_token(GRAPH_SCOPE)).token
 
-    async def _pages(self, operation: str, url: str) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _pages(
+        self, operation: str, url: str, *, prefetch: bool = False
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         """The `value` of each page of a Graph collection, following @odata.nextLink: plain JSON, no SDK model
-        object per item (kiota's typed models cost milliseconds per user at this scale)."""
-        next_url: str | None = url
-        while next_url:
-            body, _ = await self._send(operation, Method.GET, next_url)
-            items = (body or {}).get("value", [])
-            yield [item for item in items if isinstance(item, dict)]
-            next_url = (body or {}).get("@odata.nextLink")
+        object per item (kiota's typed models cost milliseconds per user at this scale). With `prefetch`, a
+        reader task runs one page ahead, so Graph prepares the next page while the caller works on this one."""
+        if not prefetch:
+            next_url: str | None = url
+            while next_url:
+                body, _ = await self._send(operation, Method.GET, next_url)
+                yield [item for item in (body or {}).get("value", []) if isinstance(item, dict)]
+                next_url = (body or {}).get("@odata.nextLink")
+            return
+        ready: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+        def fetch(link: str) -> asyncio.Future[tuple[Any, dict[str, str]]]:
+            return asyncio.ensure_future(self._send(operation, Method.GET, link, parse=False))
+
+        async def read_ahead() -> None:
+            ahead: asyncio.Future[tuple[Any, dict[str, str]]] | None = fetch(url)
+            try:
+                while ahead is not None:
+                    content, _ = await ahead
+                    # The next request goes out before this page is parsed: its link is read off the raw bytes,
+                    # then checked against the parsed page (and asked again if the guess was wrong).
+                    guess = next_link_in(content)
+                    ahead = fetch(guess) if guess else None
+                    for _ in range(WIRE_STEPS):  # let that request reach the wire
+                        await asyncio.sleep(0)
+                    body = orjson.loads(content) if content else {}
+                    actual = body.get("@odata.nextLink") if isinstance(body, dict) else None
+                    if actual != guess:
+                        if ahead is not None:
+                            ahead.cancel()
+                        ahead = fetch(actual) if actual else None
+                    await ready.put(body if isinstance(body, dict) else {})
+                await ready.put(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the reader below, raised there
+                if ahead is not None:
+                    ahead.cancel()
+                await ready.put(exc)
+
+        reader = asyncio.ensure_future(read_ahead())
+        try:
+            while (body := await ready.get()) is not None:
+                if isinstance(body, Exception):
+                    raise body
+                yield [item for item in body.get("value", []) if isinstance(item, dict)]
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
 
     async def list_package_accounts(self) -> list[DirectoryUser]:
         # Percent-encoded here: the request adapter's URI template drops a literal comma.
@@ -484,7 +560,18 @@ class MsGraphGateway:
         """The application permissions the app's Graph token carries (its `roles` claim)."""
         return roles_of(await self.token())
 
-    async def troubleshooting_event_pages(self) -> AsyncIterator[list[TroubleshootingEvent]]:
+    async def troubleshooting_event_pages(
+        self, enrollment_types: Collection[str] | None = None
+    ) -> AsyncIterator[list[TroubleshootingEvent]]:
+        """Every page of Intune's enrollment troubleshooting events, optionally only some enrollment types
+        (skipped before they become domain objects). Graph documents no $filter or $orderby for this list, so
+        it is read whole; $top asks for the largest pages."""
         url = f"/deviceManagement/troubleshootingEvents?$top={EVENTS_PAGE_SIZE}"
-        async for page in self._pages("read troubleshooting events", url):
-            yield [e for e in (event_from_json(item) for item in page) if e]
+        async for page in self._pages("read troubleshooting events", url, prefetch=True):
+            events = []
+            for item in page:
+                if enrollment_types is None or item.get("enrollmentType") in enrollment_types:
+                    event = event_from_json(item)
+                    if event is not None:
+                        events.append(event)
+            yield events
