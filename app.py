@@ -107,6 +107,7 @@ def create_app(
         await background.close()
         if validator is not None:
             await validator.close()
+        await adapter.auth.close()
         if graph is None:
             await the_graph.close()
         if storage is None:

@@ -131,7 +131,17 @@ def build_checking_card(clues: Clues, session_id: str | None, step: str = "setti
             spacing="Medium",
         ),
     ]
-    again = ShowStep(session_id=session_id, step=step) if session_id else StartDiagnosis()  # type: ignore[arg-type]
+    # A step button's session is stored; a pasted error's is stored just after this card, so its "Check
+    # again" carries what was recognised and starts afresh from that.
+    again = (
+        ShowStep(session_id=session_id, step=step)  # type: ignore[arg-type]
+        if session_id
+        else StartDiagnosis(
+            errorCodes=clues.error_codes,  # type: ignore[call-arg]
+            packageGuids=clues.package_guids,
+            deviceName=clues.device_name,
+        )
+    )
     return build_card(
         body,
         fallback_text="Checking your tenant for the bulk enrollment failure\u2026",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,7 +32,15 @@ class Payload(BaseModel):
 
 
 class StartDiagnosis(Payload):
-    pass
+    """Start (or, from a "checking" card whose answer never came, start again) with what the message said."""
+
+    error_codes: tuple[Annotated[str, Field(pattern=r"^0x[0-9a-f]{8}$")], ...] = Field(
+        default=(), alias="errorCodes", max_length=10
+    )
+    package_guids: tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")], ...] = Field(
+        default=(), alias="packageGuids", max_length=10
+    )
+    device_name: str | None = Field(default=None, alias="deviceName", max_length=100)
 
 
 class ShowStep(Payload):
@@ -95,7 +103,7 @@ PAYLOADS: dict[Verb, type[Payload]] = {
 
 
 def action_data(payload: Payload) -> dict[str, Any]:
-    return payload.model_dump(by_alias=True, exclude_none=True)
+    return payload.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True, mode="json")
 
 
 def parse_action(verb: Any, data: Any) -> Payload | None:

@@ -26,9 +26,9 @@ APPROVALS_NOT_SET_UP = (
 )
 
 
-async def _new_session(turn: Turn, clues: Clues) -> DiagnosisSession:
+def _session_for(turn: Turn, clues: Clues) -> DiagnosisSession:
     now = turn.deps.clock.now()
-    session = DiagnosisSession(
+    return DiagnosisSession(
         id=uuid.uuid4().hex,
         tenant_id=turn.tenant_id,
         conversation_id=turn.conversation_id,
@@ -41,6 +41,10 @@ async def _new_session(turn: Turn, clues: Clues) -> DiagnosisSession:
         package_guids=clues.package_guids,
         device_name=clues.device_name,
     )
+
+
+async def _new_session(turn: Turn, clues: Clues) -> DiagnosisSession:
+    session = _session_for(turn, clues)
     await turn.deps.storage.create_session(session)
     return session
 
@@ -79,10 +83,17 @@ async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
     clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
-    session = await _new_session(turn, clues)
-    card_id = await turn.send_card(build_checking_card(clues, session.id))
+    session = _session_for(turn, clues)
+    # The first card goes out before anything else, even the disk: the session is stored as the first step of
+    # the follow-up, and this card's "Check again" carries the clues should that never happen.
+    card_id = await turn.send_card(build_checking_card(clues, None))
     deps = turn.deps
-    follow_up(turn, card_id, lambda: _step_card(deps, session, "settings"))
+
+    async def diagnose() -> dict[str, Any]:
+        await deps.storage.create_session(session)
+        return await _step_card(deps, session, "settings")
+
+    follow_up(turn, card_id, diagnose)
 
 
 async def _step_card(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> dict[str, Any]:
@@ -102,7 +113,7 @@ async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None
 
 async def start_from_card(turn: Turn, payload: StartDiagnosis) -> dict[str, Any]:
     turn.deps.metrics.diagnoses.labels("card").inc()
-    session = await _new_session(turn, Clues())
+    session = await _new_session(turn, Clues(payload.error_codes, payload.package_guids, payload.device_name))
     deps = turn.deps
     return await answer_later(turn, _checking(session, "settings"), lambda: _step_card(deps, session, "settings"))
 

@@ -53,11 +53,11 @@ async def poll(bot):
 
 
 def alerts_in(connector, conversation):
-    return [c for _, c in connector.cards_in(conversation) if "spiking" in text_of(c)]
+    return [c for _, c in connector.cards_in(conversation, current=False) if "spiking" in text_of(c)]
 
 
 def all_clears_in(connector, conversation):
-    return [c for _, c in connector.cards_in(conversation) if "Back to normal" in text_of(c)]
+    return [c for _, c in connector.cards_in(conversation, current=False) if "Back to normal" in text_of(c)]
 
 
 async def test_quiet_spike_recovery_gives_one_alert_and_one_all_clear_per_channel(alert_bot, connector, sim, clock):

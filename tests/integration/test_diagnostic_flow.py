@@ -346,3 +346,28 @@ async def test_concurrent_first_graph_calls_fetch_one_token(sim, clock):
     finally:
         await graph.close()
     assert len([r for r in sim.simulator.requests if r["route"] == "token"]) == 1
+
+
+async def test_check_again_on_a_first_card_whose_answer_never_came_starts_with_the_same_clues(bot, connector, sim):
+    # The bot went down right after the first card: the session may never have been stored. The card's own
+    # "Check again" carries what was recognised, so nothing the person pasted is lost.
+    sim.tenant.faults.append(Fault(route="policy.get", status=503))
+    text = "bulk enrollment failed on LAB-PC-7 with 0x801c0003 for package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d"
+    await bot.post(message(connector.url, text), settle=False)
+    (checking,) = [c for c in connector.calls if c.method == "send"]
+    card = checking.activity["attachments"][0]["content"]
+    again = next(a for a in actions_of(card) if a["title"] == "Check again")
+    assert again["verb"] == "diagnosis.start"
+    await bot.idle()
+    sim.tenant.faults.clear()
+    status, body = await bot.post(card_action(connector.url, again["verb"], again["data"], reply_to="c-1"))
+    facts = facts_of(body["value"])
+    assert facts["0x801c0003"] == "the account is not authorized to join devices to Entra ID"
+    assert facts["Device"] == "LAB-PC-7"
+    assert facts["Package account"] == PKG_UNCOVERED
+
+
+async def test_forged_clues_in_a_start_action_are_refused(bot, connector):
+    for data in ({"errorCodes": ["0x80180014; drop"]}, {"deviceName": "x" * 500}, {"packageGuids": ["nope"]}):
+        status, body = await bot.post(card_action(connector.url, "diagnosis.start", data))
+        assert status == 200 and "out of date" in card_text(body["value"])

@@ -250,6 +250,8 @@ def activities(draw: st.DrawFn) -> bytes:
     return json.dumps(activity).encode()
 
 
+# The bot runs in another thread while hypothesis draws, and its retry jitter and uuids may touch `random`.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @seed(int(os.environ.get("FUZZ_SEED", "20261201")))
 @settings(
     max_examples=EXAMPLES,

@@ -99,15 +99,21 @@ class RecordingConnector:
                         return attachment["content"]
         return None
 
-    def cards_in(self, conversation_id: str, method: str = "send") -> list[tuple[str | None, dict[str, Any]]]:
-        """(activity id, card) of the cards sent to or updated in one conversation, in order."""
+    def cards_in(
+        self, conversation_id: str, method: str = "send", *, current: bool = True
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        """(activity id, card) of the cards sent to (each as it stands now, unless `current` is False) or
+        updated in one conversation, in order."""
         out = []
         for call in self.calls:
             if call.method != method or call.conversation_id.split(";")[0] != conversation_id.split(";")[0]:
                 continue
             for attachment in call.activity.get("attachments") or []:
                 if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
-                    out.append((call.activity_id, attachment["content"]))
+                    card = attachment["content"]
+                    if method == "send" and current:  # as it stands now: a later update replaces it
+                        card = self.latest(call.sent_id) or card
+                    out.append((call.activity_id, card))
         return out
 
     def texts_in(self, conversation_id: str) -> list[str]:
