@@ -36,9 +36,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
+# Each prints its baseline, measured the same way in the same run, and the ratios.
 bench: install
-	@echo "(figures are relative: the baseline runs in the same process)"
 	$(PY) bench/turns.py
+	$(PY) bench/diagnosis.py
 	$(PY) bench/ingest.py
 
 package: install

@@ -26,6 +26,7 @@ from cards.alerts import AlertView, build_alert_card, build_back_to_normal_card
 log = logging.getLogger(__name__)
 
 STATE_KEY = "alerts_state"
+MAX_PENDING_REPORTS = 10_000
 LATE_ARRIVAL = timedelta(minutes=30)  # events this much older than the mark are still looked for
 MAX_BACKOFF_FACTOR = 8
 
@@ -74,7 +75,7 @@ class AlertService:
         self._messenger = messenger
         self._approvals = approvals
         self._metrics = metrics or Metrics()
-        self._reports: list[Failure] = []
+        self._reports: dict[str, Failure] = {}  # reporter -> first report since the last poll
         self.last_ingested: int | None = None  # new bulk failures counted by the last poll (None: never polled)
         self._lock = asyncio.Lock()
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -89,8 +90,10 @@ class AlertService:
     # ---- signals --------------------------------------------------------------------------------
     def record_chat_report(self, reporter_id: str) -> None:
         """A person reported the error in chat; counted (once per person per window) at the next poll."""
-        if reporter_id:
-            self._reports.append(Failure(self._clock.now(), "chat", reporter=reporter_id))
+        # One pending report per person (the detector counts distinct people anyway): bounded however often
+        # someone pastes between two polls, or if nobody polls at all.
+        if reporter_id and reporter_id not in self._reports and len(self._reports) < MAX_PENDING_REPORTS:
+            self._reports[reporter_id] = Failure(self._clock.now(), "chat", reporter=reporter_id)
 
     async def _count_new_failures(self, state: PollState) -> int:
         """Count the bulk enrollment failures not counted yet into the detector, page by page as they arrive,
@@ -128,7 +131,7 @@ class AlertService:
             state = PollState.from_json(await self._storage.get_setting(STATE_KEY), self.rules)
             # Counted into the detector as the pages arrive; a Graph error leaves the stored state untouched.
             counted = await self._count_new_failures(state)
-            reports, self._reports = self._reports, []
+            reports, self._reports = list(self._reports.values()), {}
             state.detector.add(reports)
             alerted = dict((state.detector.incident or {}).get("alerts", {}))  # where this incident was posted
             change = state.detector.evaluate(self._clock.now())

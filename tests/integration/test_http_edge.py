@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+from botbuilder.schema import Activity
+
 from app import DEPS
 from tests.support.activities import message
 
@@ -193,3 +195,42 @@ async def test_malformed_entities_get_400(bot, connector):
         status, _ = await bot.post({**good, "entities": entities})
         assert status == 400, entities
     assert connector.calls == []
+
+
+async def test_replies_and_updates_carry_the_bots_token_when_it_has_an_app_id(connector, clock):
+    """The fast send path puts the outbound token on each call, as botframework-connector's credentials do
+    (the token itself comes from msal, which needs Entra: a credentials object that has one stands in)."""
+    from botbuilder.core import TurnContext
+    from botbuilder.schema import ChannelAccount, ConversationAccount
+    from botframework.connector.aio import ConnectorClient
+    from botframework.connector.auth import MicrosoftAppCredentials
+
+    from bot.adapter import create_adapter
+    from bot.proactive import card_message
+    from bot.settings import load_settings
+
+    class HasToken(MicrosoftAppCredentials):
+        def get_access_token(self, force_refresh: bool = False) -> str:
+            return "outbound-token-1"
+
+    settings = load_settings({"GRAPH_TENANT_ID": "t", "GRAPH_CLIENT_ID": "c", "GRAPH_CLIENT_SECRET": "s"}, dotenv=None)
+    adapter = create_adapter(settings, clock)
+    try:
+        activity = Activity().deserialize(message(connector.url, "hi"))
+        context = TurnContext(adapter, activity)
+        context.turn_state[adapter.BOT_CONNECTOR_CLIENT_KEY] = ConnectorClient(
+            HasToken("11111111-2222-3333-4444-555555555555", "pw"), base_url=connector.url
+        )
+        reply = card_message({"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "x"}]})
+        reply.conversation = ConversationAccount(id="a:personal-chat-1")
+        reply.from_property, reply.recipient = ChannelAccount(id="28:bot"), ChannelAccount(id="29:user")
+        (sent,) = await adapter.send_activities(context, [reply])
+        reply.id = sent.id
+        await adapter.update_activity(context, reply)
+    finally:
+        await adapter.auth.close()
+    assert [c.method for c in connector.calls] == ["send", "update"]
+    for call in connector.calls:
+        assert call.headers["Authorization"] == "Bearer outbound-token-1"
+        assert call.activity["attachments"][0]["content"]["body"][0]["text"] == "x"
+        assert call.activity["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"

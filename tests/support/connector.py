@@ -17,6 +17,7 @@ class Recorded:
     activity_id: str | None  # the activity replied to (send) or updated (update)
     activity: dict[str, Any]
     sent_id: str | None = None  # the id this connector gave a sent activity
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,12 +68,18 @@ class RecordingConnector:
             )
         body = await request.json()
         sent_id = f"activity-{next(self._ids)}"
-        self.calls.append(Recorded("send", request.match_info["cid"], request.match_info.get("aid"), body, sent_id))
+        self.calls.append(
+            Recorded(
+                "send", request.match_info["cid"], request.match_info.get("aid"), body, sent_id, dict(request.headers)
+            )
+        )
         return web.json_response({"id": sent_id})
 
     async def _update(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.calls.append(Recorded("update", request.match_info["cid"], request.match_info["aid"], body))
+        self.calls.append(
+            Recorded("update", request.match_info["cid"], request.match_info["aid"], body, None, dict(request.headers))
+        )
         return web.json_response({"id": request.match_info["aid"]})
 
     @property
