@@ -99,6 +99,14 @@ class _BotConfig:
         self.APP_TENANTID = settings.app_tenant_id
 
 
+def _authorization(credentials: Any) -> str | None:
+    """The bot's bearer token for the Bot Connector; none without an app id, as botframework-connector does."""
+    app_id = getattr(credentials, "microsoft_app_id", None)
+    if app_id and app_id != AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
+        return f"Bearer {credentials.get_access_token()}"
+    return None
+
+
 class _BearerPolicy(SansIOHTTPPolicy):
     """The bot's outbound token on each Bot Connector request (what msrest's requests-only credentials policy
     did through a requests.Session). No token without an app id, as botframework-connector does."""
@@ -107,9 +115,9 @@ class _BearerPolicy(SansIOHTTPPolicy):
         self._credentials = credentials
 
     def on_request(self, request: Request, **kwargs: Any) -> None:
-        app_id = getattr(self._credentials, "microsoft_app_id", None)
-        if app_id and app_id != AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
-            request.http_request.headers["Authorization"] = f"Bearer {self._credentials.get_access_token()}"
+        authorization = _authorization(self._credentials)
+        if authorization:
+            request.http_request.headers["Authorization"] = authorization
 
 
 class _AiohttpSender(AsyncHTTPSender):
@@ -338,9 +346,9 @@ class RetryingCloudAdapter(CloudAdapter):
             "User-Agent": config.user_agent,
             "x-ms-conversation-id": activity.conversation.id,
         }
-        app_id = getattr(config.credentials, "microsoft_app_id", None)
-        if app_id and app_id != AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
-            headers["Authorization"] = f"Bearer {config.credentials.get_access_token()}"
+        authorization = _authorization(config.credentials)
+        if authorization:
+            headers["Authorization"] = authorization
         url = config.base_url.rstrip("/") + path
         data = orjson.dumps(_wire_json(activity))
         async with self.auth.session().request(
