@@ -210,3 +210,19 @@ async def test_a_rotated_key_is_fetched_once_and_an_unknown_kid_at_most_once_a_m
     clock.advance(minutes=2)
     status, _ = await bot.post(conversation_update(connector.url), headers=bearer(token))
     assert status == 401 and token_service.jwks_hits == 3
+
+
+async def test_with_auth_on_both_tenant_fields_must_name_ours(secure_bot, token_service, connector, clock, caplog):
+    bot = await secure_bot()
+    token = token_service.token(connector.url, now=clock.now().timestamp())
+    missing = conversation_update(connector.url)
+    del missing["conversation"]["tenantId"]
+    other = conversation_update(connector.url)
+    other["conversation"]["tenantId"] = "00000000-dead-beef-0000-000000000000"  # channelData still ours
+    for activity in (missing, other):
+        status, _ = await bot.post(activity, headers=bearer(token))
+        assert status == 403
+    assert caplog.text.count("refused activity") == 2
+    assert await bot.app[DEPS].storage.latest_conversation(TENANT) is None
+    status, _ = await bot.post(conversation_update(connector.url), headers=bearer(token))  # the twin
+    assert status == 201
