@@ -29,15 +29,15 @@ async def token_service(tmp_path):
 @pytest.fixture
 async def secure_bot(bot_factory, token_service):
     async def make(**env):
-        return await bot_factory(
-            MicrosoftAppId=APP_ID,
-            MicrosoftAppPassword="secret-not-used-by-these-tests",
-            MicrosoftAppTenantId=TENANT,
-            BOT_OPENID_METADATA_URL=token_service.metadata_url,
-            BOT_OPENID_CA_BUNDLE=str(token_service.ca_pem),
-            BOT_OPENID_TIMEOUT_SECONDS="1",
-            **env,
-        )
+        settings = {
+            "MicrosoftAppId": APP_ID,
+            "MicrosoftAppPassword": "secret-not-used-by-these-tests",
+            "MicrosoftAppTenantId": TENANT,
+            "BOT_OPENID_METADATA_URL": token_service.metadata_url,
+            "BOT_OPENID_CA_BUNDLE": str(token_service.ca_pem),
+            "BOT_OPENID_TIMEOUT_SECONDS": "1",
+        }
+        return await bot_factory(**{**settings, **env})
 
     return make
 
@@ -226,3 +226,20 @@ async def test_with_auth_on_both_tenant_fields_must_name_ours(secure_bot, token_
     assert await bot.app[DEPS].storage.latest_conversation(TENANT) is None
     status, _ = await bot.post(conversation_update(connector.url), headers=bearer(token))  # the twin
     assert status == 201
+
+
+async def test_while_a_refresh_hangs_requests_are_served_with_the_keys_in_hand(
+    secure_bot, token_service, connector, clock
+):
+    bot = await secure_bot(BOT_OPENID_TIMEOUT_SECONDS="30")
+    token = token_service.token(connector.url, now=clock.now().timestamp())
+    status, _ = await bot.post(conversation_update(connector.url), headers=bearer(token))
+    assert status == 201 and token_service.metadata_hits == 1
+    token_service.mode = "hang"
+    clock.advance(hours=25)  # due for the daily refresh, and the endpoint now hangs
+    token = token_service.token(connector.url, now=clock.now().timestamp())
+    for _ in range(3):
+        status, _ = await asyncio.wait_for(bot.post(conversation_update(connector.url), headers=bearer(token)), 5)
+        assert status == 201
+    assert token_service.metadata_hits == 2  # one refresh started, still hanging, not waited for
+    token_service.release.set()
