@@ -197,18 +197,25 @@ def _edit_distance_at_most(a: str, b: str, limit: int) -> bool:
     return prev[len(b)] <= limit
 
 
+# Typo candidates by first letter: a word is only compared with vocabulary words that start like it.
+_TYPO_CANDIDATES: dict[str, list[tuple[str, str]]] = {}
+for _candidate, _concept in VOCAB.items():
+    if len(_candidate) >= 4:
+        _TYPO_CANDIDATES.setdefault(_candidate[0], []).append((_candidate, _concept))
+_LONGEST_CANDIDATE = max(len(c) for c in VOCAB)
+
+
 @lru_cache(maxsize=8192)
 def concept_of(word: str) -> str | None:
-    """The concept a word stands for, forgiving small typos in longer words."""
+    """The concept a word stands for, forgiving small typos in longer words. Words with a digit (hex, ids,
+    codes) or far longer than any vocabulary word cannot be typos of one and are not compared."""
     if word in VOCAB:
         return VOCAB[word]
-    if len(word) < 4 or word.isdigit():
+    if len(word) < 4 or len(word) > _LONGEST_CANDIDATE + 2 or any(ch.isdigit() for ch in word):
         return None
     limit = 1 if len(word) < 8 else 2
-    for candidate, concept in VOCAB.items():
-        if len(candidate) < 4 or candidate[0] != word[0]:
-            continue
-        if _edit_distance_at_most(word, candidate, limit):
+    for candidate, concept in _TYPO_CANDIDATES.get(word[0], ()):
+        if abs(len(candidate) - len(word)) <= limit and _edit_distance_at_most(word, candidate, limit):
             return concept
     return None
 
@@ -246,7 +253,7 @@ def extract_device_name(text: str) -> str | None:
 
 def _concepts(normalized: str) -> set[str]:
     found = {concept for pattern, concept in _PHRASE_CONCEPTS if pattern.search(normalized)}
-    for word in _WORD_RE.findall(normalized):
+    for word in set(_WORD_RE.findall(normalized)):
         concept = concept_of(word.strip("'"))
         if concept:
             found.add(concept)
