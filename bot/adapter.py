@@ -29,7 +29,6 @@ from botframework.connector.auth import (
 from botframework.connector.auth._built_in_bot_framework_authentication import (
     _BuiltinBotFrameworkAuthentication,
 )
-from msrest.exceptions import ClientRequestError  # msrest's wrapper of timeouts and connection errors
 from msrest.pipeline import AsyncHTTPSender, AsyncPipeline, Request, Response, SansIOHTTPPolicy
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
@@ -65,10 +64,10 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _transient(exc: BaseException) -> bool:
-    # A gateway's HTML error page reaches msrest as a DeserializationError without a status: retried like a 502;
-    # a timeout or a refused connection as a ClientRequestError.
+    # A 2xx answer that is not JSON (a proxy's page) is a DeserializationError without a status; timeouts and
+    # refused connections come from aiohttp, which both send paths use.
     return status_of(exc) in RETRYABLE_STATUS or isinstance(
-        exc, (DeserializationError, ClientRequestError, aiohttp.ClientConnectionError, TimeoutError)
+        exc, (DeserializationError, aiohttp.ClientConnectionError, TimeoutError)
     )
 
 
@@ -124,9 +123,9 @@ class _AiohttpSender(AsyncHTTPSender):
     """Sends Bot Connector requests on the event loop with aiohttp. botframework-connector's default sends each
     one with `requests` in a thread pool: a thread hop and ~1.5 ms per reply, and no way to bound the wait."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float):
+    def __init__(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout):
         self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
 
     async def __aenter__(self) -> _AiohttpSender:
         return self
@@ -232,7 +231,7 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
         return aiohttp.ClientTimeout(total=self._timeout)
 
     def _sender(self) -> _AiohttpSender:
-        return _AiohttpSender(self.session(), self._timeout)
+        return _AiohttpSender(self.session(), self.timeout)
 
     async def close(self) -> None:
         if self._session is not None:
