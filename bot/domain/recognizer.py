@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 
-MAX_SCAN_CHARS = 512_000  # above the HTTP body limit: the whole paste is read
+from bot.domain.languages import error_text_language, has_failure_word, keyword_language
+from bot.domain.lookalikes import FOREIGN_CODES, Lookalike, enrollment_code, find_lookalike, for_code
+from bot.domain.reading import MAX_SCAN_CHARS, PhraseSet, Reading, any_phrase, gated, read
 
 
 class Intent(StrEnum):
@@ -18,6 +20,7 @@ class Intent(StrEnum):
     ALERTS_OFF = "alerts_off"
     AUDIT = "audit"
     USE_CHANNEL = "use_channel"
+    ELSEWHERE = "elsewhere"  # about something else that looks like ours: answered with where to look instead
     UNKNOWN = "unknown"
 
 
@@ -29,6 +32,8 @@ class Recognition:
     package_guids: tuple[str, ...] = ()
     device_name: str | None = None
     text: str = field(default="", repr=False)
+    lookalike: Lookalike | None = None
+    language: str | None = None  # the language the error was recognised in, when not English
 
 
 # Known Windows enrollment / join codes (MDM registration and DSREG families).
@@ -53,48 +58,105 @@ KNOWN_CODES = {
     "0x8018000d": "the device clock is wrong",
 }
 
-_CODE_RE = re.compile(r"(?<![0-9a-z])(?:0x)?((?:8018|801c|8007)[0-9a-f]{4})(?![0-9a-z])", re.IGNORECASE)
-_HEX_RE = re.compile(r"(?<![0-9a-z])0x([0-9a-f]{8})(?![0-9a-z])", re.IGNORECASE)
+_HEX_RE = re.compile(r"0x([0-9a-f]{8})(?![0-9a-z])")
+_BARE_CODE_RE = re.compile(r"(80(?:18|1c|07)[0-9a-f]{4})(?![0-9a-z])")
 _GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_PACKAGE_RE = re.compile(rf"package[_ ]?({_GUID})", re.IGNORECASE)
+_PACKAGE_RE = re.compile(rf"package[_ ]?({_GUID})")
 _DEVICE_LABEL_RE = re.compile(
     r"(?:device\s*name|computer\s*name|host\s*name|hostname|machine\s*name|device|pc)\s*(?:is|was|called|named|[:=#])\s*"
-    r"[\"']?([A-Za-z0-9][A-Za-z0-9-]{1,14})",
-    re.IGNORECASE,
+    r"[\"']?([a-z0-9][a-z0-9-]{1,14})",
 )
 _DEVICE_PATTERN_RE = re.compile(
-    r"\b((?:DESKTOP|LAPTOP|PC|WIN|LAB|CLASS|ROOM|SCHOOL|KIOSK|STUDENT)-[A-Z0-9][A-Z0-9-]{1,12})\b", re.IGNORECASE
+    r"\b((?:desktop|laptop|pc|win|lab|class|room|school|kiosk|student)-[a-z0-9][a-z0-9-]{1,12})\b"
 )
 
+# The English error text, squashed: typos, line breaks, hyphens and a missing "has" forgiven.
 _PHRASE_RE = re.compile(
-    r"setup\s+failure\s+(?:has\s+)?(?:occurr?ed|happened)?\s*(?:during|in|with)?\s*(?:the\s+)?bulk\s+enrollment"
-    r"|failure\s+(?:has\s+)?occurr?ed\s+during\s+bulk"
-    r"|bulk\s+enrollment\s+setup\s+failure"
+    r"setupfailure(?:has|have)?(?:occ?urr?ed|happened|occurs)?(?:during|in|with|while)?(?:the|a)?(?:bulk)enro?l"
+    r"|failure(?:has)?occ?urr?edduringbulk"
+    r"|bulkenrol+mentsetupfailure"
 )
 
-_NEGATION_SUCCESS = re.compile(
-    r"\b(?:succeeded|successful|successfully|worked|works (?:now|fine|again)|working (?:now|fine|again)|fixed|resolved"
-    r"|went (?:fine|well|smoothly)|no (?:issues|problems|errors))\b"
+# What says it works, or worked. Looked for by word first; the regex only runs to take phrases that hold a
+# failure word ("without issues", "no errors") out of the text before failure words are counted.
+_SUCCESS_WORDS = frozenset(
+    "succeeded successful successfully worked fixed resolved solved sorted smoothly fine flawlessly".split()
 )
+_SUCCESS_PHRASES = gated(
+    "works now",
+    "working now",
+    "works again",
+    "working again",
+    "all good",
+    "was ok",
+    "was okay",
+    "were ok",
+    "went well",
+    "was good",
+    "used to work",
+)
+_CONSUMING = gated(
+    "without issues",
+    "without any issues",
+    "without problems",
+    "without any problems",
+    "without errors",
+    "without any errors",
+    "without issue",
+    "without a problem",
+    "no issues",
+    "no problems",
+    "no errors",
+    "no issue",
+    "no problem",
+    "no failures",
+    "didnt fail",
+    "did not fail",
+    "never failed",
+    "never had issues",
+    "never had any issues",
+    "never had problems",
+    "zero errors",
+    "no trouble",
+    "without trouble",
+    "without a hitch",
+)
+_CONSUMING_RE = re.compile(
+    r"\b(?:without|no|never had|never any|zero) (?:any |a )?(?:issues?|problems?|errors?|failures?|trouble|hitch)"
+    r"|\b(?:didn'?t|did not|never) fail(?:ed)?\b"
+)
+_FIXED_WORDS = frozenset("fixed resolved solved".split())
+_FIXED_PHRASES = gated(
+    "works now", "working now", "works again", "working again", "sorted it", "sorted now", "sorted out", "all good now"
+)
+# A fix report that is not over: "fixed the setting but it still fails".
+_ONGOING_WORDS = frozenset("still again keeps anymore".split())
+_ONGOING_PHRASES = gated("no longer", "but now")
+_SHORT_MESSAGE = 1200  # typed by a person: typos are forgiven; longer pastes are machine text
 
 # Canonical vocabulary for typo-tolerant matching: word -> concept.
 VOCAB = {
     "bulk": "bulk",
+    "mass": "bulk",
     "enrollment": "enroll",
     "enrollments": "enroll",
+    "enrolment": "enroll",
+    "enrolments": "enroll",
     "enroll": "enroll",
+    "enrol": "enroll",
     "enrolled": "enroll",
+    "enroled": "enroll",
     "enrolling": "enroll",
+    "enroling": "enroll",
     "enrolls": "enroll",
+    "enrols": "enroll",
     "mdm": "enroll",
-    "provisioning": "package",
-    "provision": "package",
-    "provisioned": "package",
+    "provisioning": "provisioning",
     "package": "package",
     "packages": "package",
-    "ppkg": "package",
-    "ppkgs": "package",
-    "wcd": "package",
+    "ppkg": "ppkg",
+    "ppkgs": "ppkg",
+    "wcd": "ppkg",
     "join": "join",
     "joins": "join",
     "joining": "join",
@@ -129,30 +191,33 @@ VOCAB = {
     "trouble": "fail",
     "crash": "fail",
     "crashes": "fail",
+    "expired": "fail",
+    "blocks": "fail",
+    "blocking": "fail",
+    "prevents": "fail",
+    "prevented": "fail",
+    "wrong": "fail",
     "setup": "setup",
 }
 
-_FAIL_PHRASES = re.compile(
-    r"\b(?:won'?t|wont|can'?t|cannot|couldn'?t|doesn'?t|does not|don'?t|do not|didn'?t|did not|isn'?t|is not|"
-    r"aren'?t|are not|not|never|no longer|stopped)"
-    r"\s+(?:\w+\s+){0,2}?(?:work|working|join|joining|enroll|enrolling|apply|applying|install|installing|complete|"
-    r"completing|go through|finish|authorized|allowed|succeed)\b"
+_NEGATORS = frozenset("wont cant cannot couldnt doesnt dont didnt isnt arent not never stopped".split())
+_NEGATED = frozenset(
+    "work working join joining enroll enrolling enrol apply applying install installing complete completing finish "
+    "authorized allowed succeed go".split()
 )
+_VOCAB_WORDS = frozenset(VOCAB)
 
-_BRITISH = [
-    (re.compile(r"\benrol(?=ment|ments|s\b|\b)"), "enroll"),
-    (re.compile(r"\benrolment"), "enrollment"),
-    (re.compile(r"\benroling\b"), "enrolling"),
-    (re.compile(r"\benroled\b"), "enrolled"),
-]
-_WORD_RE = re.compile(r"[a-z0-9']+")
-_PHRASE_CONCEPTS = [
-    (re.compile(r"\bprovisioning\s+pack"), "package"),
-    (re.compile(r"\bconfiguration\s+designer\b"), "package"),
-    (re.compile(r"\bschool\s+pcs?\b"), "package"),
-    (re.compile(r"\bbulk\s+token\b"), "package"),
-    (re.compile(r"\bazure\s*ad\b|\bmicrosoft\s+entra\b|\bentra\s+id\b"), "join"),
-]
+# What says "a provisioning package was involved": the bulk enrollment path and nothing else.
+_PACKAGE_PHRASES = gated(
+    "provisioning package",
+    "provisioning packages",
+    "configuration designer",
+    "school pcs",
+    "school pc",
+    "bulk token",
+    "provisioning diagnostics provider",
+)
+_JOIN_PHRASES = gated("azure ad", "microsoft entra", "entra id")
 
 _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
     (re.compile(r"^(?:help|\?|what can you do\??|commands|menu|usage)$"), Intent.HELP),
@@ -206,12 +271,8 @@ _LONGEST_CANDIDATE = max(len(c) for c in VOCAB)
 
 
 @lru_cache(maxsize=8192)
-def concept_of(word: str) -> str | None:
-    """The concept a word stands for, forgiving small typos in longer words. Words with a digit (hex, ids,
-    codes) or far longer than any vocabulary word cannot be typos of one and are not compared."""
-    if word in VOCAB:
-        return VOCAB[word]
-    if len(word) < 4 or len(word) > _LONGEST_CANDIDATE + 2 or any(ch.isdigit() for ch in word):
+def _typo_concept(word: str) -> str | None:
+    if len(word) < 4 or len(word) > _LONGEST_CANDIDATE + 2 or not word.isalpha():
         return None
     limit = 1 if len(word) < 8 else 2
     for candidate, concept in _TYPO_CANDIDATES.get(word[0], ()):
@@ -220,83 +281,177 @@ def concept_of(word: str) -> str | None:
     return None
 
 
-def normalize(text: str) -> str:
-    lowered = text[:MAX_SCAN_CHARS].lower().replace("\u2019", "'").replace("\u2018", "'")
-    for pattern, replacement in _BRITISH:
-        lowered = pattern.sub(replacement, lowered)
-    lowered = re.sub(r"[^a-z0-9'@_\-]+", " ", lowered)
-    lowered = lowered.replace("-", " ").replace("_", " ")
-    return re.sub(r"\s+", " ", lowered).strip()
+def concept_of(word: str) -> str | None:
+    """The concept a word stands for, forgiving small typos in longer words. Words with a digit (hex, ids,
+    codes) or far longer than any vocabulary word cannot be typos of one and are not compared."""
+    return VOCAB.get(word) or _typo_concept(word)
+
+
+def code_meaning(code: str) -> str:
+    if code in KNOWN_CODES:
+        return KNOWN_CODES[code]
+    foreign = FOREIGN_CODES.get(code)
+    return foreign[1] if foreign else "an enrollment error code"
+
+
+def _codes(lowered: str) -> tuple[str, ...]:
+    found: list[str] = []
+    if "0x" in lowered:
+        found += ["0x" + m for m in _HEX_RE.findall(lowered)]
+    if "8018" in lowered or "801c" in lowered or "8007" in lowered:
+        for match in _BARE_CODE_RE.finditer(lowered):
+            start = match.start()
+            if start == 0 or not lowered[start - 1].isalnum():
+                found.append("0x" + match.group(1))
+    return tuple(dict.fromkeys(found))
+
+
+def _is_enrollment_code(code: str) -> bool:
+    """A code the Windows enrollment or join client gives (MDM registration and DSREG families)."""
+    return code not in FOREIGN_CODES and (code in KNOWN_CODES or code.startswith(("0x8018", "0x801c")))
 
 
 def extract_error_codes(text: str) -> tuple[str, ...]:
-    codes = [f"0x{m.group(1).lower()}" for m in _CODE_RE.finditer(text)]
-    codes += [f"0x{m.group(1).lower()}" for m in _HEX_RE.finditer(text)]
-    return tuple(dict.fromkeys(codes))
+    return _codes(text.lower())
 
 
 def extract_package_guids(text: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(m.group(1).lower() for m in _PACKAGE_RE.finditer(text)))
+    lowered = text.lower()
+    if "package" not in lowered:
+        return ()
+    return tuple(dict.fromkeys(m.group(1) for m in _PACKAGE_RE.finditer(lowered)))
 
 
 def extract_device_name(text: str) -> str | None:
-    match = _DEVICE_PATTERN_RE.search(text)
+    lowered = text[:MAX_SCAN_CHARS].lower()
+    match = _DEVICE_PATTERN_RE.search(lowered)
     if match:
         return match.group(1).upper()
-    match = _DEVICE_LABEL_RE.search(text)
-    if match and not match.group(1).lower().startswith(("package", "0x")):
-        candidate = match.group(1)
+    match = _DEVICE_LABEL_RE.search(lowered)
+    if match and not match.group(1).startswith(("package", "0x")):
+        start, end = match.span(1)
+        candidate = text[start:end] if len(text) == len(lowered) else match.group(1)
         if any(ch.isdigit() for ch in candidate) or "-" in candidate or candidate.isupper():
             return candidate.upper()
     return None
 
 
-def _concepts(normalized: str) -> set[str]:
-    found = {concept for pattern, concept in _PHRASE_CONCEPTS if pattern.search(normalized)}
-    for word in set(_WORD_RE.findall(normalized)):
-        concept = concept_of(word.strip("'"))
-        if concept:
-            found.add(concept)
-    if _FAIL_PHRASES.search(normalized):
-        found.add("fail")
-    return found
+def _negated_action(tokens: list[str]) -> bool:
+    """ "won't enroll", "does not even join", "stopped working": a negator within three words of an action."""
+    if len(tokens) <= 60 and _NEGATORS.intersection(tokens[-2:]):  # "…but our ppkg doesn't."
+        return True
+    for index, token in enumerate(tokens):
+        if token in _NEGATORS:
+            for follower in tokens[index + 1 : index + 4]:
+                if follower in _NEGATED:
+                    return True
+    return False
 
 
-def _is_enrollment_code(code: str) -> bool:
-    return code in KNOWN_CODES or code.startswith(("0x8018", "0x801c"))
+def _concepts(reading: Reading, short: bool) -> set[str]:
+    concepts = {VOCAB[word] for word in reading.words & _VOCAB_WORDS}
+    if short:  # typos: only in what a person typed
+        for word in reading.words - _VOCAB_WORDS:
+            concept = _typo_concept(word)
+            if concept:
+                concepts.add(concept)
+    if any_phrase(_PACKAGE_PHRASES, reading):
+        concepts.add("ppkg")
+    if "join" not in concepts and any_phrase(_JOIN_PHRASES, reading):
+        concepts.add("join")
+    if (
+        "fail" not in concepts
+        and not reading.words.isdisjoint(_NEGATORS)
+        and (not reading.words.isdisjoint(_NEGATED) or len(reading.tokens) <= 60)
+        and _negated_action(reading.tokens)
+    ):
+        concepts.add("fail")
+    return concepts
+
+
+def _has(reading: Reading, words: frozenset[str], candidates: PhraseSet) -> bool:
+    return not reading.words.isdisjoint(words) or any_phrase(candidates, reading) is not None
 
 
 def recognize(text: str) -> Recognition:
     raw = text or ""
-    command = re.sub(r"\s+", " ", raw.strip().lower()).strip(" .!")
+    command = re.sub(r"\s+", " ", raw[:200].strip().lower()).strip(" .!")
     command = re.sub(r"^(?:please|pls|@?\w+ bot)\s+", "", command)
     for pattern, intent in _COMMANDS:
         if pattern.match(command):
             return Recognition(intent, reason="command", text=raw)
 
-    codes = extract_error_codes(raw)
-    guids = extract_package_guids(raw)
-    device = extract_device_name(raw)
-    normalized = normalize(raw)
+    reading = read(raw)
+    short = len(raw) <= _SHORT_MESSAGE
+    codes = _codes(reading.lowered)
+    guids = extract_package_guids(reading.lowered)
+    keywords = keyword_language(reading)
+    language = keywords.name if keywords else None
 
     def hit(reason: str) -> Recognition:
-        return Recognition(Intent.DIAGNOSE, reason, codes, guids, device, raw)
+        return Recognition(Intent.DIAGNOSE, reason, codes, guids, extract_device_name(raw), raw, language=language)
 
-    if _PHRASE_RE.search(normalized):
-        return hit("error message")
-    concepts = _concepts(normalized)
+    def not_ours(reason: str, lookalike: Lookalike | None = None) -> Recognition:
+        intent = Intent.ELSEWHERE if lookalike else Intent.UNKNOWN
+        return Recognition(intent, reason, codes, guids, None, raw, lookalike)
+
+    ongoing = _has(reading, _ONGOING_WORDS, _ONGOING_PHRASES)
+
+    # 1. The error text itself, in any language, unless the message says it is fixed.
+    squashed = reading.squashed
+    english = ("setupfailure" in squashed or "duringbulk" in squashed) and _PHRASE_RE.search(squashed) is not None
+    shown = None if english else error_text_language(reading, keywords)
+    if english or shown:
+        if not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):
+            return not_ours("success report")
+        language = shown.name if shown else None
+        return hit("error message" + (f" ({language})" if language else ""))
+
+    # 2. What works, or worked, is not a failure report.
+    concepts = _concepts(reading, short)
+    if keywords:
+        concepts.add("localized")
+        if has_failure_word(keywords, reading):
+            concepts.add("fail")
+    if _has(reading, _SUCCESS_WORDS, _SUCCESS_PHRASES) or any_phrase(_CONSUMING, reading):
+        if "fail" in concepts and any_phrase(_CONSUMING, reading):
+            rest = read(_CONSUMING_RE.sub(" ", reading.lowered.replace("'", "")))
+            concepts = _concepts(rest, short) | (concepts - {"fail"})
+            if keywords and has_failure_word(keywords, rest):
+                concepts.add("fail")
+        if not ongoing and "fail" not in concepts:
+            return not_ours("success report")
     failing = "fail" in concepts
-    succeeded = bool(_NEGATION_SUCCESS.search(normalized))
-    if any(_is_enrollment_code(c) for c in codes) and not (succeeded and not failing):
-        return hit("error code")
-    if not failing:
-        return Recognition(Intent.UNKNOWN, "no failure words", codes, guids, device, raw)
-    if "bulk" in concepts and concepts & {"enroll", "package", "join"}:
-        return hit("bulk enrollment failure")
-    if "package" in concepts and concepts & {"enroll", "join"}:
+    bulk_codes = [c for c in codes if _is_enrollment_code(c)]
+
+    # 3. A provisioning package named, failing: ours, whatever else the message mentions.
+    strong = "ppkg" in concepts or bool(guids) or {"provisioning", "package"} <= concepts
+    if strong and (failing or bulk_codes):
         return hit("provisioning package failure")
-    if guids:
-        return hit("package account failure")
-    if "bulk" in concepts and "setup" in concepts:
-        return hit("bulk setup failure")
-    return Recognition(Intent.UNKNOWN, "not about bulk enrollment", codes, guids, device, raw)
+
+    # 4. Another product or enrollment path: say so, and where to look.
+    lookalike = find_lookalike(reading) or next(filter(None, map(for_code, codes)), None)
+    if lookalike is not None:
+        named = [c for c in codes if c in FOREIGN_CODES or _is_enrollment_code(c)]
+        if lookalike.code is None and named:
+            lookalike = replace(lookalike, code=named[0], meaning=code_meaning(named[0]))
+        return not_ours(f"looks like {lookalike.key}", lookalike)
+
+    # 5. Bulk enrollment in words (or an enrollment code with words that say bulk).
+    context = bool(concepts & {"bulk", "localized", "package", "provisioning"})
+    if context and bulk_codes:
+        return hit("error code")
+    if failing:
+        if "localized" in concepts:
+            return hit(f"bulk enrollment failure ({language})")
+        if "bulk" in concepts and concepts & {"enroll", "package", "join", "provisioning"}:
+            return hit("bulk enrollment failure")
+        if "package" in concepts and concepts & {"enroll", "join"}:
+            return hit("provisioning package failure")
+        if "bulk" in concepts and "setup" in concepts:
+            return hit("bulk setup failure")
+
+    # 6. An enrollment code and nothing that says how the device was enrolled: its meaning, and a way in.
+    if bulk_codes:
+        return not_ours("enrollment code alone", enrollment_code(bulk_codes[0], code_meaning(bulk_codes[0])))
+    return not_ours("no failure words" if not failing else "not about bulk enrollment")
