@@ -18,8 +18,9 @@ from bot.domain.diagnosis import (
     JoinChangePlan,
     Severity,
 )
+from bot.domain.lookalikes import Lookalike
 from bot.domain.model import DirectoryNames, JoinSetting, MembershipKind, TroubleshootingEvent
-from bot.domain.recognizer import KNOWN_CODES
+from bot.domain.recognizer import code_meaning
 from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
@@ -94,7 +95,7 @@ def _findings(diagnosis: Diagnosis) -> list[ac.CardElement]:
 def _clue_facts(clues: Clues) -> list[ac.CardElement]:
     pairs: list[tuple[str, str]] = []
     for code in clues.error_codes:
-        pairs.append((code, KNOWN_CODES.get(code, "an enrollment error code")))
+        pairs.append((code, code_meaning(code)))
     for guid in clues.package_guids:
         pairs.append(("Package account", f"package_{guid}"))
     if clues.device_name:
@@ -382,6 +383,46 @@ def build_not_understood_card() -> dict[str, Any]:
         fallback_text="Paste a bulk enrollment error, or say diagnose or help.",
         actions=[execute("Diagnose now", StartDiagnosis())],
     )
+
+
+def build_elsewhere_card(lookalike: Lookalike, clues: Clues) -> dict[str, Any]:
+    """A message about something that only looks like ours: what it looks like, and where to look instead."""
+    what = f"That looks like {lookalike.what}"
+    body: list[ac.CardElement] = [*heading(what)]
+    if lookalike.code and lookalike.meaning:
+        body.append(text(f"**{lookalike.code}**: {plain(lookalike.meaning)}."))
+    body.append(
+        text(
+            "I diagnose Windows enrollment with a provisioning package (bulk enrollment), so I have not checked "
+            "your tenant for this."
+        )
+    )
+    where = plain(lookalike.advice)
+    if lookalike.link:
+        where += f" [Microsoft's page]({lookalike.link})"
+    body += [text("Where to look", weight="Bolder", spacing="Medium"), text(where, spacing="Small")]
+    return build_card(
+        body,
+        fallback_text=f"{what}. I diagnose provisioning-package (bulk) enrollment only.",
+        actions=[
+            execute(
+                "It is a provisioning package: diagnose",
+                StartDiagnosis(
+                    errorCodes=clues.error_codes[:10],  # type: ignore[call-arg]
+                    packageGuids=clues.package_guids[:10],
+                    deviceName=clues.device_name,
+                ),
+            )
+        ],
+    )
+
+
+def build_glad_card() -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading("Good to hear it works"),
+        text("If a provisioning package fails again, paste the error or the log here and I will check your tenant."),
+    ]
+    return build_card(body, fallback_text="Good to hear it works.")
 
 
 def build_out_of_date_card(reason: str = "This card is out of date.") -> dict[str, Any]:

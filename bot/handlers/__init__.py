@@ -17,6 +17,7 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.DIAGNOSE: diagnosis.run_diagnosis,
     Intent.HELP: help.show_help,
     Intent.UNKNOWN: help.not_understood,
+    Intent.ELSEWHERE: help.elsewhere,
     Intent.STATUS: approval.status,
     Intent.ALERTS_ON: alerts.alerts_on,
     Intent.ALERTS_OFF: alerts.alerts_off,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.domain.recognizer import Recognition
 from bot.handlers.context import Turn
 from cards.common import plain
-from cards.diagnosis import build_help_card, build_not_understood_card
+from cards.diagnosis import Clues, build_elsewhere_card, build_glad_card, build_help_card, build_not_understood_card
 
 
 async def show_help(turn: Turn, recognition: Recognition) -> None:
@@ -15,4 +15,16 @@ async def show_help(turn: Turn, recognition: Recognition) -> None:
 
 
 async def not_understood(turn: Turn, recognition: Recognition) -> None:
+    if recognition.reason == "success report":
+        await turn.send_card(build_glad_card())
+        return
     await turn.send_card(build_not_understood_card())
+
+
+async def elsewhere(turn: Turn, recognition: Recognition) -> None:
+    """Something that only looks like ours: say what it looks like and where to look. No Graph read."""
+    if recognition.lookalike is None:
+        await not_understood(turn, recognition)
+        return
+    clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
+    await turn.send_card(build_elsewhere_card(recognition.lookalike, clues))
