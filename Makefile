@@ -41,6 +41,7 @@ bench: install
 	$(PY) bench/turns.py
 	$(PY) bench/diagnosis.py
 	$(PY) bench/ingest.py
+	$(PY) bench/recognizer.py
 
 package: install
 	$(PY) -m bot.package

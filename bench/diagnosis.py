@@ -150,6 +150,4 @@ if __name__ == "__main__":
     parser.add_argument("--selected", default="10,500")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    asyncio.run(
-        main([int(s) for s in args.sizes.split(",")], [int(s) for s in args.selected.split(",")], args.runs)
-    )
+    asyncio.run(main([int(s) for s in args.sizes.split(",")], [int(s) for s in args.selected.split(",")], args.runs))

@@ -141,7 +141,7 @@ async def main(count: int, runs: int) -> None:
     print(f"median of {runs} interleaved runs each; memory measured in one more run of each under tracemalloc")
     print(f"{'run':<52}{'events/s':>10}{'seconds':>9}{'peak MiB':>10}")
     print(f"{'baseline: fetch + parse JSON only (httpx)':<52}{count / b:>10.0f}{b:>9.2f}{base_peak:>10.1f}")
-    label = 'ingest: msgraph-sdk + filter + dedupe + detector + DB'
+    label = "ingest: msgraph-sdk + filter + dedupe + detector + DB"
     print(f"{label:<52}{count / p:>10.0f}{p:>9.2f}{product_peak:>10.1f}")
     print(f"ratio ingest/baseline (throughput): {b / p:.2f}")
     print(f"new bulk enrollment failures counted: {counted} (the other events are other enrollment types)")

@@ -371,3 +371,36 @@ async def test_forged_clues_in_a_start_action_are_refused(bot, connector):
     for data in ({"errorCodes": ["0x80180014; drop"]}, {"deviceName": "x" * 500}, {"packageGuids": ["nope"]}):
         status, body = await bot.post(card_action(connector.url, "diagnosis.start", data))
         assert status == 200 and "out of date" in card_text(body["value"])
+
+
+async def test_a_lookalike_is_answered_with_where_to_look_and_no_graph_read(bot, connector, sim):
+    await bot.post(message(connector.url, "Autopilot fails on a new laptop with 0x80180022"))
+    card = connector.cards()[-1]
+    words = card_text(card)
+    assert "That looks like a Windows Autopilot problem" in words
+    assert "0x80180022" in words and "Windows Home" in words
+    assert "learn.microsoft.com/autopilot/troubleshooting-faq" in json.dumps(card)
+    assert sim.simulator.requests == []  # nothing was read from the tenant
+    (action,) = actions_of(card)
+    assert action["verb"] == "diagnosis.start" and action["data"]["errorCodes"] == ["0x80180022"]
+
+
+async def test_an_enrollment_code_alone_gets_its_meaning_and_a_way_into_the_diagnosis(bot, connector, sim):
+    await bot.post(message(connector.url, "getting 0x801c0003 on the new laptops"))
+    card = connector.cards()[-1]
+    assert "0x801c0003" in card_text(card) and "not authorized to join" in card_text(card)
+    assert sim.simulator.requests == []
+    status, body = await bot.post(card_action(connector.url, "diagnosis.start", actions_of(card)[0]["data"]))
+    assert status == 200
+    assert facts_of(body["value"])["0x801c0003"] == "the account is not authorized to join devices to Entra ID"
+
+
+async def test_a_success_report_is_not_a_failure(bot, connector, sim):
+    await bot.post(message(connector.url, "We used the bulk package last term without issues"))
+    assert "Good to hear it works" in card_text(connector.cards()[-1])
+    assert sim.simulator.requests == []
+
+
+async def test_the_error_in_german_starts_the_diagnosis(bot, connector):
+    card = await start(bot, connector, "Fehlermeldung beim Einrichten: Setupfehler bei der Massenregistrierung.")
+    assert "Device settings" in card_text(card)

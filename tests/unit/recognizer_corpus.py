@@ -1,4 +1,18 @@
-"""A labelled corpus of chat messages: what people paste when bulk enrollment fails, and what they don't."""
+"""A labelled corpus of chat messages: what people paste when bulk enrollment fails, and what they don't.
+
+A regression guard, not the measure: POSITIVE and NEGATIVE were written by the team; the lists after them are
+shaped after material found elsewhere, and each entry says where its shape comes from:
+- TSWIN-xx: the heading of "A setup failure has occurred during bulk enrollment" (and neighbouring sections) in
+  the localized editions of Microsoft's "Troubleshoot Windows device enrollment problems in Microsoft Intune"
+  (memdocs intune/enrollment/troubleshoot-windows-enrollment-errors.md, memdocs.xx-xx).
+- EVENTVIEWER: the layout Event Viewer gives an event under "Copy details as text" (Log Name, Source, Date,
+  Event ID, Task Category, Level, Keywords, User, Computer, Description), for the logs the bulk enrollment
+  reference names (Provisioning-Diagnostics-Provider, DeviceManagement-Enterprise-Diagnostics-Provider, User
+  Device Registration). Descriptions are the documented texts where one exists (event 76 from TSWIN).
+- OCR: text recognised from a screenshot of the OOBE error page: broken lines, lost punctuation, "l" for "I".
+- FORUM: the shape of questions on Microsoft Q&A / Reddit r/Intune: greeting, context, paste, question.
+- Other products' documented errors: the Autopilot, Windows Hello for Business and Intune troubleshooting pages.
+"""
 
 LOG_PASTE = """[2026-11-24 08:01:12] Provisioning-Diagnostics-Provider/Admin
 Event 20 Package: School-PCs-Room101.ppkg
@@ -78,12 +92,7 @@ POSITIVE = [
     "bulk token join failed",
     "the bulk token package fails on join",
     "0x801c0003 during provisioning",
-    "getting 0x801c0003",
-    "error 0x801C0003 on the new laptops",
     "80180014 when applying ppkg",
-    "0x80180014 enrollment failed",
-    "device shows 0x8018002b",
-    "Result: 801c0003",
     "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d can't join devices",
     "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d@contoso.onmicrosoft.com fails to join",
     "Bulk enrollment failed on DESKTOP-7H2K9 with 0x801c0003",
@@ -156,9 +165,6 @@ NEGATIVE = [
     "course enrollment closes tomorrow",
     "the student enrollment spreadsheet has errors",
     "open enrollment for benefits failed to load in Workday",
-    "Autopilot enrollment failed on one device",
-    "my iPhone enrollment failed in Company Portal",
-    "Android enrollment error in Intune",
     "I can't join the Teams meeting",
     "failed to join the call",
     "join the channel please",
@@ -230,4 +236,154 @@ NEGATIVE = [
     "keyboard not working",
     "sounds good",
     "see you tomorrow",
+]
+
+
+CODE_ONLY = [
+    # An enrollment code with nothing that says a provisioning package was involved: its meaning, not a diagnosis.
+    "getting 0x801c0003",
+    "error 0x801C0003 on the new laptops",
+    "0x80180014 enrollment failed",
+    "device shows 0x8018002b",
+    "Result: 801c0003",
+    # TSWIN-de, "Es ist ein Problem aufgetreten" (80180026) as the device shows it.
+    "Es ist ein Problem aufgetreten. Vergewissern Sie sich, dass Sie die richtigen Anmeldeinformationen verwenden "
+    "und Ihre Organisation dieses Feature verwendet. Sie können den Vorgang wiederholen oder sich mit dem Fehlercode "
+    "80180026 an Ihren Systemadministrator wenden.",
+    # TSWIN-de, 0x80180014.
+    "Es wurde ein Problem festgestellt. Diese Windows-Version wird von Ihrer Organisation nicht unterstützt. "
+    "(0x80180014)",
+]
+
+LOCALIZED = [
+    ("Setupfehler bei der Massenregistrierung.", "TSWIN-de (edited revision)"),
+    ("Bei der Massen Registrierung ist ein Setup Fehler aufgetreten.", "TSWIN-de (machine-translated revision)"),
+    ("Bei der Massenregistrierung ist ein Setupfehler aufgetreten.", "TSWIN-de, the same words as one compound"),
+    ("Error de instalación durante la inscripción masiva.", "TSWIN-es"),
+    ("Si è verificato un errore durante l'installazione durante la registrazione in blocco.", "TSWIN-it"),
+    ("Er is een fout opgetreden tijdens de bulk registratie.", "TSWIN-nl"),
+    ("Er is een fout opgetreden tijdens de bulkregistratie.", "TSWIN-nl, compound"),
+    ("Ocorreu uma falha de configuração durante a matrícula a granel.", "TSWIN-pt"),
+    ("Wystąpił błąd konfiguracji podczas rejestracji zbiorczej.", "TSWIN-pl"),
+    ("Wystapil blad konfiguracji podczas rejestracji zbiorczej", "TSWIN-pl typed without Polish letters"),
+    ("Ett installations fel uppstod under Mass registreringen.", "TSWIN-sv"),
+    ("Ett installationsfel uppstod under massregistreringen.", "TSWIN-sv, compounds"),
+    ("一括登録中にセットアップ エラーが発生しました。", "TSWIN-ja"),
+    ("一括登録中にセットアップエラーが発生しました", "TSWIN-ja without the space"),
+    ("Při hromadné registraci došlo k chybě instalace.", "TSWIN-cs"),
+    ("大容量注册期间发生了设置失败。", "TSWIN-zh-cn"),
+    ("SETUPFEHLER BEI DER MASSEN-\nREGISTRIERUNG", "OCR of the German OOBE page: capitals and a hyphenated break"),
+    ("Hallo zusammen, die Massenregistrierung mit unserem Bereitstellungspaket schlägt fehl. Ideen?", "FORUM, German"),
+    ("Das Bereitstellungspaket funktioniert nicht mehr, Geräte werden nicht registriert", "FORUM, German"),
+    ("Bonjour, l'inscription en bloc échoue sur tous les PC de la salle 12", "FORUM, French (keywords only)"),
+    ("Le package d'approvisionnement ne fonctionne pas : erreur 0x801c0003", "FORUM, French"),
+    ("La inscripción masiva falla con el paquete de aprovisionamiento", "FORUM, Spanish"),
+    ("Il pacchetto di provisioning non funziona, errore durante la registrazione in blocco", "FORUM, Italian"),
+    ("De bulk registratie met het inrichtingspakket is mislukt", "FORUM, Dutch"),
+    ("O pacote de provisionamento falhou em todos os portáteis", "FORUM, Portuguese"),
+    ("Rejestracja zbiorcza nie działa na nowych laptopach", "FORUM, Polish"),
+    ("Massregistreringen misslyckades med etableringspaketet", "FORUM, Swedish"),
+    ("プロビジョニング パッケージの適用に失敗しました", "FORUM, Japanese"),
+    (
+        "Protokollname: Microsoft-Windows-Provisioning-Diagnostics-Provider/Admin\nQuelle: "
+        "Microsoft-Windows-Provisioning-Diagnostics-Provider\nEreignis-ID: 20\nEbene: Fehler\nBeschreibung:\n"
+        "Setupfehler bei der Massenregistrierung.",
+        "EVENTVIEWER on a German Windows (field names as German Event Viewer shows them)",
+    ),
+]
+
+REAL_WORLD = [
+    (
+        "Log Name:      Microsoft-Windows-Provisioning-Diagnostics-Provider/Admin\n"
+        "Source:        Microsoft-Windows-Provisioning-Diagnostics-Provider\n"
+        "Date:         11/24/2026 8:01:12 AM\nEvent ID:      20\nTask Category: None\nLevel:         Error\n"
+        "Keywords:      \nUser:          SYSTEM\nComputer:      LAB-PC-014\nDescription:\n"
+        "Provisioning package Room101.ppkg: the Entra join step failed. Result 0x801c0003.",
+        "EVENTVIEWER, provisioning log",
+    ),
+    (
+        "Something went wrong.\nA setup failure has\noccurred during bulk\nenrollment.\nTry again",
+        "OCR of the OOBE error page",
+    ),
+    ("A setup fai1ure has occurred during bulk enro11ment", "OCR: digit one for the letter l"),
+    ("a setup failure has occurred during bulk enrollment.\n\nTry again Next", "OCR, buttons read with the text"),
+    (
+        "Hi all, we build a ppkg in WCD for our school laptops (Win11 Edu 23H2). Since Monday every device shows "
+        "'A setup failure has occurred during bulk enrollment'. Token was created last month. Any idea?",
+        "FORUM, r/Intune shape",
+    ),
+    (
+        "Hello, after applying the provisioning package created with Set up School PCs the device shows an error "
+        "and is not joined. dsregcmd /status says AzureAdJoined : NO. What should I check?",
+        "FORUM, Microsoft Q&A shape",
+    ),
+    (
+        "User Device Registration event 204: The join request failed. Error 0x801c0003 for "
+        "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d@contoso.onmicrosoft.com",
+        "EVENTVIEWER, registration log naming the package account",
+    ),
+    ("Bulk enrollment via provisioning package fails with 0x80180014 on Windows 11 Pro", "FORUM"),
+    (
+        "We had no issues last term, but today the ppkg fails on every device",
+        "FORUM: an earlier success, a failure now",
+    ),
+    ("It worked yesterday, now bulk enrollment fails on all new laptops", "FORUM: past success, present failure"),
+    ("I fixed the join setting but the provisioning package still fails", "FORUM: a fix that did not help"),
+]
+
+NEAR_MISSES = [
+    ("Autopilot deployment fails with 0x80180022", "autopilot", "TSWIN: Autopilot on Windows Home"),
+    (
+        "Log Name: Microsoft-Windows-User Device Registration/Admin\nEvent ID: 304\nLevel: Error\nDescription:\n"
+        "Automatic registration failed at join phase. 0x801C03F3",
+        "autopilot",
+        "Autopilot known issues: 0x801C03F3, EVENTVIEWER",
+    ),
+    (
+        "Securing your hardware (Failed: 0x800705b4)\nJoining your organization's network (Previous step failed)",
+        "autopilot",
+        "TSWIN: Autopilot self-deploying",
+    ),
+    (
+        "Log Name: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin\n"
+        "Source: DeviceManagement-Enterprise-Diagnostics-Provider\nEvent ID: 76\nLevel: Error\n"
+        "Description: Auto MDM Enroll: Failed (Unknown Win32 Error code: 0x8018002b)",
+        "auto_mdm",
+        "TSWIN: event 76 (hybrid join through Group Policy)",
+    ),
+    (
+        "Ereignis 76: Automatische MDM-Anmeldung: Fehler (Unbekannter Win32-Fehlercode: 0x8018002b)",
+        "auto_mdm",
+        "TSWIN-de: event 76",
+    ),
+    (
+        "Evento 76: registrazione MDM automatica: non riuscita (codice errore Win32 sconosciuto: 0x8018002b)",
+        "auto_mdm",
+        "TSWIN-it: event 76",
+    ),
+    ("Hybrid join keeps failing with 0x8018002b on our domain PCs", "auto_mdm", "FORUM"),
+    ("0x80180018 when I add my work account on my personal laptop", "personal", "FORUM: BYOD"),
+    ("Windows Hello for Business PIN setup fails with 0x801C044D", "hello", "WHfB PIN errors page"),
+    ("Apple Automated Device Enrollment failed for 30 iPads", "apple", "FORUM"),
+    ("bulk enrollment of our iPads through Apple School Manager fails", "apple", "FORUM"),
+    ("Android zero-touch bulk enrollment failed", "android", "FORUM"),
+    ("Samsung Knox bulk enrollment error on the warehouse scanners", "knox", "FORUM"),
+    ("bulk enrollment of FIDO2 security keys failed", "security_keys", "FORUM"),
+    ("bulk enrollment of students into Canvas courses failed", "course", "FORUM: a learning platform"),
+    ("Moodle bulk enrolment of the new class failed with an error", "course", "FORUM: a learning platform"),
+    ("bulk user import in Entra failed", "user_import", "FORUM"),
+    ("Bulk create users from CSV failed in Entra ID, 12 rows with errors", "user_import", "FORUM"),
+    ("Windows Autopilot pre-provisioning fails at device setup", "autopilot", "FORUM"),
+    ("ESP stuck at identifying in Autopilot, then error 80070774", "autopilot", "TSWIN: 80070774"),
+]
+
+SUCCESS = [
+    "We used the bulk package last term without issues",
+    "the provisioning package worked without any problems",
+    "bulk enrollment is fixed now, thanks!",
+    "A setup failure has occurred during bulk enrollment - fixed now, it was the join setting",
+    "last term it was fine",
+    "the ppkg went smoothly on all 30 laptops",
+    "bulk enrollment succeeded after we changed the device settings",
+    "no errors with the provisioning package this time",
 ]
