@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.clock import Clock
+from bot.domain.causes import Evidence, Unreadable
 from bot.domain.diagnosis import Diagnosis, accounts_needing_group_check, diagnose
 from bot.domain.model import BULK_ENROLLMENT_TYPES, DirectoryNames, MembershipKind, TroubleshootingEvent
+from bot.errors import GraphAuthError, GraphError, GraphPermissionError
 from bot.graph import GraphGateway
 
 MAX_EVENT_PAGES = 20
@@ -20,25 +23,69 @@ class TenantReading:
     names: DirectoryNames
 
 
-async def read_tenant(graph: GraphGateway, clock: Clock, mentioned_guids: Iterable[str] = ()) -> TenantReading:
+T = TypeVar("T")
+
+
+async def _evidence(what: str, read: Awaitable[T], refused: list[Unreadable]) -> T | None:
+    """One read for the causes beyond the join permission: refused or failed, it is noted, and the rest goes on."""
+    try:
+        return await read
+    except GraphAuthError:
+        raise
+    except GraphPermissionError as exc:
+        refused.append(Unreadable(what, exc.permission))
+    except GraphError as exc:
+        refused.append(Unreadable(what, "", exc.message))
+    return None
+
+
+async def read_tenant(
+    graph: GraphGateway, clock: Clock, mentioned_guids: Iterable[str] = (), codes: Iterable[str] = ()
+) -> TenantReading:
     """Round trips: the policy, then concurrently the package account pages (999 a page), each Selected
-    group's transitive users (a paged listing per group, 20 groups to a $batch) and the Selected entries'
-    names; none of it grows with the number of accounts beyond their pages."""
+    group's transitive users (a paged listing per group, 20 groups to a $batch), the Selected entries' names,
+    the Conditional Access policies, the enrollment restrictions and the MDM user scope (and the deleted users
+    when a mentioned package account is not among the living); then the members of the groups those policies
+    name. None of it grows with the number of accounts beyond their pages."""
+    mentioned = [g.lower() for g in mentioned_guids]
+    refused: list[Unreadable] = []
     accounts_read = asyncio.ensure_future(graph.list_package_accounts())
     try:
         policy = await graph.get_policy()
         groups = list(policy.join.groups) if policy.join.kind is MembershipKind.SELECTED else []
-        accounts, members, resolved = await asyncio.gather(
-            accounts_read, graph.group_user_ids(groups), graph.resolve_names(policy.join.users, groups)
+        accounts, members, resolved, ca, restrictions, scope = await asyncio.gather(
+            accounts_read,
+            graph.group_user_ids(groups),
+            graph.resolve_names(policy.join.users, groups),
+            _evidence("Conditional Access policies", graph.conditional_access_policies(), refused),
+            _evidence("the enrollment restrictions", graph.platform_restrictions(), refused),
+            _evidence("the MDM user scope", graph.mdm_user_scope(), refused),
         )
     finally:
         if not accounts_read.done():
             accounts_read.cancel()
+    living = {a.package_guid for a in accounts}
+    deleted = None
+    if any(g not in living for g in mentioned):
+        deleted = await _evidence("deleted users", graph.deleted_package_accounts(), refused)
+    # The groups Conditional Access and the restrictions name: which package accounts are in them.
+    named = {g for p in ca or () for g in p.groups} | {g for r in restrictions or () for g in r.target_groups}
+    extra = sorted(named - set(members))
+    if extra:
+        more = await _evidence("group memberships", graph.group_user_ids(extra), refused)
+        members = {**members, **(more or {})}
     needing = {a.id for a in accounts_needing_group_check(policy.join, accounts)}
-    groups_of = {
-        account: frozenset(g for g in groups if account in members.get(g, ())) for account in needing
-    }
-    diagnosis = diagnose(policy, accounts, groups_of, clock.now(), mentioned_guids)
+    groups_of = {account: frozenset(g for g in groups if account in members.get(g, ())) for account in needing}
+    in_named = {a.id: frozenset(g for g in named if a.id in members.get(g, ())) for a in accounts if a.account_enabled}
+    evidence = Evidence(
+        conditional_access=tuple(ca) if ca is not None else None,
+        restrictions=tuple(restrictions) if restrictions is not None else None,
+        deleted=tuple(deleted) if deleted is not None else None,
+        mdm_scope=scope,
+        unreadable=tuple(refused),
+        groups_of=in_named,
+    )
+    diagnosis = diagnose(policy, accounts, groups_of, clock.now(), mentioned, evidence, codes)
     # Package accounts are named by their UPN, already read; the policy's own entries by their display names.
     names = DirectoryNames({**{a.id: a.user_principal_name for a in accounts}, **resolved.names})
     return TenantReading(diagnosis, names)

@@ -27,6 +27,7 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from bot.clock import Clock
+from bot.domain.causes import ConditionalAccessPolicy, DeletedAccount, MdmScope, PlatformRestriction
 from bot.domain.model import DirectoryNames, DirectoryUser, PolicySnapshot, TroubleshootingEvent
 from bot.errors import (
     GraphAuthError,
@@ -56,8 +57,12 @@ PERMISSIONS = {
     "change the device registration policy": "Policy.ReadWrite.DeviceConfiguration",
     "list the package accounts": "User.Read.All",
     "check group memberships": "GroupMember.Read.All",
-    "resolve names": "User.Read.All",
+    "resolve names": "User.Read.All (users) and GroupMember.Read.All (groups)",
     "read troubleshooting events": "DeviceManagementManagedDevices.Read.All",
+    "read Conditional Access policies": "Policy.Read.All",
+    "read enrollment restrictions": "DeviceManagementServiceConfig.Read.All",
+    "read deleted users": "User.Read.All",
+    "read the MDM user scope": "Policy.Read.All (delegated: Graph offers no application permission)",
 }
 RETRYABLE = {429, 503, 504}
 
@@ -82,6 +87,14 @@ class GraphGateway(Protocol):
     def troubleshooting_event_pages(
         self, enrollment_types: Collection[str] | None = None
     ) -> AsyncIterator[list[TroubleshootingEvent]]: ...
+
+    async def conditional_access_policies(self) -> list[ConditionalAccessPolicy]: ...
+
+    async def platform_restrictions(self) -> list[PlatformRestriction]: ...
+
+    async def deleted_package_accounts(self) -> list[DeletedAccount]: ...
+
+    async def mdm_user_scope(self) -> MdmScope: ...
 
     async def ping(self) -> None: ...
 
@@ -124,6 +137,51 @@ def _user_from_json(item: dict[str, Any]) -> DirectoryUser:
 
 def _display_name(item: dict[str, Any]) -> str:
     return str(item.get("displayName") or item.get("userPrincipalName") or item["id"])
+
+
+def _ids(value: Any) -> frozenset[str]:
+    return frozenset(str(v) for v in value) if isinstance(value, list) else frozenset()
+
+
+def ca_policy_from_json(item: dict[str, Any]) -> ConditionalAccessPolicy:
+    conditions = item.get("conditions") or {}
+    users = conditions.get("users") or {}
+    apps = conditions.get("applications") or {}
+    grant = item.get("grantControls") or {}
+    return ConditionalAccessPolicy(
+        id=str(item.get("id", "")),
+        name=str(item.get("displayName") or item.get("id") or "unnamed policy"),
+        state=str(item.get("state", "")),
+        include_users=_ids(users.get("includeUsers")),
+        exclude_users=_ids(users.get("excludeUsers")),
+        include_groups=_ids(users.get("includeGroups")),
+        exclude_groups=_ids(users.get("excludeGroups")),
+        include_applications=_ids(apps.get("includeApplications")),
+        include_user_actions=_ids(apps.get("includeUserActions")),
+        controls=_ids(grant.get("builtInControls")),
+        strength=bool(grant.get("authenticationStrength")),
+        client_app_types=_ids(conditions.get("clientAppTypes")),
+    )
+
+
+def restriction_from_json(item: dict[str, Any]) -> PlatformRestriction | None:
+    """A Windows platform restriction (the v1.0 platformRestrictions configuration type), with its assigned groups."""
+    if item.get("@odata.type") != "#microsoft.graph.deviceEnrollmentPlatformRestrictionsConfiguration":
+        return None
+    windows = item.get("windowsRestriction") or {}
+    groups = []
+    for assignment in item.get("assignments") or []:
+        target = (assignment or {}).get("target") or {}
+        if target.get("groupId"):
+            groups.append(str(target["groupId"]))
+    return PlatformRestriction(
+        id=str(item.get("id", "")),
+        name=str(item.get("displayName") or "Default"),
+        priority=int(item.get("priority") or 0),
+        windows_blocked=bool(windows.get("platformBlocked")),
+        personal_blocked=bool(windows.get("personalDeviceEnrollmentBlocked")),
+        target_groups=frozenset(groups),
+    )
 
 
 def roles_of(token: str) -> frozenset[str]:
@@ -362,9 +420,7 @@ class MsGraphGateway:
     async def token(self) -> str:
         return (await self._credential.get_token(GRAPH_SCOPE)).token
 
-    async def _pages(
-        self, operation: str, url: str, *, prefetch: bool = False
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _pages(self, operation: str, url: str, *, prefetch: bool = False) -> AsyncIterator[list[dict[str, Any]]]:
         """The `value` of each page of a Graph collection, following @odata.nextLink: plain JSON, no SDK model
         object per item (kiota's typed models cost milliseconds per user at this scale). With `prefetch`, a
         reader task runs one page ahead, so Graph prepares the next page while the caller works on this one."""
@@ -559,6 +615,47 @@ class MsGraphGateway:
     async def granted_roles(self) -> frozenset[str]:
         """The application permissions the app's Graph token carries (its `roles` claim)."""
         return roles_of(await self.token())
+
+    async def conditional_access_policies(self) -> list[ConditionalAccessPolicy]:
+        found: list[ConditionalAccessPolicy] = []
+        async for page in self._pages("read Conditional Access policies", "/identity/conditionalAccess/policies"):
+            found.extend(ca_policy_from_json(item) for item in page)
+        return found
+
+    async def platform_restrictions(self) -> list[PlatformRestriction]:
+        url = "/deviceManagement/deviceEnrollmentConfigurations?$expand=assignments"
+        found: list[PlatformRestriction] = []
+        async for page in self._pages("read enrollment restrictions", url):
+            found.extend(r for item in page if (r := restriction_from_json(item)) is not None)
+        return found
+
+    async def deleted_package_accounts(self) -> list[DeletedAccount]:
+        """Deleted users whose name holds package_: a deleted user's UPN is prefixed with its id (no dashes), so
+        a startswith filter cannot find them; the list is read with the few fields needed and matched here."""
+        query = {"$select": "id,userPrincipalName,deletedDateTime", "$top": "999"}
+        url = "/directory/deletedItems/microsoft.graph.user?" + urlencode(query, quote_via=quote, safe="$")
+        found: list[DeletedAccount] = []
+        async for page in self._pages("read deleted users", url):
+            for item in page:
+                upn = str(item.get("userPrincipalName") or "")
+                if "package_" in upn.lower():
+                    found.append(DeletedAccount(str(item.get("id", "")), upn, _parse_time(item.get("deletedDateTime"))))
+        return found
+
+    async def mdm_user_scope(self) -> MdmScope:
+        """Beta, delegated permissions only: an app-only token is refused (403), as in a real tenant."""
+        base = self._adapter.base_url.rstrip("/")
+        beta = base[: -len("/v1.0")] + "/beta" if base.endswith("/v1.0") else base
+        body, _ = await self._send(
+            "read the MDM user scope",
+            Method.GET,
+            f"{beta}/policies/mobileDeviceManagementPolicies?$expand=includedGroups",
+        )
+        for item in (body or {}).get("value", []):
+            if str(item.get("displayName", "")).lower().startswith("microsoft intune"):
+                groups = frozenset(str(g.get("id")) for g in item.get("includedGroups") or [] if g.get("id"))
+                return MdmScope(str(item.get("appliesTo", "none")), groups)
+        return MdmScope("none")
 
     async def troubleshooting_event_pages(
         self, enrollment_types: Collection[str] | None = None

@@ -20,6 +20,7 @@ from cards.common import CARD_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
+
 class ConversationGoneError(Exception):
     """Teams answered 403/404: the bot was removed from the conversation or blocked."""
 

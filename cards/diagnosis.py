@@ -88,7 +88,12 @@ def _footer(view: DiagnosisView) -> ac.TextBlock:
 def _findings(diagnosis: Diagnosis) -> list[ac.CardElement]:
     items: list[ac.CardElement] = [text("What I found", weight="Bolder", spacing="Medium")]
     for finding in diagnosis.findings:
-        items.append(text(f"{SEVERITY_MARK[finding.severity]} **{finding.title}**. {finding.detail}", spacing="Small"))
+        mark = SEVERITY_MARK[finding.severity]
+        detail = plain(finding.detail, TEXT_LIMIT * 2)
+        items.append(text(f"{mark} **{plain(finding.title)}**. {detail}", spacing="Small"))
+        if finding.fix:
+            where = f" ({plain(finding.portal)})" if finding.portal else ""
+            items.append(text(f"Fix{where}: {plain(finding.fix, TEXT_LIMIT * 2)}", spacing="None", is_subtle=True))
     return items
 
 

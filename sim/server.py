@@ -18,16 +18,22 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from aiohttp import web
 
 from sim.tenant import (
+    CA_READ,
     DIRECTORY_READ,
+    ENROLLMENT_CONFIG_READ,
     EVENTS_READ,
     GRAPH_SCOPE,
     GROUP_MEMBER_READ,
+    GROUP_PROPERTIES,
     POLICY_READ,
     POLICY_WRITE,
+    USER_PROPERTIES,
     USER_READ,
     Fault,
     GraphFailure,
     Tenant,
+    check_properties,
+    filter_property,
     issue_token,
     parse_user_filter,
     read_token,
@@ -76,6 +82,16 @@ ROUTES = [
     ),
     Route("directoryObjects.getByIds", "POST", re.compile(r"^directoryObjects/getByIds$"), DIRECTORY_READ),
     Route("troubleshootingEvents.list", "GET", re.compile(r"^deviceManagement/troubleshootingEvents$"), EVENTS_READ),
+    Route("conditionalAccess.list", "GET", re.compile(r"^identity/conditionalAccess/policies$"), CA_READ),
+    Route(
+        "enrollmentConfigurations.list",
+        "GET",
+        re.compile(r"^deviceManagement/deviceEnrollmentConfigurations$"),
+        ENROLLMENT_CONFIG_READ,
+    ),
+    Route("deletedUsers.list", "GET", re.compile(r"^directory/deletedItems/microsoft\.graph\.user$"), USER_READ),
+    # Beta, delegated permissions only: checked in the handler (an app token has roles, never scp).
+    Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$"), ()),
     Route("batch", "POST", re.compile(r"^\$batch$"), ()),
 ]
 
@@ -251,6 +267,10 @@ class GraphSimulator:
             if cast:
                 ids = [i for i in ids if (i in tenant.groups) == (cast == "group")]
             select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
+            declared = USER_PROPERTIES if cast == "user" else GROUP_PROPERTIES if cast == "group" else None
+            check_properties(
+                select, declared or (USER_PROPERTIES & GROUP_PROPERTIES), "microsoft.graph.directoryObject"
+            )
             path = f"groups/{match['id']}/transitiveMembers" + (f"/microsoft.graph.{cast}" if cast else "")
             return self._page(base, path, query, ids, 100, 999, decorate=lambda i: tenant.object_json(i, select))
         if name == "directoryObjects.getByIds":
@@ -275,16 +295,68 @@ class GraphSimulator:
                 MAX_EVENTS_PAGE,
                 decorate=lambda e: {"@odata.type": "#microsoft.graph.enrollmentTroubleshootingEvent", **e},
             )
+        if name == "conditionalAccess.list":
+            items = list(tenant.extra.get("conditionalAccessPolicies", []))
+            return self._page(
+                base,
+                "identity/conditionalAccess/policies",
+                query,
+                items,
+                100,
+                100,
+                decorate=lambda p: {"@odata.type": "#microsoft.graph.conditionalAccessPolicy", **p},
+            )
+        if name == "enrollmentConfigurations.list":
+            expand = query.get("$expand", "")
+            if expand and expand != "assignments":
+                raise GraphFailure(400, "BadRequest", f"Could not find a property named '{expand}' to expand.")
+
+            def configuration(item: dict[str, Any]) -> dict[str, Any]:
+                rendered = {k: v for k, v in item.items() if k != "assignments"}
+                if expand:  # assignments are a navigation property: only there when expanded
+                    rendered["assignments"] = item.get("assignments", [])
+                return rendered
+
+            items = list(tenant.extra.get("deviceEnrollmentConfigurations", []))
+            return self._page(
+                base, "deviceManagement/deviceEnrollmentConfigurations", query, items, 100, 100, decorate=configuration
+            )
+        if name == "deletedUsers.list":
+            select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
+            check_properties(select, USER_PROPERTIES, "microsoft.graph.user")
+            items = list(tenant.extra.get("deletedUsers", []))
+
+            def deleted(user: dict[str, Any]) -> dict[str, Any]:
+                shown = {k: v for k, v in user.items() if select is None or k in select or k == "id"}
+                return {"@odata.type": "#microsoft.graph.user", **shown}
+
+            return self._page(
+                base, "directory/deletedItems/microsoft.graph.user", query, items, 100, 999, decorate=deleted
+            )
+        if name == "mdmPolicies.list":
+            if version != "beta":
+                raise GraphFailure(
+                    400, "BadRequest", "Resource not found for the segment 'mobileDeviceManagementPolicies'."
+                )
+            if "scp" not in claims:
+                raise GraphFailure(
+                    403,
+                    "Authorization_RequestDenied",
+                    "This operation supports only delegated permissions; application permissions are not supported.",
+                )
+            return GraphResponse(200, {"value": list(tenant.extra.get("mobileDeviceManagementPolicies", []))})
         if name == "batch":
             return await self._batch(version, body, claims, origin)
         raise GraphFailure(400, "BadRequest", "Unsupported request.")
 
     def _list_users(self, base: str, query: dict[str, str]) -> GraphResponse:
         users = list(self.tenant.users.values())
+        select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
+        check_properties(select, USER_PROPERTIES, "microsoft.graph.user")
         if "$filter" in query:
             clause = parse_user_filter(query["$filter"])
+            check_properties([filter_property(clause)], USER_PROPERTIES, "microsoft.graph.user")
             users = [u for u in users if user_matches(u, clause)]
-        select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
 
         def as_json(user: dict[str, Any]) -> dict[str, Any]:  # only the page's users are rendered
             item = self.tenant.user_json(user, select)

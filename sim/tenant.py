@@ -14,11 +14,14 @@ from typing import Any
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
-POLICY_READ = ("Policy.Read.DeviceConfiguration", "Policy.ReadWrite.DeviceConfiguration", "Policy.Read.All")
+# Policy.Read.All is not among them: for an app, Graph documents this read with the DeviceConfiguration pair only.
+POLICY_READ = ("Policy.Read.DeviceConfiguration", "Policy.ReadWrite.DeviceConfiguration")
 POLICY_WRITE = ("Policy.ReadWrite.DeviceConfiguration",)
 USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 GROUP_MEMBER_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All")
 DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")  # directoryObjects/getByIds: nothing less
+CA_READ = ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess")
+ENROLLMENT_CONFIG_READ = ("DeviceManagementServiceConfig.Read.All", "DeviceManagementServiceConfig.ReadWrite.All")
 EVENTS_READ = ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All")
 
 MEMBERSHIP_ALL = "#microsoft.graph.allDeviceRegistrationMembership"
@@ -27,6 +30,74 @@ MEMBERSHIP_ENUMERATED = "#microsoft.graph.enumeratedDeviceRegistrationMembership
 MEMBERSHIP_TYPES = (MEMBERSHIP_ALL, MEMBERSHIP_NONE, MEMBERSHIP_ENUMERATED)
 
 POLICY_READ_ONLY = ("id", "displayName", "description", "@odata.context")
+# deviceRegistrationPolicy's declared properties (v1.0 metadata): a PUT carrying any other is Graph's 400.
+POLICY_PROPERTIES = frozenset(
+    {
+        *POLICY_READ_ONLY,
+        "userDeviceQuota",
+        "multiFactorAuthConfiguration",
+        "azureADRegistration",
+        "azureADJoin",
+        "localAdminPassword",
+    }
+)
+# A subset of microsoft.graph.user's and microsoft.graph.group's declared properties: $select or $filter on a
+# name outside the type is Graph's 400 ("Could not find a property named ...").
+USER_PROPERTIES = frozenset(
+    {
+        "id",
+        "userPrincipalName",
+        "displayName",
+        "accountEnabled",
+        "createdDateTime",
+        "mail",
+        "givenName",
+        "surname",
+        "jobTitle",
+        "department",
+        "userType",
+        "onPremisesSyncEnabled",
+        "deletedDateTime",
+        "mailNickname",
+        "usageLocation",
+        "assignedLicenses",
+        "businessPhones",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "externalUserState",
+        "creationType",
+        "companyName",
+        "employeeId",
+    }
+)
+GROUP_PROPERTIES = frozenset(
+    {
+        "id",
+        "displayName",
+        "description",
+        "mail",
+        "mailEnabled",
+        "securityEnabled",
+        "groupTypes",
+        "createdDateTime",
+        "deletedDateTime",
+        "mailNickname",
+        "membershipRule",
+        "visibility",
+        "isAssignableToRole",
+    }
+)
+
+
+def check_properties(names: list[str] | None, declared: frozenset[str], type_name: str) -> None:
+    for name in names or ():
+        if name not in declared:
+            raise GraphFailure(
+                400, "Request_BadRequest", f"Could not find a property named '{name}' on type '{type_name}'."
+            )
+
+
 POLICY_REQUIRED = {
     "userDeviceQuota": "quota",
     "multiFactorAuthConfiguration": "multiFactorAuthConfiguration",
@@ -258,6 +329,12 @@ class Tenant:
                 for value in values:
                     if value not in table:
                         raise _bad_request(f"Invalid object identifier '{value}'.", "invalid_request")
+        unknown = sorted(k for k in body if k not in POLICY_PROPERTIES)
+        if unknown:
+            raise _bad_request(
+                f"The property '{unknown[0]}' does not exist on type 'microsoft.graph.deviceRegistrationPolicy'.",
+                "Request_BadRequest",
+            )
         if body["azureADRegistration"] != self.policy.get("azureADRegistration"):
             raise _bad_request(
                 "azureADRegistration cannot be changed while Microsoft Intune is enabled.", "invalid_request"
@@ -323,6 +400,10 @@ def parse_user_filter(expression: str) -> tuple[str, str, Any]:
         value: Any = raw.lower() == "true" if raw.lower() in ("true", "false") else raw[1:-1].replace("''", "'")
         return ("eq", match.group(1), value)
     raise GraphFailure(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause: {expression}")
+
+
+def filter_property(clause: tuple[str, str, Any]) -> str:
+    return clause[1]
 
 
 def user_matches(user: dict[str, Any], clause: tuple[str, str, Any]) -> bool:

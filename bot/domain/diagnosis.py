@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.domain.causes import Evidence, causes
 from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
@@ -38,10 +39,13 @@ class FindingCode(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    code: FindingCode
+    code: FindingCode | str  # a FindingCode, or the key of a cause beyond the join permission
     severity: Severity
     title: str
     detail: str
+    fix: str = ""
+    portal: str = ""
+    permission: str = ""
 
 
 class Coverage(StrEnum):
@@ -193,7 +197,11 @@ def diagnose(
     groups_of: Mapping[str, frozenset[str]],
     now: datetime,
     mentioned_guids: Iterable[str] = (),
+    evidence: Evidence | None = None,
+    codes: Iterable[str] = (),
 ) -> Diagnosis:
+    package_accounts = list(package_accounts)
+    mentioned_guids = list(mentioned_guids)
     join = policy.join
     statuses = []
     for account in package_accounts:
@@ -202,7 +210,8 @@ def diagnose(
         statuses.append(AccountStatus(account, coverage, via, too_old))
     statuses.sort(key=lambda s: (s.covered, s.account.user_principal_name.lower()))
 
-    known = {s.account.package_guid for s in statuses}
+    beyond, explained = causes(evidence or Evidence(), package_accounts, mentioned_guids, codes, now)
+    known = {s.account.package_guid for s in statuses} | explained
     missing = tuple(g for g in dict.fromkeys(g.lower() for g in mentioned_guids) if g not in known)
 
     findings: list[Finding] = []
@@ -288,6 +297,15 @@ def diagnose(
                 + ". It was deleted (the package is revoked) or the package belongs to another tenant.",
             )
         )
+    for cause in beyond:
+        severity = Severity.BLOCKER if cause.blocker else Severity.WARNING
+        findings.append(
+            Finding(cause.key, severity, cause.title, cause.detail, cause.fix, cause.portal, cause.permission)
+        )
+    # Blockers first; a tenant whose join permission is fine but something else blocks says so without "all
+    # good" leading the card.
+    order = {Severity.BLOCKER: 0, Severity.WARNING: 1, Severity.OK: 2}
+    findings.sort(key=lambda f: order[f.severity])
     return Diagnosis(
         policy=policy,
         accounts=tuple(statuses),

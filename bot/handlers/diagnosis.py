@@ -54,7 +54,7 @@ def _clues(session: DiagnosisSession) -> Clues:
 
 
 async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> DiagnosisView:
-    reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
+    reading = await read_tenant(deps.graph, deps.clock, session.package_guids, session.error_codes)
     events: tuple = ()
     events_error = None
     if step == "verify":

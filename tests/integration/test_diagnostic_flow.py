@@ -175,12 +175,22 @@ async def test_150_package_accounts_are_paged_and_batched(bot, connector, sim):
     assert len([r for r in sim.simulator.requests if r["route"] == "users.list"]) == 2  # followed @odata.nextLink
     top_level = [r for r in sim.simulator.requests if not r.get("batch") and r["route"] != "token"]
     # Coverage comes from the Selected group's members, not from a check per account: the round trips do not
-    # grow with the accounts (the policy, two pages of accounts, one $batch of group listings, one of names).
+    # grow with the accounts (the policy, two pages of accounts, one $batch of group listings, one of names,
+    # and one read each for Conditional Access, the enrollment restrictions and the MDM user scope).
     assert [r for r in sim.simulator.requests if r["route"] == "users.checkMemberGroups"] == []
     listings = [r for r in sim.simulator.requests if r["route"] == "groups.transitiveMembers"]
     assert len(listings) == len(sim.tenant.policy["azureADJoin"]["allowedToJoin"]["groups"])
     assert all(r["batch"] for r in listings)
-    assert sorted(r["route"] for r in top_level) == ["batch", "batch", "policy.get", "users.list", "users.list"]
+    assert sorted(r["route"] for r in top_level) == [
+        "batch",
+        "batch",
+        "conditionalAccess.list",
+        "enrollmentConfigurations.list",
+        "mdmPolicies.list",
+        "policy.get",
+        "users.list",
+        "users.list",
+    ]
 
 
 async def test_graph_403_names_the_missing_permission(bot, connector, sim):
