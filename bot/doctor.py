@@ -53,13 +53,14 @@ async def read_tenant(
     try:
         policy = await graph.get_policy()
         groups = list(policy.join.groups) if policy.join.kind is MembershipKind.SELECTED else []
-        accounts, members, resolved, ca, restrictions, scope = await asyncio.gather(
+        accounts, members, resolved, ca, restrictions, scope, sign_ins = await asyncio.gather(
             accounts_read,
             graph.group_user_ids(groups),
             graph.resolve_names(policy.join.users, groups),
             _evidence("Conditional Access policies", graph.conditional_access_policies(), refused),
             _evidence("the enrollment restrictions", graph.platform_restrictions(), refused),
             _evidence("the MDM user scope", graph.mdm_user_scope(), refused),
+            _evidence("sign-in logs", graph.package_sign_ins(), refused),
         )
     finally:
         if not accounts_read.done():
@@ -82,6 +83,7 @@ async def read_tenant(
         restrictions=tuple(restrictions) if restrictions is not None else None,
         deleted=tuple(deleted) if deleted is not None else None,
         mdm_scope=scope,
+        sign_ins=tuple(sign_ins) if sign_ins is not None else None,
         unreadable=tuple(refused),
         groups_of=in_named,
     )

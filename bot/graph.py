@@ -27,7 +27,7 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from bot.clock import Clock
-from bot.domain.causes import ConditionalAccessPolicy, DeletedAccount, MdmScope, PlatformRestriction
+from bot.domain.causes import ConditionalAccessPolicy, DeletedAccount, MdmScope, PlatformRestriction, SignIn
 from bot.domain.model import DirectoryNames, DirectoryUser, PolicySnapshot, TroubleshootingEvent
 from bot.errors import (
     GraphAuthError,
@@ -62,6 +62,7 @@ PERMISSIONS = {
     "read Conditional Access policies": "Policy.Read.All",
     "read enrollment restrictions": "DeviceManagementServiceConfig.Read.All",
     "read deleted users": "User.Read.All",
+    "read sign-in logs": "AuditLog.Read.All",
     "read the MDM user scope": "Policy.Read.All (delegated: Graph offers no application permission)",
 }
 RETRYABLE = {429, 503, 504}
@@ -95,6 +96,8 @@ class GraphGateway(Protocol):
     async def deleted_package_accounts(self) -> list[DeletedAccount]: ...
 
     async def mdm_user_scope(self) -> MdmScope: ...
+
+    async def package_sign_ins(self) -> list[SignIn]: ...
 
     async def ping(self) -> None: ...
 
@@ -640,6 +643,26 @@ class MsGraphGateway:
                 upn = str(item.get("userPrincipalName") or "")
                 if "package_" in upn.lower():
                     found.append(DeletedAccount(str(item.get("id", "")), upn, _parse_time(item.get("deletedDateTime"))))
+        return found
+
+    async def package_sign_ins(self, limit: int = 200) -> list[SignIn]:
+        """The newest sign-ins of package accounts (one page: evidence, not an audit)."""
+        query = {"$filter": "startswith(userPrincipalName,'package_')", "$top": str(limit)}
+        url = "/auditLogs/signIns?" + urlencode(query, quote_via=quote, safe="$'()")
+        body, _ = await self._send("read sign-in logs", Method.GET, url)
+        found: list[SignIn] = []
+        for item in (body or {}).get("value", []):
+            status = item.get("status") or {}
+            policies = tuple(
+                str(p.get("displayName"))
+                for p in item.get("appliedConditionalAccessPolicies") or []
+                if isinstance(p, dict) and p.get("result") == "failure" and p.get("displayName")
+            )
+            code = status.get("errorCode")
+            if isinstance(code, int):
+                found.append(
+                    SignIn(str(item.get("userId", "")), str(item.get("userPrincipalName", "")), code, policies)
+                )
         return found
 
     async def mdm_user_scope(self) -> MdmScope:

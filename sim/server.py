@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from aiohttp import web
 
 from sim.tenant import (
+    AUDIT_READ,
     CA_READ,
     DIRECTORY_READ,
     ENROLLMENT_CONFIG_READ,
@@ -89,6 +90,7 @@ ROUTES = [
         re.compile(r"^deviceManagement/deviceEnrollmentConfigurations$"),
         ENROLLMENT_CONFIG_READ,
     ),
+    Route("signIns.list", "GET", re.compile(r"^auditLogs/signIns$"), AUDIT_READ),
     Route("deletedUsers.list", "GET", re.compile(r"^directory/deletedItems/microsoft\.graph\.user$"), USER_READ),
     # Beta, delegated permissions only: checked in the handler (an app token has roles, never scp).
     Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$"), ()),
@@ -320,6 +322,22 @@ class GraphSimulator:
             items = list(tenant.extra.get("deviceEnrollmentConfigurations", []))
             return self._page(
                 base, "deviceManagement/deviceEnrollmentConfigurations", query, items, 100, 100, decorate=configuration
+            )
+        if name == "signIns.list":
+            items = sorted(tenant.extra.get("signIns", []), key=lambda i: str(i.get("createdDateTime")), reverse=True)
+            if "$filter" in query:
+                clause = parse_user_filter(query["$filter"])
+                if clause[1] not in ("userPrincipalName", "userId", "appId"):
+                    raise GraphFailure(400, "Request_UnsupportedQuery", f"Unsupported filter on '{clause[1]}'.")
+                items = [i for i in items if user_matches(i, clause)]
+            return self._page(
+                base,
+                "auditLogs/signIns",
+                query,
+                items,
+                1000,
+                1000,
+                decorate=lambda i: {"@odata.type": "#microsoft.graph.signIn", **i},
             )
         if name == "deletedUsers.list":
             select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None

@@ -20,6 +20,7 @@ POLICY_WRITE = ("Policy.ReadWrite.DeviceConfiguration",)
 USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 GROUP_MEMBER_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All")
 DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")  # directoryObjects/getByIds: nothing less
+AUDIT_READ = ("AuditLog.Read.All",)  # sign-in logs also need an Entra ID P1 licence in a real tenant
 CA_READ = ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess")
 ENROLLMENT_CONFIG_READ = ("DeviceManagementServiceConfig.Read.All", "DeviceManagementServiceConfig.ReadWrite.All")
 EVENTS_READ = ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All")

@@ -101,6 +101,23 @@ class MdmScope:
     groups: frozenset[str] = frozenset()
 
 
+# Entra sign-in error codes that say a package account was stopped by what it cannot do.
+SIGN_IN_ERRORS = {
+    50076: "MFA was required",
+    50079: "MFA registration was required",
+    53000: "a compliant or managed device was required",
+    53003: "Conditional Access blocked the sign-in",
+}
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user_id: str
+    user_principal_name: str
+    error_code: int
+    policies: tuple[str, ...] = ()  # names of the Conditional Access policies that failed it
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """A read Graph refused: what could not be seen, why, and what would let the bot see it."""
@@ -118,6 +135,7 @@ class Evidence:
     restrictions: tuple[PlatformRestriction, ...] | None = None
     deleted: tuple[DeletedAccount, ...] | None = None
     mdm_scope: MdmScope | None = None
+    sign_ins: tuple[SignIn, ...] | None = None
     unreadable: tuple[Unreadable, ...] = ()
     groups_of: Mapping[str, frozenset[str]] = field(default_factory=dict)  # account -> groups among those asked
 
@@ -141,13 +159,31 @@ def _names(items: Iterable[str], limit: int = 4) -> str:
     return shown + (f" and {len(listed) - limit} more" if len(listed) > limit else "")
 
 
+def sign_in_evidence(sign_ins: Iterable[SignIn]) -> str:
+    """ "Sign-in logs: 12 failed sign-ins of package accounts: MFA was required (50076) ×9, …". Empty: none."""
+    counts: dict[int, int] = {}
+    for sign_in in sign_ins:
+        if sign_in.error_code in SIGN_IN_ERRORS:
+            counts[sign_in.error_code] = counts.get(sign_in.error_code, 0) + 1
+    if not counts:
+        return ""
+    total = sum(counts.values())
+    parts = ", ".join(f"{SIGN_IN_ERRORS[c]} ({c}) \u00d7{n}" for c, n in sorted(counts.items(), key=lambda x: -x[1]))
+    return f"Sign-in logs: {total} failed sign-in{'s' if total != 1 else ''} of package accounts: {parts}."
+
+
 def conditional_access_causes(
     policies: Iterable[ConditionalAccessPolicy],
     accounts: Iterable[DirectoryUser],
     groups_of: Mapping[str, frozenset[str]],
+    sign_ins: Iterable[SignIn] = (),
 ) -> list[Cause]:
     """The enabled policies that apply to a usable package account when it joins a device (the "Register or
-    join devices" user action, or all cloud apps) and demand what a package account cannot give."""
+    join devices" user action, or all cloud apps) and demand what a package account cannot give; with the
+    sign-in logs' evidence where they were readable. Sign-ins stopped by Conditional Access with no policy
+    found (one the bot could not judge, e.g. by location) are a cause of their own."""
+    sign_ins = list(sign_ins)
+    evidence = sign_in_evidence(sign_ins)
     usable = [a for a in accounts if a.account_enabled]
     hits: list[tuple[ConditionalAccessPolicy, int]] = []
     for policy in policies:
@@ -157,7 +193,23 @@ def conditional_access_causes(
         if applies:
             hits.append((policy, applies))
     if not hits:
-        return []
+        blocked = [s for s in sign_ins if s.error_code in SIGN_IN_ERRORS]
+        if not blocked:
+            return []
+        named = sorted({p for s in blocked for p in s.policies})
+        return [
+            Cause(
+                "conditional_access_sign_ins",
+                True,
+                "Sign-ins of package accounts fail on Conditional Access",
+                evidence
+                + (f" The sign-ins name {_names(named)}." if named else "")
+                + " I found no policy I could judge that does it (its conditions may be locations or platforms).",
+                fix="Exclude the package accounts (a group of them) from the policy the sign-in logs name.",
+                portal=CA_PORTAL,
+                permission="Policy.Read.All, AuditLog.Read.All",
+            )
+        ]
 
     def scope(policy: ConditionalAccessPolicy) -> str:
         return (
@@ -175,7 +227,8 @@ def conditional_access_causes(
             "conditional_access",
             True,
             f"{len(hits)} Conditional Access polic{'ies' if len(hits) != 1 else 'y'} stop the package accounts",
-            f"A package account signs in without a person and cannot do MFA or bring a compliant device: {details}.",
+            f"A package account signs in without a person and cannot do MFA or bring a compliant device: {details}."
+            + (f" {evidence}" if evidence else ""),
             fix="Exclude the package accounts (best: one group that holds them) from exactly "
             + _names(p.name for p, _ in hits)
             + ", under Users > Exclude. Leave the policies on for everyone else.",
@@ -417,7 +470,9 @@ def causes(
     found: list[Cause] = []
     explained: set[str] = set()
     if evidence.conditional_access is not None:
-        found += conditional_access_causes(evidence.conditional_access, accounts, evidence.groups_of)
+        found += conditional_access_causes(
+            evidence.conditional_access, accounts, evidence.groups_of, evidence.sign_ins or ()
+        )
     if evidence.restrictions is not None:
         found += restriction_causes(evidence.restrictions, accounts, evidence.groups_of)
     if evidence.deleted is not None:

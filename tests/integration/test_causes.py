@@ -57,6 +57,38 @@ async def test_a_conditional_access_policy_demanding_mfa_to_join_is_named_with_i
     assert words.index("Conditional Access policy") < words.index("Every usable package account may join")
 
 
+def sign_in(upn: str, code: int, policy: str | None = None) -> dict[str, Any]:
+    applied = [{"id": "p1", "displayName": policy, "result": "failure"}] if policy else []
+    return {
+        "id": f"s-{abs(hash((upn, code, policy))) % 10**12:012d}",
+        "createdDateTime": "2026-11-26T11:00:00Z",
+        "userPrincipalName": upn,
+        "userId": "c0a80001-5a1e-4b7c-8d9e-000000000101",
+        "appDisplayName": "Device Registration Client",
+        "status": {"errorCode": code, "failureReason": "Strong authentication is required."},
+        "appliedConditionalAccessPolicies": applied,
+    }
+
+
+async def test_sign_in_logs_back_the_finding_and_name_a_policy_the_bot_could_not_judge(bot, connector, sim):
+    allow_all(sim)
+    upn = f"package_{PKG}@contoso.onmicrosoft.com"
+    sim.tenant.extra["signIns"] = [sign_in(upn, 50076), sign_in(upn, 50076), sign_in("adelev@contoso.com", 50076)]
+    sim.tenant.extra["conditionalAccessPolicies"].append(
+        ca_policy(
+            "MFA everywhere", users={"includeUsers": ["All"]}, apps={"includeApplications": ["All"]}, controls=["mfa"]
+        )
+    )
+    words = await diagnose(bot, connector)
+    assert "Sign-in logs: 2 failed sign-ins of package accounts: MFA was required (50076) \u00d72" in words
+    # A policy on locations (which the bot does not judge) shows up only in the sign-ins: still named.
+    sim.tenant.extra["conditionalAccessPolicies"].pop()
+    sim.tenant.extra["signIns"] = [sign_in(upn, 53003, "Block outside school network")]
+    words = await diagnose(bot, connector)
+    assert "Sign-ins of package accounts fail on Conditional Access" in words
+    assert "'Block outside school network'" in words
+
+
 async def test_a_policy_that_excludes_the_package_accounts_group_is_no_cause(bot, connector, sim):
     allow_all(sim)
     policies = sim.tenant.extra["conditionalAccessPolicies"]
