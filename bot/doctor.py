@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.clock import Clock
 from bot.domain.causes import Evidence, Unreadable
@@ -50,21 +50,29 @@ async def read_tenant(
     mentioned = [g.lower() for g in mentioned_guids]
     refused: list[Unreadable] = []
     accounts_read = asyncio.ensure_future(graph.list_package_accounts())
+    evidence_reads: list[asyncio.Future[Any]] = []
     try:
         policy = await graph.get_policy()
         groups = list(policy.join.groups) if policy.join.kind is MembershipKind.SELECTED else []
-        accounts, members, resolved, ca, restrictions, scope, sign_ins = await asyncio.gather(
-            accounts_read,
-            graph.group_user_ids(groups),
-            graph.resolve_names(policy.join.users, groups),
-            _evidence("Conditional Access policies", graph.conditional_access_policies(), refused),
-            _evidence("the enrollment restrictions", graph.platform_restrictions(), refused),
-            _evidence("the MDM user scope", graph.mdm_user_scope(), refused),
-            _evidence("sign-in logs", graph.package_sign_ins(), refused),
+        # The reads for the causes beyond the join permission start now and run beside the join reads.
+        ca_read = asyncio.ensure_future(
+            _evidence("Conditional Access policies", graph.conditional_access_policies(), refused)
         )
+        restrictions_read = asyncio.ensure_future(
+            _evidence("the enrollment restrictions", graph.platform_restrictions(), refused)
+        )
+        scope_read = asyncio.ensure_future(_evidence("the MDM user scope", graph.mdm_user_scope(), refused))
+        sign_ins_read = asyncio.ensure_future(_evidence("sign-in logs", graph.package_sign_ins(), refused))
+        evidence_reads += [ca_read, restrictions_read, scope_read, sign_ins_read]
+        accounts, members, resolved = await asyncio.gather(
+            accounts_read, graph.group_user_ids(groups), graph.resolve_names(policy.join.users, groups)
+        )
+        ca, restrictions = await ca_read, await restrictions_read
+        scope, sign_ins = await scope_read, await sign_ins_read
     finally:
-        if not accounts_read.done():
-            accounts_read.cancel()
+        for pending in (accounts_read, *evidence_reads):
+            if not pending.done():
+                pending.cancel()
     living = {a.package_guid for a in accounts}
     deleted = None
     if any(g not in living for g in mentioned):
