@@ -15,6 +15,7 @@ from bot.domain.approval import (
     Actor,
     ApplyStep,
     ApprovalRequest,
+    Origin,
     Refused,
     State,
     Transition,
@@ -29,7 +30,6 @@ from bot.domain.diagnosis import Diagnosis
 from bot.domain.model import JoinSetting
 from bot.errors import GraphError
 from bot.graph import GraphGateway
-from bot.handlers.context import Turn
 from bot.observability import Metrics
 from bot.proactive import Background, ConversationGoneError, Messenger, channel_base_id
 from bot.settings import Settings
@@ -178,21 +178,21 @@ class ApprovalService:
         )
 
     # ---- channel set-up -------------------------------------------------------------------------
-    async def use_channel(self, turn: Turn) -> str:
-        if turn.conversation_type != "channel":
+    async def use_channel(self, origin: Origin) -> str:
+        if origin.conversation_type != "channel":
             return "Write this in the admins' channel of a team, with an @mention of me."
         if not self.configured:
             return "Approvers are not configured (APPROVER_GROUP_ID or APPROVER_USER_IDS), so nobody can approve."
-        if not await self.is_approver(turn.user_id):
+        if not await self.is_approver(origin.user_id):
             return f"Only {await self.approvers_label()} can choose the approvals channel."
-        channel_id = channel_base_id(turn.conversation_id)
+        channel_id = channel_base_id(origin.conversation_id)
         await self._storage.set_setting(CHANNEL_SETTING, channel_id)
         await self._storage.append_audit(
             AuditEntry(
                 at=self._clock.now(),
                 action="approval_channel_set",
-                actor_id=turn.user_id,
-                actor_name=turn.user_name,
+                actor_id=origin.user_id,
+                actor_name=origin.user_name,
                 data={"conversationId": channel_id},
             )
         )
@@ -204,7 +204,7 @@ class ApprovalService:
 
     # ---- the request ------------------------------------------------------------------------------
     async def request(
-        self, turn: Turn, diagnosis: Diagnosis, session_id: str, option: str, justification: str | None
+        self, origin: Origin, diagnosis: Diagnosis, session_id: str, option: str, justification: str | None
     ) -> dict[str, Any]:
         plan = diagnosis.plan if option == "minimal" else diagnosis.alternative
         if plan is None:
@@ -215,38 +215,38 @@ class ApprovalService:
         now = self._clock.now()
         candidate = ApprovalRequest(
             id=uuid.uuid4().hex,
-            tenant_id=turn.tenant_id,
+            tenant_id=origin.tenant_id,
             plan=plan,
-            requester_id=turn.user_id,
-            requester_name=turn.user_name,
+            requester_id=origin.user_id,
+            requester_name=origin.user_name,
             created_at=now,
             expires_at=now + timedelta(hours=self._settings.approval_expiry_hours),
             justification=(justification or "").strip()[:1000] or None,
             diagnosis_summary=summarize(diagnosis),
             session_id=session_id,
-            requester_conversation_id=channel_base_id(turn.conversation_id),
-            requester_card_id=turn.activity.reply_to_id,
+            requester_conversation_id=channel_base_id(origin.conversation_id),
+            requester_card_id=origin.card_id,
         )
-        request, created = await self._create(candidate, turn, justification=candidate.justification)
+        request, created = await self._create(candidate, origin, justification=candidate.justification)
         notice = None
         if not created:
             notice = "You (or someone) already asked for exactly this change: this is that request."
-            if turn.activity.reply_to_id and request.requester_id == turn.user_id:
+            if origin.card_id and request.requester_id == origin.user_id:
                 await self._storage.set_approval_cards(
-                    request.id, requester=(channel_base_id(turn.conversation_id), turn.activity.reply_to_id)
+                    request.id, requester=(channel_base_id(origin.conversation_id), origin.card_id)
                 )
         elif not await self.post_approval_card(request):
             notice = SETUP_HELP.format(approvers=(await self.approvers_label()).capitalize())
         return build_request_status_card(await self._view(request, notice=notice))
 
-    async def _create(self, candidate: ApprovalRequest, turn: Turn, **data: Any) -> tuple[ApprovalRequest, bool]:
+    async def _create(self, candidate: ApprovalRequest, origin: Origin, **data: Any) -> tuple[ApprovalRequest, bool]:
         """Store a new pending request with its "created" audit line, or get the pending one for the same plan."""
         audit = AuditEntry(
             at=candidate.created_at,
             action="created",
             request_id=candidate.id,
-            actor_id=turn.user_id,
-            actor_name=turn.user_name,
+            actor_id=origin.user_id,
+            actor_name=origin.user_name,
             to_state=State.PENDING.value,
             data={"plan": candidate.plan.to_json(), **data},
         )
@@ -270,23 +270,23 @@ class ApprovalService:
         return True
 
     # ---- acting on a request ----------------------------------------------------------------------
-    async def load_for(self, turn: Turn, request_id: str, *, from_requester: bool) -> ApprovalRequest | None:
+    async def load_for(self, origin: Origin, request_id: str, *, from_requester: bool) -> ApprovalRequest | None:
         """The request, if it exists in this tenant and this conversation is where it can be acted on."""
         request = await self._storage.get_approval(request_id)
-        if request is None or request.tenant_id != turn.tenant_id:
+        if request is None or request.tenant_id != origin.tenant_id:
             return None
-        here = channel_base_id(turn.conversation_id)
+        here = channel_base_id(origin.conversation_id)
         where = request.requester_conversation_id if from_requester else request.approval_conversation_id
         if not where or channel_base_id(where) != here:
             return None
         return request
 
-    async def actor(self, turn: Turn) -> Actor:
-        return Actor(turn.user_id, turn.user_name, await self.is_approver(turn.user_id))
+    async def actor(self, origin: Origin) -> Actor:
+        return Actor(origin.user_id, origin.user_name, await self.is_approver(origin.user_id))
 
-    async def view_for(self, turn: Turn, request: ApprovalRequest) -> dict[str, Any]:
+    async def view_for(self, origin: Origin, request: ApprovalRequest) -> dict[str, Any]:
         """Refresh (automatic or manual): approvers see the buttons, everyone else the status."""
-        actor = await self.actor(turn)
+        actor = await self.actor(origin)
         channel = await self.admin_channel()
         mris = await self._approver_user_ids(channel) if channel else ()
         current = None
@@ -305,8 +305,8 @@ class ApprovalService:
             )
         return ok
 
-    async def act(self, turn: Turn, request: ApprovalRequest, action: Action, reason: str | None = None) -> dict:
-        actor = await self.actor(turn)
+    async def act(self, origin: Origin, request: ApprovalRequest, action: Action, reason: str | None = None) -> dict:
+        actor = await self.actor(origin)
         result = decide(
             request,
             action,
@@ -335,10 +335,10 @@ class ApprovalService:
             return build_request_status_card(await self._view(new))
         return build_approval_card(await self._view(new))
 
-    async def replan(self, turn: Turn, request: ApprovalRequest, diagnosis: Diagnosis) -> dict[str, Any]:
+    async def replan(self, origin: Origin, request: ApprovalRequest, diagnosis: Diagnosis) -> dict[str, Any]:
         if request.state is not State.STALE:
             return build_notice_card("Nothing to re-plan", f"Request {short_id(request)} is {request.state.label}.")
-        if not await self.is_approver(turn.user_id) and turn.user_id != request.requester_id:
+        if not await self.is_approver(origin.user_id) and origin.user_id != request.requester_id:
             return build_notice_card("Not allowed", "Only an approver or the requester can re-plan this change.")
         option = "all" if request.plan.widens_to_all else "minimal"
         plan = diagnosis.plan if option == "minimal" else diagnosis.alternative
@@ -367,7 +367,7 @@ class ApprovalService:
             graph_request_id=None,
             extra={"replanOf": request.id},
         )
-        created, is_new = await self._create(fresh, turn, replanOf=request.id)
+        created, is_new = await self._create(fresh, origin, replanOf=request.id)
         if is_new:
             await self.post_approval_card(created)
         return build_notice_card(

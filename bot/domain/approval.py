@@ -60,6 +60,18 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Who acts and from where: what the approval workflow needs of a chat turn, and nothing else."""
+
+    user_id: str  # Entra object id, from the activity, never from card data
+    user_name: str
+    tenant_id: str
+    conversation_id: str
+    conversation_type: str = "personal"
+    card_id: str | None = None  # the card the action came from (the activity's replyToId)
+
+
+@dataclass(frozen=True)
 class Actor:
     id: str  # Entra object id, from the activity, never from card data
     name: str

@@ -17,18 +17,18 @@ NOT_HERE = "This request is not known here, or this is not where it can be acted
 
 
 async def view(turn: Turn, payload: ViewRequest) -> dict[str, Any]:
-    request = await turn.deps.approvals.load_for(turn, payload.request_id, from_requester=False)
+    request = await turn.deps.approvals.load_for(turn.origin(), payload.request_id, from_requester=False)
     if request is None:
         return build_out_of_date_card(NOT_HERE)
-    return await turn.deps.approvals.view_for(turn, request)
+    return await turn.deps.approvals.view_for(turn.origin(), request)
 
 
 async def _act(turn: Turn, request_id: str, action: Action, reason: str | None = None) -> dict[str, Any]:
     from_requester = action is Action.CANCEL
-    request = await turn.deps.approvals.load_for(turn, request_id, from_requester=from_requester)
+    request = await turn.deps.approvals.load_for(turn.origin(), request_id, from_requester=from_requester)
     if request is None:
         return build_out_of_date_card(NOT_HERE)
-    return await turn.deps.approvals.act(turn, request, action, reason)
+    return await turn.deps.approvals.act(turn.origin(), request, action, reason)
 
 
 async def approve(turn: Turn, payload: Approve) -> dict[str, Any]:
@@ -50,14 +50,14 @@ async def retry(turn: Turn, payload: Retry) -> dict[str, Any]:
 async def replan(turn: Turn, payload: Replan) -> dict[str, Any]:
     from bot.doctor import read_tenant
 
-    request = await turn.deps.approvals.load_for(turn, payload.request_id, from_requester=False)
+    request = await turn.deps.approvals.load_for(turn.origin(), payload.request_id, from_requester=False)
     if request is None:
         return build_out_of_date_card(NOT_HERE)
     deps = turn.deps
 
     async def replanned() -> dict[str, Any]:
         reading = await read_tenant(deps.graph, deps.clock)
-        return await deps.approvals.replan(turn, request, reading.diagnosis)
+        return await deps.approvals.replan(turn.origin(), request, reading.diagnosis)
 
     checking = build_notice_card(
         "Re-planning\u2026", "I am reading the policy as it is now to make a new plan. This card updates itself."
@@ -66,7 +66,7 @@ async def replan(turn: Turn, payload: Replan) -> dict[str, Any]:
 
 
 async def use_channel(turn: Turn, recognition: Recognition) -> None:
-    await turn.context.send_activity(await turn.deps.approvals.use_channel(turn))
+    await turn.context.send_activity(await turn.deps.approvals.use_channel(turn.origin()))
 
 
 async def audit(turn: Turn, recognition: Recognition) -> None:

@@ -11,6 +11,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
 from bot.deps import Deps
+from bot.domain.approval import Origin
 from bot.proactive import card_message
 
 # Work a handler asked to run once the HTTP answer to this activity has been written (bot/web.py sets it): an
@@ -51,6 +52,17 @@ class Turn:
     @property
     def tenant_id(self) -> str:
         return activity_tenant_id(self.activity) or ""
+
+    def origin(self) -> Origin:
+        """Who acts and from where, for the workflows that must not depend on a turn."""
+        return Origin(
+            user_id=self.user_id,
+            user_name=self.user_name,
+            tenant_id=self.tenant_id,
+            conversation_id=self.conversation_id,
+            conversation_type=self.conversation_type,
+            card_id=self.activity.reply_to_id,
+        )
 
     async def send_card(self, card: dict[str, Any]) -> str | None:
         response = await self.context.send_activity(card_message(card))

@@ -147,6 +147,8 @@ async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, An
     async def ask() -> dict[str, Any]:
         # The plan is made again from the tenant as it is now, never taken from the card.
         reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
-        return await deps.approvals.request(turn, reading.diagnosis, session.id, payload.option, payload.justification)
+        return await deps.approvals.request(
+            turn.origin(), reading.diagnosis, session.id, payload.option, payload.justification
+        )
 
     return await answer_later(turn, _checking(session, "join"), ask)
