@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.deps import Deps
 from bot.doctor import read_tenant, recent_bulk_failures
-from bot.domain.recognizer import Recognition
+from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
 from bot.handlers.context import Turn
 from bot.handlers.later import answer_later, follow_up
@@ -54,7 +54,6 @@ def _clues(session: DiagnosisSession) -> Clues:
 
 
 async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> DiagnosisView:
-    reading = await read_tenant(deps.graph, deps.clock, session.package_guids, session.error_codes)
     events: tuple = ()
     events_error = None
     if step == "verify":
@@ -63,6 +62,9 @@ async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | 
         except GraphError as exc:
             # The check itself succeeded; only the event list is missing, and the card says why.
             events_error = f"Could not read troubleshooting events: {exc.message}"
+    # Device-side causes come from the paste and, on the verify step, from the devices' own failure reports.
+    codes = (*session.error_codes, *(c for e in events for c in extract_error_codes(e.failure_reason)))
+    reading = await read_tenant(deps.graph, deps.clock, session.package_guids, tuple(dict.fromkeys(codes)))
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())

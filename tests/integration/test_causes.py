@@ -229,3 +229,28 @@ async def test_the_simulated_tenant_refuses_what_graph_refuses(sim):
     app.permissions = ("Policy.Read.All", "User.Read.All")
     assert (await graph(sim, "GET", "v1.0/policies/deviceRegistrationPolicy")).status_code == 403
     assert (await graph(sim, "GET", "v1.0/identity/conditionalAccess/policies")).status_code == 200
+
+
+async def test_the_verify_step_reads_device_side_causes_from_the_devices_failure_reports(bot, connector, sim):
+    from tests.integration.test_diagnostic_flow import session_id_of, step
+
+    allow_all(sim)
+    sim.tenant.events.append(
+        {
+            "id": "e0000000-0000-4000-8000-00000000c10c",
+            "eventDateTime": "2026-11-26T11:30:00Z",
+            "correlationId": "c0000000-0000-4000-8000-00000000c10c",
+            "managedDeviceIdentifier": "",
+            "operatingSystem": "Windows",
+            "osVersion": "10.0.22631.4460",
+            "userId": "c0a80001-5a1e-4b7c-8d9e-000000000101",
+            "deviceId": "",
+            "enrollmentType": "windowsBulkAzureDomainJoin",
+            "failureCategory": "unknown",
+            "failureReason": "Certificate date invalid on the device (0x8018000D).",
+        }
+    )
+    card = await start(bot, connector)
+    assert "clock is wrong" not in card_text(card)
+    verify = await step(bot, connector, session_id_of(card), "verify")
+    assert "The device's clock is wrong" in card_text(verify)
