@@ -138,6 +138,23 @@ LOOKALIKES: tuple[Lookalike, ...] = (
         gated("class enrollment", "course enrollment"),
     ),
     Lookalike(
+        "messages",
+        "bulk messages (email, SMS, reminders), not device enrollment",
+        "That is for the support of the tool that sends them.",
+        None,
+        frozenset(
+            {"sms", "email", "emails", "newsletter", "newsletters", "reminder", "reminders", "campaign", "mailing"}
+        ),
+    ),
+    Lookalike(
+        "app",
+        "an app deployment (a Win32, MSI or MSIX app package), not a provisioning package",
+        "Look at the app's installation status in Intune > Apps > the app > Device install status.",
+        "https://learn.microsoft.com/troubleshoot/mem/intune/app-management/troubleshoot-app-install",
+        frozenset({"win32", "msi", "msix", "intunewin", "appx", "lob"}),
+        gated("app package", "application package", "app deployment", "app install"),
+    ),
+    Lookalike(
         "personal",
         "enrolling a personal device (bring your own device), not a provisioning package",
         "Personal devices enroll through Settings > Accounts > Access work or school or the Company Portal; check the "

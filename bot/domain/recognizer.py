@@ -131,7 +131,7 @@ _FIXED_PHRASES = gated(
 )
 # A fix report that is not over: "fixed the setting but it still fails".
 _ONGOING_WORDS = frozenset("still again keeps anymore".split())
-_ONGOING_PHRASES = gated("no longer", "but now")
+_ONGOING_PHRASES = gated("no longer", "but now", "now fails", "now failing", "now it fails", "now get", "now getting")
 _SHORT_MESSAGE = 1200  # typed by a person: typos are forgiven; longer pastes are machine text
 
 # Canonical vocabulary for typo-tolerant matching: word -> concept.
@@ -161,8 +161,6 @@ VOCAB = {
     "joins": "join",
     "joining": "join",
     "joined": "join",
-    "entra": "join",
-    "aad": "join",
     "aadj": "join",
     "fail": "fail",
     "fails": "fail",
@@ -217,7 +215,6 @@ _PACKAGE_PHRASES = gated(
     "bulk token",
     "provisioning diagnostics provider",
 )
-_JOIN_PHRASES = gated("azure ad", "microsoft entra", "entra id")
 
 _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
     (re.compile(r"^(?:help|\?|what can you do\??|commands|menu|usage)$"), Intent.HELP),
@@ -357,8 +354,6 @@ def _concepts(reading: Reading, short: bool) -> set[str]:
                 concepts.add(concept)
     if any_phrase(_PACKAGE_PHRASES, reading):
         concepts.add("ppkg")
-    if "join" not in concepts and any_phrase(_JOIN_PHRASES, reading):
-        concepts.add("join")
     if (
         "fail" not in concepts
         and not reading.words.isdisjoint(_NEGATORS)
@@ -407,7 +402,9 @@ def recognize(text: str) -> Recognition:
         language = shown.name if shown else None
         return hit("error message" + (f" ({language})" if language else ""))
 
-    # 2. What works, or worked, is not a failure report.
+    # 2. What works, or worked, is not a failure report; nor is a problem said to be fixed.
+    if not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):
+        return not_ours("success report")
     concepts = _concepts(reading, short)
     if keywords:
         concepts.add("localized")

@@ -387,3 +387,53 @@ SUCCESS = [
     "bulk enrollment succeeded after we changed the device settings",
     "no errors with the provisioning package this time",
 ]
+
+
+# Written as a held-out check after the recogniser was built, run once, then kept here as a regression guard:
+# the first run missed one French paraphrase and claimed four of these (bulk licence assignment, bulk SMS,
+# a fixed problem, an app package); the classes behind them were fixed, not the sentences.
+HELD_OUT_POSITIVE = [
+    "Hi, our students' Surface laptops show 'A setup failure has occurred during bulk enrollment' after we applied the ppkg from the USB stick",
+    "ppkg from Set Up School PCs fails at 'Setting up your device for work', error says setup failure during bulk enrollment",
+    "Windows Configuration Designer package won't join our tenant anymore",
+    "Bulk token package stopped working this morning, devices stay local only",
+    "Ich bekomme die Meldung Setupfehler bei der Massenregistrierung auf allen Schul-PCs",
+    "Bij het toepassen van het inrichtingspakket krijgen we een fout",
+    "El paquete de aprovisionamiento da error en todos los equipos",
+    "Il pacchetto di provisioning non riesce ad aggiungere i PC ad Azure AD",
+    "Pakiet aprowizacyjny nie działa - błąd podczas rejestracji zbiorczej",
+    "Etableringspaketet fungerar inte, fel vid massregistrering",
+    "L'inscription en bloc ne fonctionne plus depuis lundi",
+    "一括登録でエラーになります",
+    "Provisioning package applies but the device never joins Entra ID: 0x801c0003",
+    "Event 20 in Provisioning-Diagnostics-Provider: package failed with 0x80180014",
+    "our bulk enrolment via ppkg errors out with 'something went wrong' on the new HP ProBooks",
+    "Can you check why bulk enrollment is failing for package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d?",
+    "bulk enrollment keeps failing since we enabled MFA for everyone",
+    "A setup failure has ocurred during bulk enrolment (Win 11 Edu)",
+    "The PPKG errors with 'A setup failure has occured during bulk enrollment' - tried 3 times",
+    "after applying the .ppkg I get: Error: 0x801C0003 - This user is not authorized to enroll",
+]
+
+HELD_OUT_NEGATIVE = [
+    "Autopilot white glove fails with 0x80180014 on the ESP",
+    "Hybrid Azure AD join not working, event 304 in User Device Registration",
+    "Company Portal enrollment fails on my Android phone",
+    "iPad bulk enrollment with Apple Configurator failed",
+    "our Samsung tablets fail KME enrollment",
+    "bulk license assignment in Entra failed for 40 users",
+    "Moodle course enrolment via CSV failed",
+    "bulk enrollment went fine last week, thanks for the help!",
+    "the provisioning package worked perfectly on all 60 laptops",
+    "How long is a bulk token valid?",
+    "Windows Hello PIN setup error 0x801c044d",
+    "FIDO2 key bulk registration fails in Entra",
+    "MDM enrollment on my personal laptop fails with 0x80180018",
+    "Defender for Endpoint onboarding package failed",
+    "Configuration Manager client install package failed on 20 machines",
+    "bulk SMS enrollment reminders failed to send",
+    "The printer provisioning failed",
+    "We fixed the bulk enrollment issue by allowing the package accounts, all good now",
+    "Azure VM provisioning failed with an error",
+    "Intune Win32 app package failed to install on enrolled devices",
+]
