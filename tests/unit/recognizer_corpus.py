@@ -393,8 +393,10 @@ SUCCESS = [
 # the first run missed one French paraphrase and claimed four of these (bulk licence assignment, bulk SMS,
 # a fixed problem, an app package); the classes behind them were fixed, not the sentences.
 HELD_OUT_POSITIVE = [
-    "Hi, our students' Surface laptops show 'A setup failure has occurred during bulk enrollment' after we applied the ppkg from the USB stick",
-    "ppkg from Set Up School PCs fails at 'Setting up your device for work', error says setup failure during bulk enrollment",
+    "Hi, our students' Surface laptops show 'A setup failure has occurred during bulk enrollment' after we applied "
+    "the ppkg from the USB stick",
+    "ppkg from Set Up School PCs fails at 'Setting up your device for work', "
+    "error says setup failure during bulk enrollment",
     "Windows Configuration Designer package won't join our tenant anymore",
     "Bulk token package stopped working this morning, devices stay local only",
     "Ich bekomme die Meldung Setupfehler bei der Massenregistrierung auf allen Schul-PCs",
