@@ -297,7 +297,10 @@ def diagnose(
                 + ". It was deleted (the package is revoked) or the package belongs to another tenant.",
             )
         )
+    blocked = any(f.severity is Severity.BLOCKER for f in findings) or any(c.blocker for c in beyond)
     for cause in beyond:
+        if cause.key == "mdm_scope_unreadable" and blocked:
+            continue  # what cannot be read is a lead only when nothing that can be read explains the failure
         severity = Severity.BLOCKER if cause.blocker else Severity.WARNING
         findings.append(
             Finding(cause.key, severity, cause.title, cause.detail, cause.fix, cause.portal, cause.permission)
