@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from bot.changes import Result, kind_of
 from bot.clock import Clock
 from bot.domain.approval import (
     Action,
     Actor,
-    ApplyStep,
     ApprovalRequest,
     Origin,
     Refused,
@@ -22,7 +22,6 @@ from bot.domain.approval import (
     decide,
     expire,
     finish,
-    plan_apply,
     reclaim,
     start_apply,
 )
@@ -206,11 +205,20 @@ class ApprovalService:
     async def request(
         self, origin: Origin, diagnosis: Diagnosis, session_id: str, option: str, justification: str | None
     ) -> dict[str, Any]:
-        plan = diagnosis.plan if option == "minimal" else diagnosis.alternative
+        plan = diagnosis.plan_for(option)
         if plan is None:
             return build_notice_card(
                 "Nothing to approve",
-                "The tenant no longer needs this change: every usable package account may already join devices.",
+                "The tenant no longer needs this change: every usable package account may already join devices."
+                if option in ("minimal", "all")
+                else "That Conditional Access policy no longer stops the package accounts: nothing to change.",
+            )
+        kind = kind_of(plan)
+        if kind.opt_in and not (await self._granted(kind.write_permission)):
+            return build_notice_card(
+                "I am not allowed to make this change",
+                f"The operator has not granted me {kind.write_permission}, so this change is yours to make: "
+                f"{kind.portal_steps(plan)} {plan.consequence()}",
             )
         now = self._clock.now()
         candidate = ApprovalRequest(
@@ -340,10 +348,9 @@ class ApprovalService:
             return build_notice_card("Nothing to re-plan", f"Request {short_id(request)} is {request.state.label}.")
         if not await self.is_approver(origin.user_id) and origin.user_id != request.requester_id:
             return build_notice_card("Not allowed", "Only an approver or the requester can re-plan this change.")
-        option = "all" if request.plan.widens_to_all else "minimal"
-        plan = diagnosis.plan if option == "minimal" else diagnosis.alternative
+        plan = diagnosis.plan_for(request.plan.option)
         if plan is None:
-            return build_notice_card("Nothing to re-plan", "The policy now lets every usable package account join.")
+            return build_notice_card("Nothing to re-plan", "The tenant no longer needs this change.")
         now = self._clock.now()
         fresh = replace(
             request,
@@ -393,36 +400,45 @@ class ApprovalService:
         if outcome is not None and await self._commit(outcome, None):
             await self.refresh_everywhere(outcome.new, notify=True)
 
-    async def _write(self, request: ApprovalRequest) -> Transition | None:
-        now = self._clock.now
+    async def _granted(self, permission: str) -> bool:
         try:
-            current = await self._graph.get_policy()
-            decision = plan_apply(request.plan, current)
-            if decision.step is ApplyStep.ALREADY_SATISFIED:
-                return finish(request, Action.ALREADY_SATISFIED, now(), before=current.raw, after=current.raw)
-            if decision.step is ApplyStep.STALE:
-                return finish(request, Action.MARK_STALE, now(), before=current.raw)
-            assert decision.body is not None
-            written = await self._graph.put_policy(decision.body)
-            confirmed = await self._graph.get_policy()
+            return permission in await self._graph.granted_roles()
+        except GraphError:
+            return False
+
+    async def _write(self, request: ApprovalRequest) -> Transition | None:
+        """Apply the request's plan through its kind: read, refuse stale, write exactly the plan, read back."""
+        now = self._clock.now
+        kind = kind_of(request.plan)
+        try:
+            outcome = await kind.apply(self._graph, request.plan)
         except GraphError as exc:
             log.warning("request %s: applying failed: %s", request.id, exc)
             error = exc.message
             if exc.status == 403:
-                error += " Grant admin consent for Policy.ReadWrite.DeviceConfiguration, then Retry."
+                error += f" Grant admin consent for {kind.write_permission}, then Retry."
             return finish(request, Action.FAIL, now(), error=error)
-        if plan_apply(request.plan, confirmed).step is not ApplyStep.ALREADY_SATISFIED:
+        if outcome.result is Result.ALREADY:
+            return finish(request, Action.ALREADY_SATISFIED, now(), before=outcome.before, after=outcome.after)
+        if outcome.result is Result.STALE:
+            return finish(request, Action.MARK_STALE, now(), before=outcome.before)
+        if outcome.result is Result.UNVERIFIED:
             return finish(
                 request,
                 Action.FAIL,
                 now(),
-                before=current.raw,
-                after=confirmed.raw,
-                graph_request_id=written.request_id,
+                before=outcome.before,
+                after=outcome.after,
+                graph_request_id=outcome.request_id,
                 error="Graph accepted the change, but reading the policy back does not show it.",
             )
         return finish(
-            request, Action.APPLIED, now(), before=current.raw, after=confirmed.raw, graph_request_id=written.request_id
+            request,
+            Action.APPLIED,
+            now(),
+            before=outcome.before,
+            after=outcome.after,
+            graph_request_id=outcome.request_id,
         )
 
     # ---- telling everyone ---------------------------------------------------------------------------

@@ -63,6 +63,8 @@ PERMISSIONS = {
     "read enrollment restrictions": "DeviceManagementServiceConfig.Read.All",
     "read deleted users": "User.Read.All",
     "read sign-in logs": "AuditLog.Read.All",
+    "read a Conditional Access policy": "Policy.Read.All",
+    "change a Conditional Access policy": "Policy.ReadWrite.ConditionalAccess (with Policy.Read.All)",
     "read the MDM user scope": "Policy.Read.All (delegated: Graph offers no application permission)",
 }
 RETRYABLE = {429, 503, 504}
@@ -98,6 +100,10 @@ class GraphGateway(Protocol):
     async def mdm_user_scope(self) -> MdmScope: ...
 
     async def package_sign_ins(self) -> list[SignIn]: ...
+
+    async def get_ca_policy(self, policy_id: str) -> dict[str, Any]: ...
+
+    async def patch_ca_policy(self, policy_id: str, body: dict[str, Any]) -> str | None: ...
 
     async def ping(self) -> None: ...
 
@@ -164,6 +170,7 @@ def ca_policy_from_json(item: dict[str, Any]) -> ConditionalAccessPolicy:
         controls=_ids(grant.get("builtInControls")),
         strength=bool(grant.get("authenticationStrength")),
         client_app_types=_ids(conditions.get("clientAppTypes")),
+        users_json=json.dumps(users, sort_keys=True),
     )
 
 
@@ -644,6 +651,22 @@ class MsGraphGateway:
                 if "package_" in upn.lower():
                     found.append(DeletedAccount(str(item.get("id", "")), upn, _parse_time(item.get("deletedDateTime"))))
         return found
+
+    async def get_ca_policy(self, policy_id: str) -> dict[str, Any]:
+        body, _ = await self._send(
+            "read a Conditional Access policy", Method.GET, f"/identity/conditionalAccess/policies/{quote(policy_id)}"
+        )
+        return dict(body or {})
+
+    async def patch_ca_policy(self, policy_id: str, body: dict[str, Any]) -> str | None:
+        """PATCH one policy; Graph answers 204 with no body. The request id comes from the headers."""
+        _, headers = await self._send(
+            "change a Conditional Access policy",
+            Method.PATCH,
+            f"/identity/conditionalAccess/policies/{quote(policy_id)}",
+            body,
+        )
+        return {k.lower(): v for k, v in headers.items()}.get("request-id")
 
     async def package_sign_ins(self, limit: int = 200) -> list[SignIn]:
         """The newest sign-ins of package accounts (one page: evidence, not an audit)."""

@@ -9,8 +9,8 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
+from bot.changes import kind_of
 from bot.domain.approval import ApprovalRequest, State
-from bot.domain.diagnosis import JOIN_SETTING_LABEL, PORTAL_PATH
 from bot.domain.model import JoinSetting
 from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
 from cards.diagnosis import describe_join
@@ -59,7 +59,7 @@ def _status_text(request: ApprovalRequest) -> str:
         return f"Approved by {who}. The policy already allowed these accounts: nothing had to be written."
     if state is State.APPLIED:
         rid = f" Graph request id {request.graph_request_id}." if request.graph_request_id else ""
-        return f"Approved by {who}, applied and verified: the policy now allows these accounts to join.{rid}"
+        return f"Approved by {who}, applied and verified: {request.plan.applied_text()}{rid}"
     if state is State.FAILED:
         return f"Approved by {who}, but applying failed: {plain(request.error or 'unknown error', TEXT_LIMIT)}"
     if state is State.REJECTED:
@@ -68,17 +68,18 @@ def _status_text(request: ApprovalRequest) -> str:
         return "Nobody approved it in time. Nothing was changed."
     if state is State.CANCELLED:
         return f"{plain(request.requester_name)} cancelled the request. Nothing was changed."
-    return "The join setting changed after this plan was made, so it was not applied. Nothing was written."
+    return request.plan.stale_text()
 
 
 def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
     plan = request.plan
+    kind = kind_of(plan)
     accounts = list(plan.accounts)
     listed = accounts[:MAX_LISTED_ACCOUNTS]
     items: list[ac.CardElement] = [
-        text(f"Change: '{JOIN_SETTING_LABEL}' ({PORTAL_PATH})", spacing="Medium"),
-        facts([("Before", describe_join(plan.before)), ("After", describe_join(plan.after))]),
-        text(f"**{plan.consequence()}**"),
+        text(f"Change: {plain(kind.title)} ({kind.portal})", spacing="Medium"),
+        facts([(label, plain(value)) for label, value in kind.facts(plan)]),
+        text(f"**{plain(plan.consequence(), TEXT_LIMIT)}**"),
     ]
     if listed:
         items.append(text("Package accounts concerned", weight="Bolder", spacing="Small"))
@@ -139,7 +140,7 @@ def build_approval_card(view: ApprovalView) -> dict[str, Any]:
             user_ids=list(view.approver_user_ids),
         )
     fallback = f"Approval request {short_id(request)}: {request.plan.consequence()} Status: {state.label}."
-    return build_card(body, fallback_text=fallback, actions=actions, refresh=refresh)
+    return build_card(body, fallback_text=plain(fallback, TEXT_LIMIT), actions=actions, refresh=refresh)
 
 
 def build_request_status_card(view: ApprovalView) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from bot.domain.diagnosis import (
     Diagnosis,
     JoinChangePlan,
     Severity,
+    describe_join,
 )
 from bot.domain.lookalikes import Lookalike
-from bot.domain.model import DirectoryNames, JoinSetting, MembershipKind, TroubleshootingEvent
+from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import code_meaning
 from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
@@ -53,14 +54,6 @@ class DiagnosisView:
 
 def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def describe_join(join: JoinSetting, names: DirectoryNames | None = None) -> str:
-    if join.kind is not MembershipKind.SELECTED:
-        return join.kind.label
-    users = len(join.users)
-    groups = len(join.groups)
-    return f"Selected ({users} user{'s' if users != 1 else ''}, {groups} group{'s' if groups != 1 else ''})"
 
 
 def _name_list(ids: Sequence[str], names: DirectoryNames, limit: int = 8) -> str:

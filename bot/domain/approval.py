@@ -8,12 +8,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from bot.domain.diagnosis import JoinChangePlan, policy_with_join
 from bot.domain.model import JoinSetting, PolicySnapshot
 
 DEFAULT_EXPIRY = timedelta(hours=24)
+
+
+class ChangePlan(Protocol):
+    """A kind of change, planned: a pure before/after value (see `bot.changes`)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def option(self) -> str: ...  # how the diagnosis names it: "minimal", "all", "ca:<policy id>"
+
+    @property
+    def accounts(self) -> tuple[str, ...]: ...  # UPNs of the package accounts the change is for
+
+    def fingerprint(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def consequence(self) -> str: ...
+
+    def applied_text(self) -> str: ...
+
+    def stale_text(self) -> str: ...
 
 
 class State(StrEnum):
@@ -82,7 +105,7 @@ class Actor:
 class ApprovalRequest:
     id: str
     tenant_id: str
-    plan: JoinChangePlan
+    plan: ChangePlan
     requester_id: str
     requester_name: str
     created_at: datetime

@@ -8,9 +8,12 @@ the other causes are still judged.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.domain.model import DirectoryUser
 
@@ -42,6 +45,7 @@ class ConditionalAccessPolicy:
     controls: frozenset[str] = frozenset()
     strength: bool = False  # an authentication strength is required (MFA by another name)
     client_app_types: frozenset[str] = frozenset()
+    users_json: str = "{}"  # conditions.users exactly as read: what an exclusion plan is made over
 
     @property
     def groups(self) -> frozenset[str]:
@@ -69,6 +73,121 @@ class ConditionalAccessPolicy:
             or account in self.include_users
             or bool(groups_of_account & self.include_groups)
         )
+
+
+def _normal_users(users: Mapping[str, Any]) -> dict[str, Any]:
+    """conditions.users compared without regard to the order of its id lists."""
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in users.items() if not k.startswith("@odata")}
+
+
+@dataclass(frozen=True)
+class ExclusionPlan:
+    """Exclude these package accounts from one Conditional Access policy: its conditions.users before and after;
+    nothing else of the policy changes."""
+
+    policy_id: str
+    policy_name: str
+    users_before: str  # JSON of conditions.users as read
+    add_users: tuple[str, ...]  # object ids of the package accounts to exclude
+    accounts: tuple[str, ...]  # their UPNs
+    kind: str = "ca_exclusion"
+
+    @property
+    def option(self) -> str:
+        return f"ca:{self.policy_id}"
+
+    @property
+    def before(self) -> dict[str, Any]:
+        return dict(json.loads(self.users_before))
+
+    @property
+    def after(self) -> dict[str, Any]:
+        users = self.before
+        excluded = list(users.get("excludeUsers") or [])
+        users["excludeUsers"] = excluded + [u for u in self.add_users if u not in excluded]
+        return users
+
+    def consequence(self) -> str:
+        count = len(self.add_users)
+        noun = "package account" if count == 1 else "package accounts"
+        return (
+            f"{count} {noun} will be excluded from the Conditional Access policy '{self.policy_name}'. Everyone "
+            "else it covers stays covered."
+        )
+
+    def applied_text(self) -> str:
+        return f"the package accounts are now excluded from '{self.policy_name}'."
+
+    def stale_text(self) -> str:
+        return (
+            f"Who '{self.policy_name}' applies to changed after this plan was made, so it was not applied. "
+            "Nothing was written."
+        )
+
+    def fingerprint(self) -> str:
+        payload = json.dumps(
+            {
+                "kind": self.kind,
+                "policy": self.policy_id,
+                "before": _normal_users(self.before),
+                "add": sorted(self.add_users),
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "policyId": self.policy_id,
+            "policyName": self.policy_name,
+            "usersBefore": self.before,
+            "addUsers": list(self.add_users),
+            "accounts": list(self.accounts),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExclusionPlan:
+        return cls(
+            str(data["policyId"]),
+            str(data["policyName"]),
+            json.dumps(data["usersBefore"], sort_keys=True),
+            tuple(data["addUsers"]),
+            tuple(data["accounts"]),
+        )
+
+    def decide(self, current_users: Mapping[str, Any]) -> str:
+        """ "already" when every account is excluded now, "stale" when who the policy covers moved since the plan
+        was made, else "write"."""
+        excluded = set(current_users.get("excludeUsers") or [])
+        if set(self.add_users) <= excluded:
+            return "already"
+        return "write" if _normal_users(current_users) == _normal_users(self.before) else "stale"
+
+
+def exclusion_plans(
+    policies: Iterable[ConditionalAccessPolicy],
+    accounts: Iterable[DirectoryUser],
+    groups_of: Mapping[str, frozenset[str]],
+) -> list[ExclusionPlan]:
+    """For each policy that stops package accounts from joining: exclude exactly those it applies to."""
+    usable = [a for a in accounts if a.account_enabled]
+    plans = []
+    for policy in policies:
+        if policy.state != "enabled" or not policy.covers_join() or not policy.demands():
+            continue
+        hit = [a for a in usable if policy.applies_to(a.id, groups_of.get(a.id, frozenset()))]
+        if hit:
+            plans.append(
+                ExclusionPlan(
+                    policy.id,
+                    policy.name,
+                    policy.users_json,
+                    tuple(a.id for a in hit),
+                    tuple(a.user_principal_name for a in hit),
+                )
+            )
+    return plans
 
 
 @dataclass(frozen=True)

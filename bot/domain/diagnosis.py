@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.causes import Evidence, causes
+from bot.domain.causes import Evidence, ExclusionPlan, causes, exclusion_plans
 from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
@@ -79,6 +79,17 @@ class JoinChangePlan:
     before: JoinSetting
     after: JoinSetting
     accounts: tuple[str, ...]  # UPNs of the package accounts the change is for
+    kind: str = "join_permission"
+
+    @property
+    def option(self) -> str:
+        return "all" if self.widens_to_all else "minimal"
+
+    def applied_text(self) -> str:
+        return "the policy now allows these accounts to join."
+
+    def stale_text(self) -> str:
+        return "The join setting changed after this plan was made, so it was not applied. Nothing was written."
 
     @property
     def added_users(self) -> tuple[str, ...]:
@@ -102,7 +113,12 @@ class JoinChangePlan:
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def to_json(self) -> dict[str, Any]:
-        return {"before": self.before.to_json(), "after": self.after.to_json(), "accounts": list(self.accounts)}
+        return {
+            "kind": self.kind,
+            "before": self.before.to_json(),
+            "after": self.after.to_json(),
+            "accounts": list(self.accounts),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JoinChangePlan:
@@ -118,6 +134,15 @@ class Diagnosis:
     plan: JoinChangePlan | None
     alternative: JoinChangePlan | None
     checked_at: datetime
+    exclusions: tuple[ExclusionPlan, ...] = ()  # one per Conditional Access policy that stops package accounts
+
+    def plan_for(self, option: str) -> JoinChangePlan | ExclusionPlan | None:
+        """The plan a card's option names, made from the tenant as just read."""
+        if option == "minimal":
+            return self.plan
+        if option == "all":
+            return self.alternative
+        return next((p for p in self.exclusions if p.option == option), None)
 
     @property
     def join(self) -> JoinSetting:
@@ -138,6 +163,15 @@ class Diagnosis:
     @property
     def healthy(self) -> bool:
         return not any(f.severity is Severity.BLOCKER for f in self.findings)
+
+
+def describe_join(join: JoinSetting) -> str:
+    """The join setting in the portal's words: All, None, or Selected (2 users, 1 group)."""
+    if join.kind is not MembershipKind.SELECTED:
+        return join.kind.label
+    users = len(join.users)
+    groups = len(join.groups)
+    return f"Selected ({users} user{'s' if users != 1 else ''}, {groups} group{'s' if groups != 1 else ''})"
 
 
 def accounts_needing_group_check(join: JoinSetting, accounts: Iterable[DirectoryUser]) -> list[DirectoryUser]:
@@ -317,4 +351,9 @@ def diagnose(
         plan=plan_join_fix(join, statuses),
         alternative=plan_widen_to_all(join, statuses),
         checked_at=now,
+        exclusions=tuple(
+            exclusion_plans(evidence.conditional_access, package_accounts, evidence.groups_of)
+            if evidence is not None and evidence.conditional_access is not None
+            else ()
+        ),
     )

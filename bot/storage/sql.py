@@ -9,8 +9,8 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.changes import plan_from_json
 from bot.domain.approval import ApprovalRequest, State, Transition
-from bot.domain.diagnosis import JoinChangePlan
 from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
 
 SCHEMA = """
@@ -120,7 +120,7 @@ def approval_to_json(request: ApprovalRequest) -> dict[str, Any]:
 
 def approval_from_row(row: dict[str, Any]) -> ApprovalRequest:
     data = json.loads(row["data"])
-    data["plan"] = JoinChangePlan.from_json(data["plan"])
+    data["plan"] = plan_from_json(data["plan"])
     data["state"] = State(row["state"])
     data["version"] = row["version"]
     for key in ("created_at", "expires_at", "decided_at"):
