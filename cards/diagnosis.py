@@ -27,6 +27,7 @@ from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 MAX_LISTED_ACCOUNTS = 12
 MAX_LISTED_EVENTS = 6
+MAX_EXCLUSION_BUTTONS = 2
 STEP_TITLES = {"settings": "Device settings", "join": "Join permissions", "verify": "Verify"}
 SEVERITY_MARK = {Severity.BLOCKER: "\u26d4", Severity.WARNING: "\u26a0\ufe0f", Severity.OK: "\u2705"}
 
@@ -264,6 +265,27 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
             )
     elif d.join.kind is MembershipKind.ALL:
         body.append(text("The join setting is All, so it is not what blocks these accounts.", spacing="Medium"))
+    if d.exclusions:
+        body.append(text("Conditional Access", weight="Bolder", spacing="Medium"))
+        for exclusion in d.exclusions[:MAX_EXCLUSION_BUTTONS]:
+            body.append(text(plain(exclusion.consequence(), TEXT_LIMIT), size="Small", spacing="Small"))
+        if not d.plan:
+            body.append(
+                ac.TextInput(
+                    id="justification",
+                    label="Why is this change needed? (optional, shown to approvers)",
+                    is_multiline=True,
+                    max_length=1000,
+                )
+            )
+        for exclusion in d.exclusions[:MAX_EXCLUSION_BUTTONS]:
+            actions.append(
+                execute(
+                    f"Request approval: exclude from '{plain(exclusion.policy_name, 40)}'",
+                    RequestApproval(session_id=view.session_id, option=exclusion.option),
+                    with_inputs=True,
+                )
+            )
     if view.notice:
         body.append(callout("Approvals", view.notice, "warning"))
     body.append(_footer(view))

@@ -20,6 +20,7 @@ from aiohttp import web
 from sim.tenant import (
     AUDIT_READ,
     CA_READ,
+    CA_WRITE,
     DIRECTORY_READ,
     ENROLLMENT_CONFIG_READ,
     EVENTS_READ,
@@ -84,6 +85,10 @@ ROUTES = [
     Route("directoryObjects.getByIds", "POST", re.compile(r"^directoryObjects/getByIds$"), DIRECTORY_READ),
     Route("troubleshootingEvents.list", "GET", re.compile(r"^deviceManagement/troubleshootingEvents$"), EVENTS_READ),
     Route("conditionalAccess.list", "GET", re.compile(r"^identity/conditionalAccess/policies$"), CA_READ),
+    Route("conditionalAccess.get", "GET", re.compile(r"^identity/conditionalAccess/policies/(?P<id>[^/]+)$"), CA_READ),
+    Route(
+        "conditionalAccess.patch", "PATCH", re.compile(r"^identity/conditionalAccess/policies/(?P<id>[^/]+)$"), CA_WRITE
+    ),
     Route(
         "enrollmentConfigurations.list",
         "GET",
@@ -297,6 +302,21 @@ class GraphSimulator:
                 MAX_EVENTS_PAGE,
                 decorate=lambda e: {"@odata.type": "#microsoft.graph.enrollmentTroubleshootingEvent", **e},
             )
+        if name == "conditionalAccess.get":
+            policy = tenant.ca_policy(match["id"])
+            return GraphResponse(
+                200,
+                {
+                    "@odata.context": f"{base}/$metadata#identity/conditionalAccess/policies/$entity",
+                    "@odata.type": "#microsoft.graph.conditionalAccessPolicy",
+                    **copy.deepcopy(policy),
+                },
+            )
+        if name == "conditionalAccess.patch":
+            if "Policy.Read.All" not in claims.get("roles", []):
+                raise GraphFailure(403, "AccessDenied", "Updating a policy also needs Policy.Read.All.")
+            tenant.patch_ca_policy(match["id"], body, self.clock())
+            return GraphResponse(204, None)
         if name == "conditionalAccess.list":
             items = list(tenant.extra.get("conditionalAccessPolicies", []))
             return self._page(

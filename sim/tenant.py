@@ -22,6 +22,22 @@ GROUP_MEMBER_READ = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.A
 DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")  # directoryObjects/getByIds: nothing less
 AUDIT_READ = ("AuditLog.Read.All",)  # sign-in logs also need an Entra ID P1 licence in a real tenant
 CA_READ = ("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess")
+CA_WRITE = ("Policy.ReadWrite.ConditionalAccess",)  # and Policy.Read.All, checked with it
+CA_PROPERTIES = frozenset(
+    {
+        "id",
+        "displayName",
+        "state",
+        "conditions",
+        "grantControls",
+        "sessionControls",
+        "createdDateTime",
+        "modifiedDateTime",
+        "templateId",
+        "@odata.type",
+        "@odata.context",
+    }
+)
 ENROLLMENT_CONFIG_READ = ("DeviceManagementServiceConfig.Read.All", "DeviceManagementServiceConfig.ReadWrite.All")
 EVENTS_READ = ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All")
 
@@ -302,6 +318,35 @@ class Tenant:
             "displayName": group.get("displayName"),
             "securityEnabled": group.get("securityEnabled", True),
         }
+
+    # ---- Conditional Access -----------------------------------------------------------------------
+    def ca_policy(self, policy_id: str) -> dict[str, Any]:
+        for policy in self.extra.get("conditionalAccessPolicies", []):
+            if policy.get("id") == policy_id:
+                return policy
+        raise GraphFailure(404, "ResourceNotFound", f"Policy '{policy_id}' was not found.")
+
+    def patch_ca_policy(self, policy_id: str, body: Any, now: datetime) -> None:
+        """Graph's PATCH: each property given replaces the stored one (a complex one whole); undeclared -> 400."""
+        policy = self.ca_policy(policy_id)
+        if not isinstance(body, dict) or not body:
+            raise _bad_request("Request body must be a non-empty JSON object.", "BadRequest")
+        unknown = sorted(k for k in body if k not in CA_PROPERTIES)
+        if unknown:
+            raise _bad_request(
+                f"The property '{unknown[0]}' does not exist on type 'microsoft.graph.conditionalAccessPolicy'.",
+                "BadRequest",
+            )
+        users = ((body.get("conditions") or {}).get("users")) if isinstance(body.get("conditions"), dict) else None
+        if isinstance(users, dict):
+            for key in ("includeUsers", "excludeUsers"):
+                for value in users.get(key) or []:
+                    if value not in self.users and value not in ("All", "None", "GuestsOrExternalUsers"):
+                        raise _bad_request(f"Invalid object identifier '{value}'.", "BadRequest")
+        for key, value in body.items():
+            if key not in ("id", "createdDateTime", "modifiedDateTime", "@odata.context", "@odata.type"):
+                policy[key] = copy.deepcopy(value)
+        policy["modifiedDateTime"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # ---- device registration policy ------------------------------------------------------------
     def put_policy(self, body: Any) -> dict[str, Any]:

@@ -447,3 +447,115 @@ async def test_a_write_graph_accepts_but_does_not_keep_is_not_called_applied(app
     card = text_of(connector.cards_in(CHANNEL, "update")[-1][1])
     assert "Failed" in card and "reading the policy back does not show it" in card
     assert "applied and verified" not in card
+
+
+def mfa_to_join_policy() -> dict[str, Any]:
+    return {
+        "id": "7c000000-0000-4000-8000-0000000000ca",
+        "displayName": "MFA to register devices",
+        "state": "enabled",
+        "conditions": {
+            "clientAppTypes": ["all"],
+            "platforms": {"includePlatforms": ["all"], "excludePlatforms": []},
+            "applications": {
+                "includeApplications": [],
+                "excludeApplications": [],
+                "includeUserActions": ["urn:user:registerdevice"],
+            },
+            "users": {
+                "includeUsers": ["All"],
+                "excludeUsers": [MEGAN],
+                "includeGroups": [],
+                "excludeGroups": [],
+                "includeRoles": [],
+                "excludeRoles": [],
+            },
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
+    }
+
+
+async def request_exclusion(bot, connector, sim) -> dict[str, Any]:
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    card = connector.cards()[-1]
+    session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
+    status, body = await bot.post(
+        card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"})
+    )
+    join_card = body["value"]
+    (button,) = [a for a in join_card["actions"] if a["data"].get("option", "").startswith("ca:")]
+    assert "exclude from 'MFA to register devices'" in button["title"]
+    status, body = await bot.post(
+        card_action(connector.url, "approval.request", {**button["data"], "justification": "lab"}, reply_to="r-1")
+    )
+    assert status == 200
+    return body["value"]
+
+
+def ca_writes(sim) -> list[dict[str, Any]]:
+    return [r for r in sim.simulator.requests if r["route"] == "conditionalAccess.patch"]
+
+
+async def test_a_conditional_access_exclusion_is_approved_and_applied_exactly(approvals_bot, connector, sim):
+    bot = approvals_bot
+    sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
+    next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
+    before = copy.deepcopy(sim.tenant.extra["conditionalAccessPolicies"][-1])
+    await use_channel(bot, connector)
+    status_card = await request_exclusion(bot, connector, sim)
+    request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
+    approval_card = connector.cards_in(CHANNEL)[-1][1]
+    words = text_of(approval_card)
+    assert "Change: a Conditional Access policy" in words
+    assert "will be excluded from the Conditional Access policy 'MFA to register devices'" in words
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert len(ca_writes(sim)) == 1
+    after = sim.tenant.extra["conditionalAccessPolicies"][-1]
+    excluded = after["conditions"]["users"]["excludeUsers"]
+    assert excluded[0] == MEGAN and set(excluded[1:]) == set(UNCOVERED) | {"c0a80001-5a1e-4b7c-8d9e-000000000103"}
+    # every other part of the policy exactly as it was
+    for key in ("displayName", "state", "grantControls"):
+        assert after[key] == before[key]
+    assert {k: v for k, v in after["conditions"].items() if k != "users"} == {
+        k: v for k, v in before["conditions"].items() if k != "users"
+    }
+    assert "applied and verified: the package accounts are now excluded" in text_of(
+        connector.cards_in(CHANNEL, "update")[-1][1]
+    )
+    # approving again writes nothing more
+    await act(bot, connector, "approval.approve", request_id, NESTOR)
+    await bot.idle()
+    assert len(ca_writes(sim)) == 1
+
+
+async def test_without_the_conditional_access_write_permission_the_portal_steps_are_given(
+    approvals_bot, connector, sim
+):
+    bot = approvals_bot
+    sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
+    await use_channel(bot, connector)
+    card = await request_exclusion(bot, connector, sim)
+    words = text_of(card)
+    assert "I am not allowed to make this change" in words
+    assert "Policy.ReadWrite.ConditionalAccess" in words
+    assert "'MFA to register devices' > Users > Exclude" in words
+    assert connector.cards_in(CHANNEL) == [] or all(
+        "Conditional Access" not in text_of(c) for _, c in connector.cards_in(CHANNEL)
+    )
+    assert ca_writes(sim) == []
+
+
+async def test_a_conditional_access_plan_goes_stale_when_the_policy_changes_first(approvals_bot, connector, sim):
+    bot = approvals_bot
+    sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
+    next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
+    await use_channel(bot, connector)
+    status_card = await request_exclusion(bot, connector, sim)
+    request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
+    # someone changes who the policy covers before it is approved
+    sim.tenant.extra["conditionalAccessPolicies"][-1]["conditions"]["users"]["excludeUsers"].append(NESTOR)
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert ca_writes(sim) == []
+    assert "was not applied. Nothing was written." in text_of(connector.cards_in(CHANNEL, "update")[-1][1])

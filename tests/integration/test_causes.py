@@ -259,3 +259,21 @@ async def test_the_verify_step_reads_device_side_causes_from_the_devices_failure
     assert "clock is wrong" not in card_text(card)
     verify = await step(bot, connector, session_id_of(card), "verify")
     assert "The device's clock is wrong" in card_text(verify)
+
+
+async def test_the_simulated_tenant_patches_a_conditional_access_policy_as_graph_does(sim):
+    policy_id = sim.tenant.extra["conditionalAccessPolicies"][0]["id"]
+    app = next(iter(sim.tenant.apps.values()))
+    path = f"v1.0/identity/conditionalAccess/policies/{policy_id}"
+    before = json.dumps(sim.tenant.extra["conditionalAccessPolicies"][0], sort_keys=True)
+    assert (await graph(sim, "PATCH", path, json={"state": "disabled"})).status_code == 403  # no write permission
+    app.permissions = (*app.permissions, "Policy.ReadWrite.ConditionalAccess")
+    undeclared = await graph(sim, "PATCH", path, json={"state": "disabled", "priority": 1})
+    assert undeclared.status_code == 400 and "priority" in undeclared.json()["error"]["message"]
+    assert json.dumps(sim.tenant.extra["conditionalAccessPolicies"][0], sort_keys=True) == before
+    app.permissions = tuple(p for p in app.permissions if p != "Policy.Read.All")
+    assert (await graph(sim, "PATCH", path, json={"state": "disabled"})).status_code == 403  # needs the read too
+    app.permissions = (*app.permissions, "Policy.Read.All")
+    done = await graph(sim, "PATCH", path, json={"state": "disabled"})
+    assert done.status_code == 204 and done.content == b""
+    assert sim.tenant.extra["conditionalAccessPolicies"][0]["state"] == "disabled"
