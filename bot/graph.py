@@ -64,6 +64,8 @@ PERMISSIONS = {
     "read deleted users": "User.Read.All",
     "read sign-in logs": "AuditLog.Read.All",
     "read a Conditional Access policy": "Policy.Read.All",
+    "read an enrollment restriction": "DeviceManagementServiceConfig.Read.All",
+    "change an enrollment restriction": "DeviceManagementServiceConfig.ReadWrite.All",
     "change a Conditional Access policy": "Policy.ReadWrite.ConditionalAccess (with Policy.Read.All)",
     "read the MDM user scope": "Policy.Read.All (delegated: Graph offers no application permission)",
 }
@@ -104,6 +106,10 @@ class GraphGateway(Protocol):
     async def get_ca_policy(self, policy_id: str) -> dict[str, Any]: ...
 
     async def patch_ca_policy(self, policy_id: str, body: dict[str, Any]) -> str | None: ...
+
+    async def get_enrollment_configuration(self, configuration_id: str) -> dict[str, Any]: ...
+
+    async def patch_enrollment_configuration(self, configuration_id: str, body: dict[str, Any]) -> str | None: ...
 
     async def ping(self) -> None: ...
 
@@ -191,6 +197,7 @@ def restriction_from_json(item: dict[str, Any]) -> PlatformRestriction | None:
         windows_blocked=bool(windows.get("platformBlocked")),
         personal_blocked=bool(windows.get("personalDeviceEnrollmentBlocked")),
         target_groups=frozenset(groups),
+        windows_json=json.dumps(windows, sort_keys=True),
     )
 
 
@@ -666,6 +673,16 @@ class MsGraphGateway:
             f"/identity/conditionalAccess/policies/{quote(policy_id)}",
             body,
         )
+        return {k.lower(): v for k, v in headers.items()}.get("request-id")
+
+    async def get_enrollment_configuration(self, configuration_id: str) -> dict[str, Any]:
+        path = f"/deviceManagement/deviceEnrollmentConfigurations/{quote(configuration_id)}"
+        body, _ = await self._send("read an enrollment restriction", Method.GET, path)
+        return dict(body or {})
+
+    async def patch_enrollment_configuration(self, configuration_id: str, body: dict[str, Any]) -> str | None:
+        path = f"/deviceManagement/deviceEnrollmentConfigurations/{quote(configuration_id)}"
+        _, headers = await self._send("change an enrollment restriction", Method.PATCH, path, body)
         return {k.lower(): v for k, v in headers.items()}.get("request-id")
 
     async def package_sign_ins(self, limit: int = 200) -> list[SignIn]:

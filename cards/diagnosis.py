@@ -9,6 +9,7 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
+from bot.domain.causes import AllowWindowsPlan, ExclusionPlan
 from bot.domain.diagnosis import (
     JOIN_SETTING_LABEL,
     PORTAL_PATH,
@@ -27,7 +28,7 @@ from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 MAX_LISTED_ACCOUNTS = 12
 MAX_LISTED_EVENTS = 6
-MAX_EXCLUSION_BUTTONS = 2
+MAX_OTHER_FIX_BUTTONS = 2
 STEP_TITLES = {"settings": "Device settings", "join": "Join permissions", "verify": "Verify"}
 SEVERITY_MARK = {Severity.BLOCKER: "\u26d4", Severity.WARNING: "\u26a0\ufe0f", Severity.OK: "\u2705"}
 
@@ -265,10 +266,12 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
             )
     elif d.join.kind is MembershipKind.ALL:
         body.append(text("The join setting is All, so it is not what blocks these accounts.", spacing="Medium"))
-    if d.exclusions:
-        body.append(text("Conditional Access", weight="Bolder", spacing="Medium"))
-        for exclusion in d.exclusions[:MAX_EXCLUSION_BUTTONS]:
-            body.append(text(plain(exclusion.consequence(), TEXT_LIMIT), size="Small", spacing="Small"))
+    others: list[ExclusionPlan | AllowWindowsPlan] = [*d.exclusions]
+    others = [*others, *d.restriction_fixes][:MAX_OTHER_FIX_BUTTONS]
+    if others:
+        body.append(text("Other fixes I can make once approved", weight="Bolder", spacing="Medium"))
+        for other in others:
+            body.append(text(plain(other.consequence(), TEXT_LIMIT), size="Small", spacing="Small"))
         if not d.plan:
             body.append(
                 ac.TextInput(
@@ -278,11 +281,16 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
                     max_length=1000,
                 )
             )
-        for exclusion in d.exclusions[:MAX_EXCLUSION_BUTTONS]:
+        for other in others:
+            label = (
+                f"exclude from '{plain(other.policy_name, 40)}'"
+                if isinstance(other, ExclusionPlan)
+                else f"allow Windows in '{plain(other.name, 40)}'"
+            )
             actions.append(
                 execute(
-                    f"Request approval: exclude from '{plain(exclusion.policy_name, 40)}'",
-                    RequestApproval(session_id=view.session_id, option=exclusion.option),
+                    f"Request approval: {label}",
+                    RequestApproval(session_id=view.session_id, option=other.option),
                     with_inputs=True,
                 )
             )

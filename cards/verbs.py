@@ -55,7 +55,10 @@ class Recheck(Payload):
 class RequestApproval(Payload):
     session_id: str = Field(alias="sessionId", min_length=1, max_length=64)
     # "minimal" / "all": the join permission; "ca:<policy id>": exclude from that Conditional Access policy
-    option: str = Field(default="minimal", pattern=r"^(minimal|all|ca:[0-9A-Za-z-]{1,64})$")
+    # "restriction:<id>": allow Windows in that enrollment restriction
+    option: str = Field(
+        default="minimal", pattern=r"^(minimal|all|ca:[0-9A-Za-z-]{1,64}|restriction:[0-9A-Za-z_-]{1,100})$"
+    )
     justification: str | None = Field(default=None, max_length=1000)
 
 

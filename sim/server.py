@@ -23,6 +23,7 @@ from sim.tenant import (
     CA_WRITE,
     DIRECTORY_READ,
     ENROLLMENT_CONFIG_READ,
+    ENROLLMENT_CONFIG_WRITE,
     EVENTS_READ,
     GRAPH_SCOPE,
     GROUP_MEMBER_READ,
@@ -96,6 +97,18 @@ ROUTES = [
         ENROLLMENT_CONFIG_READ,
     ),
     Route("signIns.list", "GET", re.compile(r"^auditLogs/signIns$"), AUDIT_READ),
+    Route(
+        "enrollmentConfigurations.get",
+        "GET",
+        re.compile(r"^deviceManagement/deviceEnrollmentConfigurations/(?P<id>[^/]+)$"),
+        ENROLLMENT_CONFIG_READ,
+    ),
+    Route(
+        "enrollmentConfigurations.patch",
+        "PATCH",
+        re.compile(r"^deviceManagement/deviceEnrollmentConfigurations/(?P<id>[^/]+)$"),
+        ENROLLMENT_CONFIG_WRITE,
+    ),
     Route("deletedUsers.list", "GET", re.compile(r"^directory/deletedItems/microsoft\.graph\.user$"), USER_READ),
     # Beta, delegated permissions only: checked in the handler (an app token has roles, never scp).
     Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$"), ()),
@@ -316,6 +329,18 @@ class GraphSimulator:
             if "Policy.Read.All" not in claims.get("roles", []):
                 raise GraphFailure(403, "AccessDenied", "Updating a policy also needs Policy.Read.All.")
             tenant.patch_ca_policy(match["id"], body, self.clock())
+            return GraphResponse(204, None)
+        if name == "enrollmentConfigurations.get":
+            item = {k: v for k, v in tenant.enrollment_configuration(match["id"]).items() if k != "assignments"}
+            return GraphResponse(
+                200,
+                {
+                    "@odata.context": f"{base}/$metadata#deviceManagement/deviceEnrollmentConfigurations/$entity",
+                    **copy.deepcopy(item),
+                },
+            )
+        if name == "enrollmentConfigurations.patch":
+            tenant.patch_enrollment_configuration(match["id"], body, self.clock())
             return GraphResponse(204, None)
         if name == "conditionalAccess.list":
             items = list(tenant.extra.get("conditionalAccessPolicies", []))

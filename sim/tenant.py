@@ -38,6 +38,24 @@ CA_PROPERTIES = frozenset(
         "@odata.context",
     }
 )
+ENROLLMENT_CONFIG_WRITE = ("DeviceManagementServiceConfig.ReadWrite.All",)
+RESTRICTION_PROPERTIES = frozenset(
+    {
+        "@odata.type",
+        "id",
+        "displayName",
+        "description",
+        "priority",
+        "createdDateTime",
+        "lastModifiedDateTime",
+        "version",
+        "iosRestriction",
+        "windowsRestriction",
+        "windowsMobileRestriction",
+        "androidRestriction",
+        "macOSRestriction",
+    }
+)
 ENROLLMENT_CONFIG_READ = ("DeviceManagementServiceConfig.Read.All", "DeviceManagementServiceConfig.ReadWrite.All")
 EVENTS_READ = ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All")
 
@@ -347,6 +365,29 @@ class Tenant:
             if key not in ("id", "createdDateTime", "modifiedDateTime", "@odata.context", "@odata.type"):
                 policy[key] = copy.deepcopy(value)
         policy["modifiedDateTime"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # ---- Intune enrollment configurations ----------------------------------------------------------
+    def enrollment_configuration(self, configuration_id: str) -> dict[str, Any]:
+        for item in self.extra.get("deviceEnrollmentConfigurations", []):
+            if item.get("id") == configuration_id:
+                return item
+        raise GraphFailure(404, "ResourceNotFound", f"Resource '{configuration_id}' was not found.")
+
+    def patch_enrollment_configuration(self, configuration_id: str, body: Any, now: datetime) -> None:
+        item = self.enrollment_configuration(configuration_id)
+        if not isinstance(body, dict) or body.get("@odata.type") != item.get("@odata.type"):
+            raise _bad_request("A PATCH must name the configuration's @odata.type.", "BadRequest")
+        unknown = sorted(k for k in body if k not in RESTRICTION_PROPERTIES)
+        if unknown:
+            raise _bad_request(
+                f"The property '{unknown[0]}' does not exist on type '{str(item.get('@odata.type')).lstrip('#')}'.",
+                "BadRequest",
+            )
+        for key, value in body.items():
+            if key not in ("@odata.type", "id", "createdDateTime", "lastModifiedDateTime", "version"):
+                item[key] = copy.deepcopy(value)
+        item["lastModifiedDateTime"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        item["version"] = int(item.get("version") or 0) + 1
 
     # ---- device registration policy ------------------------------------------------------------
     def put_policy(self, body: Any) -> dict[str, Any]:

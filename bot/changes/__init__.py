@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.changes import ca_exclusion, join_permission
+from bot.changes import allow_windows, ca_exclusion, join_permission
 from bot.changes.base import ChangeKind, Outcome, Result
 from bot.domain.approval import ChangePlan
 
 KINDS: dict[str, ChangeKind] = {
     join_permission.KIND.name: join_permission.KIND,
     ca_exclusion.KIND.name: ca_exclusion.KIND,
+    allow_windows.KIND.name: allow_windows.KIND,
 }
 
 

@@ -198,10 +198,110 @@ class PlatformRestriction:
     windows_blocked: bool
     personal_blocked: bool
     target_groups: frozenset[str] = frozenset()  # empty with priority 0: the default, for all users
+    windows_json: str = "{}"  # windowsRestriction exactly as read: what an allow plan is made over
 
     @property
     def is_default(self) -> bool:
         return self.priority == 0
+
+
+@dataclass(frozen=True)
+class AllowWindowsPlan:
+    """Allow Windows (MDM) in one platform restriction: its windowsRestriction before and after (platformBlocked
+    false); nothing else of the restriction changes."""
+
+    configuration_id: str
+    name: str
+    windows_before: str  # JSON of windowsRestriction as read
+    accounts: tuple[str, ...]  # UPNs of the package accounts that get this restriction
+    kind: str = "allow_windows"
+
+    @property
+    def option(self) -> str:
+        return f"restriction:{self.configuration_id}"
+
+    @property
+    def before(self) -> dict[str, Any]:
+        return dict(json.loads(self.windows_before))
+
+    @property
+    def after(self) -> dict[str, Any]:
+        return {**self.before, "platformBlocked": False}
+
+    def consequence(self) -> str:
+        return (
+            f"Windows (MDM) enrollment will be allowed by the restriction '{self.name}' (everyone it is assigned "
+            "to, not only the package accounts). Its other settings stay as they are."
+        )
+
+    def applied_text(self) -> str:
+        return f"'{self.name}' now allows Windows (MDM) enrollment."
+
+    def stale_text(self) -> str:
+        return f"'{self.name}' changed after this plan was made, so it was not applied. Nothing was written."
+
+    def fingerprint(self) -> str:
+        payload = json.dumps({"kind": self.kind, "id": self.configuration_id, "before": self.before}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "configurationId": self.configuration_id,
+            "name": self.name,
+            "windowsBefore": self.before,
+            "accounts": list(self.accounts),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AllowWindowsPlan:
+        return cls(
+            str(data["configurationId"]),
+            str(data["name"]),
+            json.dumps(data["windowsBefore"], sort_keys=True),
+            tuple(data["accounts"]),
+        )
+
+    def decide(self, current: Mapping[str, Any]) -> str:
+        if current.get("platformBlocked") is False:
+            return "already"
+        return "write" if dict(current) == self.before else "stale"
+
+
+def allow_windows_plans(
+    restrictions: Iterable[PlatformRestriction],
+    accounts: Iterable[DirectoryUser],
+    groups_of: Mapping[str, frozenset[str]],
+) -> list[AllowWindowsPlan]:
+    """For each restriction that is the effective one of some package accounts and blocks Windows: allow it."""
+    effective = _effective_restrictions(restrictions, accounts, groups_of)
+    plans: dict[str, AllowWindowsPlan] = {}
+    for account, restriction in effective:
+        if restriction.windows_blocked:
+            known = plans.get(restriction.id)
+            upns = (*known.accounts, account.user_principal_name) if known else (account.user_principal_name,)
+            plans[restriction.id] = AllowWindowsPlan(restriction.id, restriction.name, restriction.windows_json, upns)
+    return list(plans.values())
+
+
+def _effective_restrictions(
+    restrictions: Iterable[PlatformRestriction],
+    accounts: Iterable[DirectoryUser],
+    groups_of: Mapping[str, frozenset[str]],
+) -> list[tuple[DirectoryUser, PlatformRestriction]]:
+    """The Windows platform restriction each usable package account gets: the assigned one of highest priority
+    (lowest number above 0) whose groups hold it, else the default."""
+    ordered = sorted(restrictions, key=lambda r: (r.is_default, r.priority))
+    found = []
+    for account in accounts:
+        if not account.account_enabled:
+            continue
+        mine = groups_of.get(account.id, frozenset())
+        for restriction in ordered:
+            if restriction.is_default or restriction.target_groups & mine:
+                found.append((account, restriction))
+                break
+    return found
 
 
 @dataclass(frozen=True)
@@ -362,18 +462,10 @@ def restriction_causes(
     accounts: Iterable[DirectoryUser],
     groups_of: Mapping[str, frozenset[str]],
 ) -> list[Cause]:
-    """The Windows platform restriction each package account gets: the assigned one of highest priority (lowest
-    number above 0) whose groups hold it, else the default."""
-    ordered = sorted(restrictions, key=lambda r: (r.is_default, r.priority))
-    effective: dict[str, PlatformRestriction] = {}
-    for account in accounts:
-        if not account.account_enabled:
-            continue
-        mine = groups_of.get(account.id, frozenset())
-        for restriction in ordered:
-            if restriction.is_default or restriction.target_groups & mine:
-                effective[account.id] = restriction
-                break
+    """Restrictions that block Windows (MDM), or personally owned Windows, for the package accounts they apply to."""
+    effective = {
+        account.id: restriction for account, restriction in _effective_restrictions(restrictions, accounts, groups_of)
+    }
     causes: list[Cause] = []
     blocked = {r.id: r for r in effective.values() if r.windows_blocked}
     if blocked:

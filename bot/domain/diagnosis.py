@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.causes import Evidence, ExclusionPlan, causes, exclusion_plans
+from bot.domain.causes import (
+    AllowWindowsPlan,
+    Evidence,
+    ExclusionPlan,
+    allow_windows_plans,
+    causes,
+    exclusion_plans,
+)
 from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
@@ -135,14 +142,16 @@ class Diagnosis:
     alternative: JoinChangePlan | None
     checked_at: datetime
     exclusions: tuple[ExclusionPlan, ...] = ()  # one per Conditional Access policy that stops package accounts
+    restriction_fixes: tuple[AllowWindowsPlan, ...] = ()  # one per restriction that blocks Windows for them
 
-    def plan_for(self, option: str) -> JoinChangePlan | ExclusionPlan | None:
+    def plan_for(self, option: str) -> JoinChangePlan | ExclusionPlan | AllowWindowsPlan | None:
         """The plan a card's option names, made from the tenant as just read."""
         if option == "minimal":
             return self.plan
         if option == "all":
             return self.alternative
-        return next((p for p in self.exclusions if p.option == option), None)
+        plans: tuple[ExclusionPlan | AllowWindowsPlan, ...] = (*self.exclusions, *self.restriction_fixes)
+        return next((p for p in plans if p.option == option), None)
 
     @property
     def join(self) -> JoinSetting:
@@ -354,6 +363,11 @@ def diagnose(
         exclusions=tuple(
             exclusion_plans(evidence.conditional_access, package_accounts, evidence.groups_of)
             if evidence is not None and evidence.conditional_access is not None
+            else ()
+        ),
+        restriction_fixes=tuple(
+            allow_windows_plans(evidence.restrictions, package_accounts, evidence.groups_of)
+            if evidence is not None and evidence.restrictions is not None
             else ()
         ),
     )

@@ -559,3 +559,33 @@ async def test_a_conditional_access_plan_goes_stale_when_the_policy_changes_firs
     await bot.idle()
     assert ca_writes(sim) == []
     assert "was not applied. Nothing was written." in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_allowing_windows_in_an_enrollment_restriction_goes_through_approval(approvals_bot, connector, sim):
+    bot = approvals_bot
+    default = sim.tenant.extra["deviceEnrollmentConfigurations"][0]
+    default["windowsRestriction"]["platformBlocked"] = True
+    default["windowsRestriction"]["osMinimumVersion"] = "10.0.19045"
+    app = next(iter(sim.tenant.apps.values()))
+    app.permissions += ("DeviceManagementServiceConfig.ReadWrite.All",)
+    await use_channel(bot, connector)
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    card = connector.cards()[-1]
+    session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
+    _, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}))
+    (button,) = [a for a in body["value"]["actions"] if a["data"].get("option", "").startswith("restriction:")]
+    assert "allow Windows in 'All users and all devices'" in button["title"]
+    _, body = await bot.post(card_action(connector.url, "approval.request", button["data"], reply_to="r-2"))
+    request_id = next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a.get("data", {}))
+    assert "Windows (MDM) enrollment will be allowed" in text_of(connector.cards_in(CHANNEL)[-1][1])
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    writes = [r for r in sim.simulator.requests if r["route"] == "enrollmentConfigurations.patch"]
+    assert len(writes) == 1
+    assert default["windowsRestriction"] == {
+        "platformBlocked": False,
+        "personalDeviceEnrollmentBlocked": False,
+        "osMinimumVersion": "10.0.19045",  # kept
+        "osMaximumVersion": None,
+    }
+    assert "now allows Windows (MDM) enrollment" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
