@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from bot.approval_board import CHANNEL_SETTING, ApprovalBoard, stale_join
 from bot.changes import Result, kind_of
 from bot.clock import Clock
 from bot.domain.approval import (
@@ -26,20 +27,15 @@ from bot.domain.approval import (
     start_apply,
 )
 from bot.domain.diagnosis import Diagnosis
-from bot.domain.model import JoinSetting
 from bot.errors import GraphError
 from bot.graph import GraphGateway
 from bot.observability import Metrics
-from bot.proactive import Background, ConversationGoneError, Messenger, channel_base_id
+from bot.proactive import Background, Messenger, channel_base_id
 from bot.settings import Settings
 from bot.storage import AuditEntry, Storage
-from cards.approval import ApprovalView, build_approval_card, build_notice_card, build_request_status_card, short_id
-from cards.common import TEXT_LIMIT, plain
+from cards.approval import build_approval_card, build_notice_card, build_request_status_card, short_id
 
 log = logging.getLogger(__name__)
-
-CHANNEL_SETTING = "approval_channel"
-MAX_REFRESH_USERS = 60
 
 SETUP_HELP = (
     "No admins' channel is set up for approvals yet. {approvers} must open the admins' channel in Teams, "
@@ -96,7 +92,7 @@ class ApprovalService:
         self._messenger = messenger
         self._background = background
         self._metrics = metrics or Metrics()
-        self._group_name: str | None = None
+        self.board = ApprovalBoard(settings, graph, storage, messenger)
         # An apply running longer than every Graph try could take has lost its process: take it over.
         tries = settings.graph.max_retries + 1
         self._stuck_after = timedelta(seconds=max(120.0, 4 * settings.graph.timeout * tries))
@@ -116,65 +112,10 @@ class ApprovalService:
         return bool(group) and await self._graph.is_member(user_id, group)  # type: ignore[arg-type]
 
     async def approvers_label(self) -> str:
-        parts = []
-        group = self._settings.approver_group_id
-        if group:
-            if self._group_name is None:
-                try:
-                    names = await self._graph.resolve_names([], [group])
-                    self._group_name = names.name(group)
-                except GraphError:
-                    return "members of the approvers group"
-            parts.append(f"members of {plain(self._group_name)}")  # a directory name: escaped once, here
-        if self._settings.approver_user_ids:
-            count = len(self._settings.approver_user_ids)
-            parts.append(f"{count} named approver{'s' if count != 1 else ''}")
-        return " and ".join(parts) or "nobody (approvers are not configured)"
+        return await self.board.approvers_label()
 
     async def admin_channel(self) -> dict[str, Any] | None:
-        conversation_id = await self._storage.get_setting(CHANNEL_SETTING) or self._settings.approval_channel_id
-        if not conversation_id:
-            return None
-        channel_id = channel_base_id(conversation_id)
-        record = await self._storage.get_conversation(channel_id)
-        if record is not None:
-            return record.reference
-        # Named in settings but not seen yet: Teams serves a tenant's conversations from one service URL, so
-        # any conversation of this tenant gives the URL and the bot's identity to reach the channel with.
-        known = await self._storage.latest_conversation(self._settings.tenant_id)
-        if known is None:
-            return None
-        reference = dict(known.reference)
-        reference["conversation"] = {
-            "id": channel_id,
-            "conversationType": "channel",
-            "isGroup": True,
-            "tenantId": self._settings.tenant_id,
-        }
-        return reference
-
-    async def _approver_user_ids(self, channel: dict[str, Any]) -> tuple[str, ...]:
-        """Teams ids of the channel's members who are approvers: they get the approver view on refresh."""
-        try:
-            members = await self._messenger.member_ids(channel)
-            approvers = set(self._settings.approver_user_ids)
-            if self._settings.approver_group_id:
-                approvers |= await self._graph.group_member_ids(self._settings.approver_group_id)
-        except (GraphError, ConversationGoneError) as exc:
-            log.warning("could not list the approvers in the admins' channel: %s", exc)
-            return ()
-        return tuple(mri for aad, mri in members.items() if aad in approvers)[:MAX_REFRESH_USERS]
-
-    async def _view(
-        self, request: ApprovalRequest, *, for_approver: bool = False, notice: str | None = None, **kw: Any
-    ) -> ApprovalView:
-        return ApprovalView(
-            request=request,
-            approvers_label=await self.approvers_label(),
-            for_approver=for_approver,
-            notice=notice,
-            **kw,
-        )
+        return await self.board.admin_channel()
 
     # ---- channel set-up -------------------------------------------------------------------------
     async def use_channel(self, origin: Origin) -> str:
@@ -197,7 +138,7 @@ class ApprovalService:
         )
         waiting = [r for r in await self._storage.list_approvals([State.PENDING]) if not r.approval_card_id]
         for request in waiting:
-            await self.post_approval_card(request)
+            await self.board.post(request)
         posted = f" I posted the {len(waiting)} request(s) that were waiting." if waiting else ""
         return f"This channel now receives approval requests.{posted}"
 
@@ -243,9 +184,9 @@ class ApprovalService:
                 await self._storage.set_approval_cards(
                     request.id, requester=(channel_base_id(origin.conversation_id), origin.card_id)
                 )
-        elif not await self.post_approval_card(request):
+        elif not await self.board.post(request):
             notice = SETUP_HELP.format(approvers=(await self.approvers_label()).capitalize())
-        return build_request_status_card(await self._view(request, notice=notice))
+        return build_request_status_card(await self.board.view(request, notice=notice))
 
     async def _create(self, candidate: ApprovalRequest, origin: Origin, **data: Any) -> tuple[ApprovalRequest, bool]:
         """Store a new pending request with its "created" audit line, or get the pending one for the same plan."""
@@ -262,20 +203,6 @@ class ApprovalService:
         if created:
             self._metrics.approvals.labels("created").inc()
         return request, created
-
-    async def post_approval_card(self, request: ApprovalRequest) -> bool:
-        channel = await self.admin_channel()
-        if channel is None:
-            return False
-        view = await self._view(request, approver_user_ids=await self._approver_user_ids(channel))
-        try:
-            activity_id = await self._messenger.send_card(channel, build_approval_card(view))
-        except ConversationGoneError:
-            log.warning("the admins' channel no longer has the bot; request %s waits", request.id)
-            return False
-        if activity_id:
-            await self._storage.set_approval_cards(request.id, approval=(channel["conversation"]["id"], activity_id))
-        return True
 
     # ---- acting on a request ----------------------------------------------------------------------
     async def load_for(self, origin: Origin, request_id: str, *, from_requester: bool) -> ApprovalRequest | None:
@@ -296,11 +223,10 @@ class ApprovalService:
         """Refresh (automatic or manual): approvers see the buttons, everyone else the status."""
         actor = await self.actor(origin)
         channel = await self.admin_channel()
-        mris = await self._approver_user_ids(channel) if channel else ()
-        current = None
-        if request.state is State.STALE and request.policy_before:
-            current = _join_of(request.policy_before)
-        view = await self._view(request, for_approver=actor.is_approver, approver_user_ids=mris, current_join=current)
+        mris = await self.board.approver_user_ids(channel) if channel else ()
+        view = await self.board.view(
+            request, for_approver=actor.is_approver, approver_user_ids=mris, current_join=stale_join(request)
+        )
         return build_approval_card(view)
 
     async def _commit(self, transition: Transition, actor: Actor | None, **audit: Any) -> bool:
@@ -325,23 +251,23 @@ class ApprovalService:
         )
         if isinstance(result, Refused):
             if result.transition is not None and await self._commit(result.transition, None):
-                await self.refresh_everywhere(result.transition.new)
+                await self.board.refresh_everywhere(result.transition.new)
                 request = result.transition.new
             card_for = build_request_status_card if action is Action.CANCEL else build_approval_card
-            return card_for(await self._view(request, for_approver=actor.is_approver, notice=result.message))
+            return card_for(await self.board.view(request, for_approver=actor.is_approver, notice=result.message))
         if not await self._commit(result, actor):
             latest = await self._storage.get_approval(request.id) or request
             notice = f"Someone acted first: the request is now {latest.state.label.lower()}. Nothing else was done."
             card_for = build_request_status_card if action is Action.CANCEL else build_approval_card
-            return card_for(await self._view(latest, for_approver=False, notice=notice))
+            return card_for(await self.board.view(latest, for_approver=False, notice=notice))
         new = result.new
         if new.state is State.APPROVED:
             self._background.spawn(self.apply(new.id), name=f"apply-{new.id}")
         else:
-            self._background.spawn(self.refresh_everywhere(new, notify=True), name=f"refresh-{new.id}")
+            self._background.spawn(self.board.refresh_everywhere(new, notify=True), name=f"refresh-{new.id}")
         if action is Action.CANCEL:
-            return build_request_status_card(await self._view(new))
-        return build_approval_card(await self._view(new))
+            return build_request_status_card(await self.board.view(new))
+        return build_approval_card(await self.board.view(new))
 
     async def replan(self, origin: Origin, request: ApprovalRequest, diagnosis: Diagnosis) -> dict[str, Any]:
         if request.state is not State.STALE:
@@ -376,7 +302,7 @@ class ApprovalService:
         )
         created, is_new = await self._create(fresh, origin, replanOf=request.id)
         if is_new:
-            await self.post_approval_card(created)
+            await self.board.post(created)
         return build_notice_card(
             "Re-planned",
             f"Request {short_id(created)} was made from the policy as it is now: {plan.consequence()}",
@@ -395,10 +321,10 @@ class ApprovalService:
         if transition is None or not await self._commit(transition, None):
             return  # someone else is applying it (or it is no longer to be applied)
         request = transition.new
-        await self.refresh_everywhere(request)
+        await self.board.refresh_everywhere(request)
         outcome = await self._write(request)
         if outcome is not None and await self._commit(outcome, None):
-            await self.refresh_everywhere(outcome.new, notify=True)
+            await self.board.refresh_everywhere(outcome.new, notify=True)
 
     async def _granted(self, permission: str) -> bool:
         try:
@@ -441,42 +367,6 @@ class ApprovalService:
             graph_request_id=outcome.request_id,
         )
 
-    # ---- telling everyone ---------------------------------------------------------------------------
-    async def refresh_everywhere(self, request: ApprovalRequest, notify: bool = False) -> None:
-        latest = await self._storage.get_approval(request.id) or request
-        channel = await self.admin_channel()
-        if latest.approval_card_id and latest.approval_conversation_id and channel:
-            current = _join_of(latest.policy_before) if latest.state is State.STALE and latest.policy_before else None
-            view = await self._view(
-                latest, approver_user_ids=await self._approver_user_ids(channel), current_join=current
-            )
-            await self._safely(self._messenger.update_card(channel, latest.approval_card_id, build_approval_card(view)))
-        requester = await self._requester_reference(latest)
-        if requester is not None:
-            if latest.requester_card_id:
-                card = build_request_status_card(await self._view(latest))
-                await self._safely(self._messenger.update_card(requester, latest.requester_card_id, card))
-            if notify:
-                text = f"Your request {short_id(latest)} is now: {latest.state.label}."
-                if latest.state is State.REJECTED:
-                    text += f" Reason: {plain(latest.reason, TEXT_LIMIT)}"
-                if latest.state is State.FAILED:
-                    text += f" {plain(latest.error, TEXT_LIMIT)}"
-                await self._safely(self._messenger.send_text(requester, text))
-
-    async def _requester_reference(self, request: ApprovalRequest) -> dict[str, Any] | None:
-        if not request.requester_conversation_id:
-            return None
-        record = await self._storage.get_conversation(request.requester_conversation_id)
-        return record.reference if record else None
-
-    async def _safely(self, work) -> None:
-        try:
-            await work
-        except Exception:
-            # The request's state is already stored and audited; a card that could not be updated is logged.
-            log.exception("could not update a card or tell the requester")
-
     # ---- start-up and housekeeping ----------------------------------------------------------------
     async def resume(self) -> None:
         """Finish what was approved but not applied (after a restart, or a replica that went away)."""
@@ -490,7 +380,7 @@ class ApprovalService:
         for request in await self._storage.list_approvals([State.PENDING]):
             transition = expire(request, now)
             if transition and await self._commit(transition, None):
-                await self.refresh_everywhere(transition.new, notify=True)
+                await self.board.refresh_everywhere(transition.new, notify=True)
 
     async def sweep_forever(self) -> None:
         while True:
@@ -499,15 +389,6 @@ class ApprovalService:
                 await self.resume()
             except Exception:
                 log.exception("approval sweep failed; trying again next time")
-
-
-def _join_of(policy: dict[str, Any]) -> JoinSetting | None:
-    from bot.domain.model import PolicyParseError, PolicySnapshot
-
-    try:
-        return PolicySnapshot.from_graph(policy).join
-    except PolicyParseError:
-        return None
 
 
 __all__ = ["ApprovalService"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.changes import KINDS
 from bot.domain.approval import Action, State
 from bot.domain.recognizer import Recognition
 from bot.handlers.context import Turn
@@ -69,6 +70,13 @@ async def use_channel(turn: Turn, recognition: Recognition) -> None:
     await turn.context.send_activity(await turn.deps.approvals.use_channel(turn.origin()))
 
 
+def _change_of(data: dict[str, Any]) -> str:
+    """Which kind of change an audit line is about, for lines that carry a plan."""
+    plan = data.get("plan")
+    kind = KINDS.get(str(plan.get("kind") or "join_permission")) if isinstance(plan, dict) else None
+    return f"Change: {kind.title}" if kind else ""
+
+
 async def audit(turn: Turn, recognition: Recognition) -> None:
     approvals = turn.deps.approvals
     if not await approvals.is_approver(turn.user_id):
@@ -85,7 +93,7 @@ async def audit(turn: Turn, recognition: Recognition) -> None:
             action=e.action.replace("_", " "),
             actor=e.actor_name or "-",
             request=(e.request_id or "-")[:8],
-            detail=str(e.data.get("reason") or e.data.get("error") or ""),
+            detail=str(e.data.get("reason") or e.data.get("error") or _change_of(e.data)),
         )
         for e in reversed(entries)
     ]
