@@ -9,7 +9,6 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
-from bot.domain.causes import AllowWindowsPlan, ExclusionPlan
 from bot.domain.diagnosis import (
     JOIN_SETTING_LABEL,
     PORTAL_PATH,
@@ -266,8 +265,7 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
             )
     elif d.join.kind is MembershipKind.ALL:
         body.append(text("The join setting is All, so it is not what blocks these accounts.", spacing="Medium"))
-    others: list[ExclusionPlan | AllowWindowsPlan] = [*d.exclusions]
-    others = [*others, *d.restriction_fixes][:MAX_OTHER_FIX_BUTTONS]
+    others = d.other_fixes[:MAX_OTHER_FIX_BUTTONS]
     if others:
         body.append(text("Other fixes I can make once approved", weight="Bolder", spacing="Medium"))
         for other in others:
@@ -282,14 +280,9 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
                 )
             )
         for other in others:
-            label = (
-                f"exclude from '{plain(other.policy_name, 40)}'"
-                if isinstance(other, ExclusionPlan)
-                else f"allow Windows in '{plain(other.name, 40)}'"
-            )
             actions.append(
                 execute(
-                    f"Request approval: {label}",
+                    f"Request approval: {plain(other.label, 60)}",
                     RequestApproval(session_id=view.session_id, option=other.option),
                     with_inputs=True,
                 )

@@ -97,6 +97,10 @@ class ExclusionPlan:
         return f"ca:{self.policy_id}"
 
     @property
+    def label(self) -> str:
+        return f"exclude from '{self.policy_name}'"
+
+    @property
     def before(self) -> dict[str, Any]:
         return dict(json.loads(self.users_before))
 
@@ -219,6 +223,10 @@ class AllowWindowsPlan:
     @property
     def option(self) -> str:
         return f"restriction:{self.configuration_id}"
+
+    @property
+    def label(self) -> str:
+        return f"allow Windows in '{self.name}'"
 
     @property
     def before(self) -> dict[str, Any]:

@@ -144,14 +144,18 @@ class Diagnosis:
     exclusions: tuple[ExclusionPlan, ...] = ()  # one per Conditional Access policy that stops package accounts
     restriction_fixes: tuple[AllowWindowsPlan, ...] = ()  # one per restriction that blocks Windows for them
 
+    @property
+    def other_fixes(self) -> tuple[ExclusionPlan | AllowWindowsPlan, ...]:
+        """The fixes beyond the join permission the bot can make once approved, in the findings' order."""
+        return (*self.exclusions, *self.restriction_fixes)
+
     def plan_for(self, option: str) -> JoinChangePlan | ExclusionPlan | AllowWindowsPlan | None:
         """The plan a card's option names, made from the tenant as just read."""
         if option == "minimal":
             return self.plan
         if option == "all":
             return self.alternative
-        plans: tuple[ExclusionPlan | AllowWindowsPlan, ...] = (*self.exclusions, *self.restriction_fixes)
-        return next((p for p in plans if p.option == option), None)
+        return next((p for p in self.other_fixes if p.option == option), None)
 
     @property
     def join(self) -> JoinSetting:
