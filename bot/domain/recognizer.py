@@ -397,13 +397,14 @@ def recognize(text: str) -> Recognition:
     english = ("setupfailure" in squashed or "duringbulk" in squashed) and _PHRASE_RE.search(squashed) is not None
     shown = None if english else error_text_language(reading, keywords)
     if english or shown:
-        if not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):
+        # Only a person says a problem is fixed; in a pasted log "resolved" is a DNS lookup.
+        if short and not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):
             return not_ours("success report")
         language = shown.name if shown else None
         return hit("error message" + (f" ({language})" if language else ""))
 
     # 2. What works, or worked, is not a failure report; nor is a problem said to be fixed.
-    if not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):
+    if short and not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):
         return not_ours("success report")
     concepts = _concepts(reading, short)
     if keywords:
@@ -416,7 +417,7 @@ def recognize(text: str) -> Recognition:
             concepts = _concepts(rest, short) | (concepts - {"fail"})
             if keywords and has_failure_word(keywords, rest):
                 concepts.add("fail")
-        if not ongoing and "fail" not in concepts:
+        if short and not ongoing and "fail" not in concepts:
             return not_ours("success report")
     failing = "fail" in concepts
     bulk_codes = [c for c in codes if _is_enrollment_code(c)]

@@ -66,6 +66,14 @@ def test_success_reports_are_not_failures():
         assert (result.intent, result.reason) == (Intent.UNKNOWN, "success report"), message
 
 
+def test_in_a_pasted_log_resolved_is_not_a_fix():
+    log = "\n".join(
+        [f"[08:01:{i:02d}] DNS: enterpriseregistration.windows.net resolved to 20.190.1.{i}" for i in range(40)]
+        + ["Error: A setup failure has occurred during bulk enrollment."]
+    )
+    assert recognize(log).intent is Intent.DIAGNOSE
+
+
 def test_a_code_keeps_its_meaning_when_the_context_is_ours():
     result = recognize("0x801c0003 while applying the ppkg")
     assert result.intent is Intent.DIAGNOSE and result.error_codes == ("0x801c0003",)
