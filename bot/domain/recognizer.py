@@ -278,12 +278,6 @@ def _typo_concept(word: str) -> str | None:
     return None
 
 
-def concept_of(word: str) -> str | None:
-    """The concept a word stands for, forgiving small typos in longer words. Words with a digit (hex, ids,
-    codes) or far longer than any vocabulary word cannot be typos of one and are not compared."""
-    return VOCAB.get(word) or _typo_concept(word)
-
-
 def code_meaning(code: str) -> str:
     if code in KNOWN_CODES:
         return KNOWN_CODES[code]
