@@ -201,15 +201,25 @@ def restriction_from_json(item: dict[str, Any]) -> PlatformRestriction | None:
     )
 
 
-def roles_of(token: str) -> frozenset[str]:
-    """The `roles` claim of a Graph access token (our own token: read, not verified)."""
+def _claims_of(token: str) -> dict[str, Any]:
+    """The claims of a Graph access token (our own token: read, not verified)."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
-        return frozenset()
-    roles = claims.get("roles") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def roles_of(token: str) -> frozenset[str]:
+    """The `roles` claim of a Graph access token: the application permissions granted."""
+    roles = _claims_of(token).get("roles")
     return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
+
+
+def is_delegated(token: str) -> bool:
+    """A token for a signed-in user carries `scp`; an app's own token (client credentials) never does."""
+    return bool(_claims_of(token).get("scp"))
 
 
 _NEXT_LINK = b'"@odata.nextLink"'
@@ -706,7 +716,11 @@ class MsGraphGateway:
         return found
 
     async def mdm_user_scope(self) -> MdmScope:
-        """Beta, delegated permissions only: an app-only token is refused (403), as in a real tenant."""
+        """Beta, delegated permissions only: Graph refuses every app-only token (403), so with one the bot does
+        not ask (a round trip per diagnosis that can only fail) and says so the same way."""
+        operation = "read the MDM user scope"
+        if not is_delegated(await self.token()):
+            raise GraphPermissionError(PERMISSIONS[operation], operation=operation)
         base = self._adapter.base_url.rstrip("/")
         beta = base[: -len("/v1.0")] + "/beta" if base.endswith("/v1.0") else base
         body, _ = await self._send(
