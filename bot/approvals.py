@@ -152,7 +152,7 @@ class ApprovalService:
                 "Nothing to approve",
                 "The tenant no longer needs this change: every usable package account may already join devices."
                 if option in ("minimal", "all")
-                else "That Conditional Access policy no longer stops the package accounts: nothing to change.",
+                else "The tenant no longer needs this change: what it fixed no longer stops the package accounts.",
             )
         kind = kind_of(plan)
         if kind.opt_in and not (await self._granted(kind.write_permission)):
