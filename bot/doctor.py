@@ -42,35 +42,35 @@ async def _evidence(what: str, read: Awaitable[T], refused: list[Unreadable]) ->
 async def read_tenant(
     graph: GraphGateway, clock: Clock, mentioned_guids: Iterable[str] = (), codes: Iterable[str] = ()
 ) -> TenantReading:
-    """Round trips: the policy, then concurrently the package account pages (999 a page), each Selected
-    group's transitive users (a paged listing per group, 20 groups to a $batch), the Selected entries' names,
-    the Conditional Access policies, the enrollment restrictions and the MDM user scope (and the deleted users
-    when a mentioned package account is not among the living); then the members of the groups those policies
-    name. None of it grows with the number of accounts beyond their pages."""
+    """Round trips, concurrently: the policy, the package account pages (999 a page), the Conditional Access
+    policies, the enrollment restrictions and the package accounts' sign-ins; once the policy is in, each
+    Selected group's transitive users (a paged listing per group, 20 groups to a $batch) and the Selected
+    entries' names; then the deleted users (only when a mentioned package account is not among the living)
+    and the members of the groups those policies name. None of it grows with the number of accounts beyond
+    their pages."""
     mentioned = [g.lower() for g in mentioned_guids]
     refused: list[Unreadable] = []
     accounts_read = asyncio.ensure_future(graph.list_package_accounts())
-    evidence_reads: list[asyncio.Future[Any]] = []
+    # The reads for the causes beyond the join permission need nothing from the policy: they start with it.
+    ca_read = asyncio.ensure_future(
+        _evidence("Conditional Access policies", graph.conditional_access_policies(), refused)
+    )
+    restrictions_read = asyncio.ensure_future(
+        _evidence("the enrollment restrictions", graph.platform_restrictions(), refused)
+    )
+    scope_read = asyncio.ensure_future(_evidence("the MDM user scope", graph.mdm_user_scope(), refused))
+    sign_ins_read = asyncio.ensure_future(_evidence("sign-in logs", graph.package_sign_ins(), refused))
+    started: list[asyncio.Future[Any]] = [accounts_read, ca_read, restrictions_read, scope_read, sign_ins_read]
     try:
         policy = await graph.get_policy()
         groups = list(policy.join.groups) if policy.join.kind is MembershipKind.SELECTED else []
-        # The reads for the causes beyond the join permission start now and run beside the join reads.
-        ca_read = asyncio.ensure_future(
-            _evidence("Conditional Access policies", graph.conditional_access_policies(), refused)
-        )
-        restrictions_read = asyncio.ensure_future(
-            _evidence("the enrollment restrictions", graph.platform_restrictions(), refused)
-        )
-        scope_read = asyncio.ensure_future(_evidence("the MDM user scope", graph.mdm_user_scope(), refused))
-        sign_ins_read = asyncio.ensure_future(_evidence("sign-in logs", graph.package_sign_ins(), refused))
-        evidence_reads += [ca_read, restrictions_read, scope_read, sign_ins_read]
         accounts, members, resolved = await asyncio.gather(
             accounts_read, graph.group_user_ids(groups), graph.resolve_names(policy.join.users, groups)
         )
         ca, restrictions = await ca_read, await restrictions_read
         scope, sign_ins = await scope_read, await sign_ins_read
     finally:
-        for pending in (accounts_read, *evidence_reads):
+        for pending in started:
             if not pending.done():
                 pending.cancel()
     living = {a.package_guid for a in accounts}
@@ -85,7 +85,11 @@ async def read_tenant(
         members = {**members, **(more or {})}
     needing = {a.id for a in accounts_needing_group_check(policy.join, accounts)}
     groups_of = {account: frozenset(g for g in groups if account in members.get(g, ())) for account in needing}
-    in_named = {a.id: frozenset(g for g in named if a.id in members.get(g, ())) for a in accounts if a.account_enabled}
+    in_named = (
+        {a.id: frozenset(g for g in named if a.id in members.get(g, ())) for a in accounts if a.account_enabled}
+        if named
+        else {}
+    )
     evidence = Evidence(
         conditional_access=tuple(ca) if ca is not None else None,
         restrictions=tuple(restrictions) if restrictions is not None else None,
