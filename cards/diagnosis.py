@@ -193,6 +193,17 @@ def _account_line(status: AccountStatus, names: DirectoryNames) -> str:
     return f"{plain(upn)}: {state}"
 
 
+def _justification_input() -> ac.TextInput:
+    """One per card: every "Request approval" button of the card sends it."""
+    return ac.TextInput(
+        id="justification",
+        label="Why is this change needed? (optional, shown to approvers)",
+        is_multiline=True,
+        max_length=1000,
+        placeholder="e.g. School PCs in room 101 fail with the bulk enrollment error",
+    )
+
+
 def _plan_facts(plan: JoinChangePlan, names: DirectoryNames) -> ac.FactSet:
     return facts(
         [
@@ -243,15 +254,7 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
                     is_subtle=True,
                 )
             )
-        body.append(
-            ac.TextInput(
-                id="justification",
-                label="Why is this change needed? (optional, shown to approvers)",
-                is_multiline=True,
-                max_length=1000,
-                placeholder="e.g. School PCs in room 101 fail with the bulk enrollment error",
-            )
-        )
+        body.append(_justification_input())
         actions.append(
             execute("Request approval", RequestApproval(session_id=view.session_id), with_inputs=True, style="positive")
         )
@@ -270,15 +273,8 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
         body.append(text("Other fixes I can make once approved", weight="Bolder", spacing="Medium"))
         for other in others:
             body.append(text(plain(other.consequence(), TEXT_LIMIT), size="Small", spacing="Small"))
-        if not d.plan:
-            body.append(
-                ac.TextInput(
-                    id="justification",
-                    label="Why is this change needed? (optional, shown to approvers)",
-                    is_multiline=True,
-                    max_length=1000,
-                )
-            )
+        if not d.plan:  # the join fix's block carries the input otherwise
+            body.append(_justification_input())
         for other in others:
             actions.append(
                 execute(
