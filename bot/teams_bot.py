@@ -20,7 +20,7 @@ from bot.handlers.errors import error_card_for
 from bot.proactive import channel_base_id
 from bot.storage import ConversationRecord
 from cards.common import CARD_CONTENT_TYPE
-from cards.diagnosis import build_out_of_date_card
+from cards.diagnosis import build_out_of_date_card, build_welcome_card
 from cards.verbs import parse_action, verb_of
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,22 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # Not passed on to TeamsActivityHandler: its members-added dispatch fetches every added member from the
         # Bot Connector, which nothing here needs.
-        await self._funnel(turn_context, lambda: self._remember_conversation(Turn(turn_context, self._deps)))
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        added = any(m.id == bot_id for m in activity.members_added or []) if bot_id else False
+        await self._funnel(turn_context, lambda: self._arrived(Turn(turn_context, self._deps), welcome=added))
 
     async def on_installation_update(self, turn_context: TurnContext) -> None:
-        await self._funnel(turn_context, lambda: self._remember_conversation(Turn(turn_context, self._deps)))
+        welcome = (turn_context.activity.action or "").startswith("add")
+        await self._funnel(turn_context, lambda: self._arrived(Turn(turn_context, self._deps), welcome=welcome))
+
+    async def _arrived(self, turn: Turn, welcome: bool) -> None:
+        """Installed in a chat or a team: remember where, and introduce the bot there once (Teams may announce
+        an install both as installationUpdate and as conversationUpdate, and replicas share the claim)."""
+        await self._remember_conversation(turn)
+        conversation_id = channel_base_id(turn.conversation_id)
+        if welcome and conversation_id and await turn.deps.storage.claim_setting(f"welcomed:{conversation_id}", True):
+            await turn.send_card(build_welcome_card(team=turn.conversation_type == "channel"))
 
     # ---- card actions ----------------------------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:

@@ -387,6 +387,47 @@ def build_help_card(greeting: str | None = None) -> dict[str, Any]:
     )
 
 
+def build_welcome_card(team: bool) -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading("Hi, I'm Enrollment Doctor"),
+        text(
+            "When Windows shows \u201cA setup failure has occurred during bulk enrollment\u201d after a provisioning "
+            "package, paste the error or a log here. I check your tenant through Microsoft Graph (who may join "
+            "devices, Conditional Access, enrollment restrictions, the package accounts) and show the smallest fix."
+        ),
+    ]
+    if team:
+        body += [
+            text("In a channel, @mention me first.", spacing="Small"),
+            text(
+                "To get approval requests in a channel, an approver writes \u201c@Enrollment Doctor use this channel "
+                "for approvals\u201d there. Approvers are the members of the group the operator set up.",
+                size="Small",
+                is_subtle=True,
+            ),
+        ]
+    return build_card(
+        body,
+        fallback_text="Enrollment Doctor: paste a bulk enrollment error, or press Diagnose.",
+        actions=[execute("Diagnose", StartDiagnosis(), style="positive")],
+    )
+
+
+def build_did_you_mean_card() -> dict[str, Any]:
+    body: list[ac.CardElement] = [
+        *heading("Did you mean a bulk enrollment problem?"),
+        text(
+            "Your message sounds close to what I do, but I am not sure it is a failure of a provisioning package "
+            "(bulk enrollment). If it is, I can check your tenant now; if not, say **help** to see what I can do."
+        ),
+    ]
+    return build_card(
+        body,
+        fallback_text="Did you mean a bulk enrollment problem? Press Diagnose, or say help.",
+        actions=[execute("Yes, diagnose my tenant", StartDiagnosis(), style="positive")],
+    )
+
+
 def build_not_understood_card() -> dict[str, Any]:
     body: list[ac.CardElement] = [
         *heading("I did not recognise a bulk enrollment problem"),

@@ -21,6 +21,7 @@ class Intent(StrEnum):
     AUDIT = "audit"
     USE_CHANNEL = "use_channel"
     ELSEWHERE = "elsewhere"  # about something else that looks like ours: answered with where to look instead
+    SMALL_TALK = "small_talk"  # thanks, ok, bye: a short reply, not a card
     UNKNOWN = "unknown"
 
 
@@ -229,6 +230,14 @@ _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
             r"^(?:diagnose|diagnosis|run (?:a )?diagnos[ie]s|check(?: again)?|doctor|start)(?: bulk enrollment)?$"
         ),
         Intent.DIAGNOSE,
+    ),
+    (
+        re.compile(
+            r"^(?:thanks?(?: you)?(?: (?:so|very) much)?|thx|ty|cheers|thank u|many thanks|great|cool|nice|perfect|"
+            r"awesome|ok|okay|k|kk|got it|sounds good|will do|bye|goodbye|see you|cya|lol|haha|\U0001f44d|:\)|"
+            r"(?:great|good|nice) (?:job|work)|much appreciated)(?: (?:bot|doctor|enrollment doctor))?[!. ]*$"
+        ),
+        Intent.SMALL_TALK,
     ),
     (re.compile(r"^(?:status|my requests|request status)$"), Intent.STATUS),
     (re.compile(r"^alerts? on$|^subscribe(?: to alerts)?$"), Intent.ALERTS_ON),
@@ -446,4 +455,7 @@ def recognize(text: str) -> Recognition:
     # 6. An enrollment code and nothing that says how the device was enrolled: its meaning, and a way in.
     if bulk_codes:
         return not_ours("enrollment code alone", enrollment_code(bulk_codes[0], code_meaning(bulk_codes[0])))
+    # Words of ours without a failure, or a failure without them: ask rather than guess.
+    if concepts & {"bulk", "package", "ppkg", "provisioning", "localized"} or (failing and "enroll" in concepts):
+        return not_ours("unsure")
     return not_ours("no failure words" if not failing else "not about bulk enrollment")

@@ -18,6 +18,7 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.HELP: help.show_help,
     Intent.UNKNOWN: help.not_understood,
     Intent.ELSEWHERE: help.elsewhere,
+    Intent.SMALL_TALK: help.small_talk,
     Intent.STATUS: approval.status,
     Intent.ALERTS_ON: alerts.alerts_on,
     Intent.ALERTS_OFF: alerts.alerts_off,

@@ -5,7 +5,14 @@ from __future__ import annotations
 from bot.domain.recognizer import Recognition
 from bot.handlers.context import Turn
 from cards.common import plain
-from cards.diagnosis import Clues, build_elsewhere_card, build_glad_card, build_help_card, build_not_understood_card
+from cards.diagnosis import (
+    Clues,
+    build_did_you_mean_card,
+    build_elsewhere_card,
+    build_glad_card,
+    build_help_card,
+    build_not_understood_card,
+)
 
 
 async def show_help(turn: Turn, recognition: Recognition) -> None:
@@ -14,9 +21,24 @@ async def show_help(turn: Turn, recognition: Recognition) -> None:
     await turn.send_card(build_help_card(greeting))
 
 
+SMALL_TALK_REPLIES = (
+    (("thank", "thx", "ty", "cheers", "appreciated"), "You're welcome."),
+    (("bye", "see you", "cya"), "Bye."),
+)
+
+
+async def small_talk(turn: Turn, recognition: Recognition) -> None:
+    said = recognition.text.lower()
+    reply = next((r for keys, r in SMALL_TALK_REPLIES if any(k in said for k in keys)), "Glad to help.")
+    await turn.context.send_activity(f"{reply} When a provisioning package fails, paste the error or the log here.")
+
+
 async def not_understood(turn: Turn, recognition: Recognition) -> None:
     if recognition.reason == "success report":
         await turn.send_card(build_glad_card())
+        return
+    if recognition.reason == "unsure":
+        await turn.send_card(build_did_you_mean_card())
         return
     await turn.send_card(build_not_understood_card())
 

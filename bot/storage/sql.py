@@ -394,6 +394,14 @@ class SqlStore:
             row = await tx.fetchone("SELECT value FROM bot_settings WHERE key = ?", key)
         return json.loads(row["value"]) if row else None
 
+    async def claim_setting(self, key: str, value: Any) -> bool:
+        """Set `key` only if it has no value yet; True for the one caller (of any replica) that set it."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "INSERT INTO bot_settings VALUES (?,?) ON CONFLICT (key) DO NOTHING", key, json.dumps(value)
+            )
+        return changed == 1
+
     async def set_setting(self, key: str, value: Any) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(

@@ -415,3 +415,15 @@ async def test_a_success_report_is_not_a_failure(bot, connector, sim):
 async def test_the_error_in_german_starts_the_diagnosis(bot, connector):
     card = await start(bot, connector, "Fehlermeldung beim Einrichten: Setupfehler bei der Massenregistrierung.")
     assert "Device settings" in card_text(card)
+
+
+async def test_small_talk_gets_a_short_reply_and_a_near_question_a_did_you_mean(bot, connector, sim):
+    await bot.post(message(connector.url, "thanks!"))
+    assert connector.cards() == []
+    (reply,) = connector.texts_in("a:personal-chat-1")
+    assert reply.startswith("You're welcome.")
+    await bot.post(message(connector.url, "what is bulk enrollment?"))
+    card = connector.cards()[-1]
+    assert "Did you mean a bulk enrollment problem?" in card_text(card)
+    assert [a["verb"] for a in actions_of(card)] == ["diagnosis.start"]
+    assert sim.simulator.requests == []

@@ -80,3 +80,16 @@ def card_action(
         }
     )
     return activity
+
+
+def installed(
+    service_url: str, *, conversation_type: str = "personal", kind: str = "conversationUpdate"
+) -> dict[str, Any]:
+    """The bot added to a chat or a team: a conversationUpdate naming it among membersAdded, or an
+    installationUpdate with action "add"."""
+    activity = _base(service_url, conversation_type, REQUESTER, TENANT)
+    if kind == "conversationUpdate":
+        activity.update({"type": "conversationUpdate", "membersAdded": [{"id": BOT_ID}]})
+    else:
+        activity.update({"type": "installationUpdate", "action": "add"})
+    return activity

@@ -157,6 +157,9 @@ async def test_card_locations_settings_and_audit_window(store):
     assert (stored.requester_conversation_id, stored.requester_card_id) == ("chat", "a1")
     assert (stored.approval_conversation_id, stored.approval_card_id) == ("channel", "a2")
     assert await store.get_setting("k") is None
+    assert await store.claim_setting("once", 1) is True
+    assert await store.claim_setting("once", 2) is False  # a second claim (another replica) gets nothing
+    assert await store.get_setting("once") == 1
     await store.set_setting("k", {"a": 1})
     await store.set_setting("k", "v2")
     assert await store.get_setting("k") == "v2"
