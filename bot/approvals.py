@@ -17,6 +17,7 @@ from bot.domain.approval import (
     Actor,
     ApprovalRequest,
     Origin,
+    Refusal,
     Refused,
     State,
     Transition,
@@ -224,8 +225,17 @@ class ApprovalService:
         actor = await self.actor(origin)
         channel = await self.admin_channel()
         mris = await self.board.approver_user_ids(channel) if channel else ()
+        notice = None
+        if not actor.is_approver and request.state in (State.PENDING, State.FAILED):
+            # Someone pressed "Show approver actions" who may not approve: say so, and who can.
+            why = "You asked for this change" if origin.user_id == request.requester_id else "You are not an approver"
+            notice = f"{why}, so you see its status only. Who can approve: {await self.approvers_label()}."
         view = await self.board.view(
-            request, for_approver=actor.is_approver, approver_user_ids=mris, current_join=stale_join(request)
+            request,
+            for_approver=actor.is_approver,
+            approver_user_ids=mris,
+            current_join=stale_join(request),
+            notice=notice,
         )
         return build_approval_card(view)
 
@@ -254,7 +264,8 @@ class ApprovalService:
                 await self.board.refresh_everywhere(result.transition.new)
                 request = result.transition.new
             card_for = build_request_status_card if action is Action.CANCEL else build_approval_card
-            return card_for(await self.board.view(request, for_approver=actor.is_approver, notice=result.message))
+            notice = await self._explain(result.refusal, result.message)
+            return card_for(await self.board.view(request, for_approver=actor.is_approver, notice=notice))
         if not await self._commit(result, actor):
             latest = await self._storage.get_approval(request.id) or request
             notice = f"Someone acted first: the request is now {latest.state.label.lower()}. Nothing else was done."
@@ -325,6 +336,14 @@ class ApprovalService:
         outcome = await self._write(request)
         if outcome is not None and await self._commit(outcome, None):
             await self.board.refresh_everywhere(outcome.new, notify=True)
+
+    async def _explain(self, refusal: Refusal, message: str) -> str:
+        """A refusal says why and what to do next: who may act, or how to ask again."""
+        if refusal in (Refusal.NOT_APPROVER, Refusal.OWN_REQUEST):
+            return f"{message} Who can approve: {await self.approvers_label()}."
+        if refusal is Refusal.EXPIRED:
+            return f"{message} To ask again, run the diagnosis (Diagnose now) and press Request approval."
+        return message
 
     async def _granted(self, permission: str) -> bool:
         try:

@@ -95,7 +95,9 @@ async def test_an_approver_approves_and_exactly_the_plan_is_applied(approvals_bo
 
     # The refresh gives approvers the buttons and everyone else the status.
     assert "approval.approve" in text_of(await act(bot, connector, "approval.view", request_id, MEGAN))
-    assert "approval.approve" not in text_of(await act(bot, connector, "approval.view", request_id, ALEX))
+    someone = await act(bot, connector, "approval.view", request_id, ALEX)
+    assert "approval.approve" not in text_of(someone)
+    assert "You are not an approver, so you see its status only. Who can approve: members of" in text_of(someone)
 
     answer = await act(bot, connector, "approval.approve", request_id, MEGAN)
     assert "Approved by Megan Bowen" in text_of(answer)
@@ -119,6 +121,7 @@ async def test_non_approver_and_requester_are_refused(approvals_bot, connector, 
     request_id, _ = await request_change(bot, connector)
     refused = await act(bot, connector, "approval.approve", request_id, ALEX)
     assert "Only members of the approvers group can approve" in text_of(refused)
+    assert "Who can approve: members of Enrollment approvers" in text_of(refused)
     # The requester is an approver too here, but may not approve their own request.
     sim.tenant.groups[APPROVERS_GROUP]["members"].append(REQUESTER)
     own = await act(bot, connector, "approval.approve", request_id, REQUESTER)
@@ -165,6 +168,7 @@ async def test_an_expired_request_cannot_be_approved(approvals_bot, connector, s
     clock.advance(hours=24, seconds=1)
     answer = await act(bot, connector, "approval.approve", request_id, MEGAN)
     assert "This request expired before anyone approved it" in text_of(answer)
+    assert "To ask again, run the diagnosis" in text_of(answer)
     await bot.idle()
     assert puts(sim) == []
     assert "Expired" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
