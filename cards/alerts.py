@@ -9,7 +9,7 @@ from typing import Any
 import microsoft_teams.cards as ac
 
 from bot.domain.spikes import CHAT, OVERALL, IncidentChange
-from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
+from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
 from cards.verbs import StartDiagnosis
 
 BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
@@ -62,7 +62,8 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
         )
     if view.accounts:
         body.append(text("Package accounts involved", weight="Bolder", spacing="Medium"))
-        body.extend(text(plain(upn), size="Small", spacing="None") for upn in view.accounts[:8])
+        body.extend(text(short_account(upn), size="Small", spacing="None") for upn in view.accounts[:8])
+        body.extend(show_all("all-accounts", list(view.accounts)))
     bucket = _window(view.window_minutes / 6)
     body.append(text("Trend", weight="Bolder", spacing="Medium"))
     # Teams renders the chart; clients that do not know Chart.VerticalBar show the text line instead.

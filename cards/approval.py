@@ -12,7 +12,7 @@ import microsoft_teams.cards as ac
 from bot.changes import kind_of
 from bot.domain.approval import ApprovalRequest, State
 from bot.domain.model import JoinSetting
-from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
+from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
 from cards.diagnosis import describe_join
 from cards.verbs import Approve, Cancel, Reject, Replan, Retry, StartDiagnosis, ViewRequest
 
@@ -83,9 +83,10 @@ def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
     ]
     if listed:
         items.append(text("Package accounts concerned", weight="Bolder", spacing="Small"))
-        items.extend(text(plain(upn), size="Small", spacing="None") for upn in listed)
+        items.extend(text(short_account(upn), size="Small", spacing="None") for upn in listed)
         if len(accounts) > len(listed):
             items.append(text(f"\u2026 and {len(accounts) - len(listed)} more.", size="Small", is_subtle=True))
+        items.extend(show_all("all-accounts", accounts))
     return items
 
 

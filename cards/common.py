@@ -18,6 +18,8 @@ BRAND = "Enrollment Doctor"
 
 NAME_LIMIT = 100  # display names, UPNs, device and group names
 TEXT_LIMIT = 500  # justifications, reasons, messages from Graph
+FULL_LIST_LIMIT = 50  # full names behind "Show all"; beyond, the approval record and the audit have them
+_PACKAGE_UPN = re.compile(r"^package_([0-9a-f]{4})[0-9a-f-]{28}([0-9a-f]{4})@", re.IGNORECASE)
 
 # Bidi overrides, embeddings and isolates, and the invisible marks that can hide or reorder text.
 _INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -55,6 +57,30 @@ def execute(title: str, payload: Payload, *, with_inputs: bool = False, style: s
         associated_inputs="auto" if with_inputs else "none",
         style=style,  # type: ignore[arg-type]
     )
+
+
+def short_account(upn: str) -> str:
+    """A package account as people can read it on a phone: package_3f2a…5c6d (other names as they are)."""
+    match = _PACKAGE_UPN.match(upn or "")
+    if match:
+        return f"package\\_{match.group(1).lower()}\u2026{match.group(2).lower()}"
+    return plain(upn)
+
+
+def show_all(element_id: str, upns: Sequence[str]) -> list[ac.CardElement]:
+    """A "Show all" toggle and, hidden behind it, the full names (at most FULL_LIST_LIMIT)."""
+    shown = list(upns[:FULL_LIST_LIMIT])
+    lines: list[ac.CardElement] = [text(plain(upn), size="Small", spacing="None") for upn in shown]
+    if len(upns) > len(shown):
+        more = len(upns) - len(shown)
+        lines.append(text(f"\u2026 and {more} more.", size="Small", is_subtle=True, spacing="None"))
+    return [
+        ac.ActionSet(
+            actions=[ac.ToggleVisibilityAction(title=f"Show all {len(upns)}", target_elements=[element_id])],
+            spacing="Small",
+        ),
+        ac.Container(id=element_id, is_visible=False, items=lines),
+    ]
 
 
 def heading(text: str, subtitle: str | None = None) -> list[ac.CardElement]:

@@ -22,7 +22,7 @@ from bot.domain.diagnosis import (
 from bot.domain.lookalikes import Lookalike
 from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import code_meaning
-from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, text
+from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 MAX_LISTED_ACCOUNTS = 12
@@ -190,7 +190,7 @@ def _account_line(status: AccountStatus, names: DirectoryNames) -> str:
         state = "\u26d4 may not join"
     if status.token_expired:
         state += ", token older than 180 days"
-    return f"{plain(upn)}: {state}"
+    return f"{short_account(upn)}: {state}"
 
 
 def _justification_input() -> ac.TextInput:
@@ -233,6 +233,8 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
         body.append(text(_account_line(status, view.names), size="Small", spacing="None"))
     if total > len(listed):
         body.append(text(f"\u2026 and {total - len(listed)} more.", size="Small", is_subtle=True, spacing="None"))
+    if total:
+        body.extend(show_all("all-accounts", [a.account.user_principal_name for a in d.accounts]))
     body.extend(_findings(d))
     actions: list[ac.Action] = []
     if d.plan:
@@ -271,18 +273,17 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
     others = d.other_fixes[:MAX_OTHER_FIX_BUTTONS]
     if others:
         body.append(text("Other fixes I can make once approved", weight="Bolder", spacing="Medium"))
-        for other in others:
-            body.append(text(plain(other.consequence(), TEXT_LIMIT), size="Small", spacing="Small"))
         if not d.plan:  # the join fix's block carries the input otherwise
             body.append(_justification_input())
         for other in others:
-            actions.append(
-                execute(
-                    f"Request approval: {plain(other.label, 60)}",
-                    RequestApproval(session_id=view.session_id, option=other.option),
-                    with_inputs=True,
-                )
+            # Each beside what it does, not among the card's actions: the join fix stays the one primary action.
+            body.append(text(plain(other.consequence(), TEXT_LIMIT), size="Small", spacing="Small"))
+            button = execute(
+                f"Request approval: {plain(other.label, 60)}",
+                RequestApproval(session_id=view.session_id, option=other.option),
+                with_inputs=True,
             )
+            body.append(ac.ActionSet(actions=[button], spacing="Small"))
     if view.notice:
         body.append(callout("Approvals", view.notice, "warning"))
     body.append(_footer(view))

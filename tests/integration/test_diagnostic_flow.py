@@ -95,9 +95,13 @@ async def test_walks_all_three_steps_with_what_it_found(bot, connector, sim):
     session_id = session_id_of(card)
     join = await step(bot, connector, session_id, "join")
     text = card_text(join)
-    assert f"{PKG_UNCOVERED}@contoso.onmicrosoft.com: \u26d4 may not join" in text
-    assert f"{PKG_NESTED}@contoso.onmicrosoft.com: \u2705 may join (through group Device joiners)" in text
-    assert f"{PKG_DISABLED}@contoso.onmicrosoft.com: \u26d4 disabled" in text
+    # Short names on the card (package_3f2a…5c6d), the full ones behind "Show all".
+    assert "package_3f2a\u20265c6d: \u26d4 may not join" in text
+    assert "package_c4d9\u20261c2d: \u2705 may join (through group Device joiners)" in text
+    assert "package_e7f0\u20262e1f: \u26d4 disabled" in text
+    hidden = next(e for e in join["body"] if e.get("id") == "all-accounts")
+    assert hidden["isVisible"] is False
+    assert f"{PKG_UNCOVERED}@contoso.onmicrosoft.com" in card_text(hidden)
     facts = facts_of(join)
     assert facts["Before"] == "Selected (2 users, 1 group)"
     assert facts["After"] == "Selected (4 users, 1 group)"

@@ -12,18 +12,23 @@ from typing import Any
 import pytest
 
 from bot.domain.diagnosis import diagnose
+from bot.domain.lookalikes import BY_KEY, for_code
 from bot.domain.model import DirectoryNames, DirectoryUser, PolicySnapshot, TroubleshootingEvent
 from bot.handlers import VERB_HANDLERS
 from cards.diagnosis import (
     Clues,
     DiagnosisView,
     build_device_settings_card,
+    build_did_you_mean_card,
+    build_elsewhere_card,
     build_error_card,
+    build_glad_card,
     build_help_card,
     build_join_permissions_card,
     build_not_understood_card,
     build_out_of_date_card,
     build_verify_card,
+    build_welcome_card,
 )
 from cards.verbs import PAYLOADS, RequestApproval, ShowStep, Verb, action_data, parse_action
 from sim.runner import DEFAULT_FIXTURE
@@ -57,7 +62,40 @@ def _views() -> list[DiagnosisView]:
     views.append(
         DiagnosisView("s2", variants[0], DirectoryNames(), notice="Approvals are not set up yet.", events_error="x")
     )
+    views.append(DiagnosisView("s3", _big_diagnosis(raw), DirectoryNames(), clues))
     return views
+
+
+def _big_diagnosis(raw: dict[str, Any]):
+    """A tenant at the size users have, with every cause beyond the join permission holding at once."""
+    from bot.domain.causes import ConditionalAccessPolicy, Evidence, PlatformRestriction, SignIn
+
+    accounts = [
+        DirectoryUser(f"u{i}", f"package_{i:08d}-0000-4000-8000-000000000000@contoso.onmicrosoft.com", None, True, NOW)
+        for i in range(5000)
+    ]
+    policies = tuple(
+        ConditionalAccessPolicy(
+            f"p{n}",
+            f"Require MFA everywhere for everyone, policy number {n}",
+            "enabled",
+            include_users=frozenset({"All"}),
+            include_applications=frozenset({"All"}),
+            controls=frozenset({"mfa"}),
+        )
+        for n in range(6)
+    )
+    restriction = PlatformRestriction("r1", "All users and all devices", 0, True, True)
+    evidence = Evidence(
+        conditional_access=policies,
+        restrictions=(restriction,),
+        deleted=(),
+        sign_ins=tuple(SignIn(f"u{i}", f"x{i}", 53003, ("Block outside school",)) for i in range(50)),
+        groups_of={a.id: frozenset() for a in accounts},
+    )
+    return diagnose(
+        PolicySnapshot.from_graph(raw, "req-2"), accounts, {}, NOW, [], evidence, ["0x80180016", "0x80180010"]
+    )
 
 
 def _approval_cards() -> list[dict[str, Any]]:
@@ -143,6 +181,11 @@ def all_cards() -> list[dict[str, Any]]:
         build_not_understood_card(),
         build_out_of_date_card(),
         build_error_card("Title", "Message", "Next step", "corr-1"),
+        build_welcome_card(team=True),
+        build_welcome_card(team=False),
+        build_did_you_mean_card(),
+        build_glad_card(),
+        build_elsewhere_card(for_code("0x80180022") or BY_KEY["autopilot"], Clues(("0x80180022",))),
     ]
     return cards
 
