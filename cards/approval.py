@@ -52,7 +52,7 @@ def _status_text(request: ApprovalRequest) -> str:
     state = request.state
     who = plain(request.decided_by_name) if request.decided_by_name else "an approver"
     if state is State.PENDING:
-        return f"Waiting for approval until {_when(request.expires_at)}."
+        return f"An approver can approve or reject it until {_when(request.expires_at)}."
     if state in (State.APPROVED, State.APPLYING):
         return f"Approved by {who}. Applying the change now\u2026"
     if state is State.APPLIED and request.outcome == "already_satisfied":
@@ -79,8 +79,11 @@ def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
     items: list[ac.CardElement] = [
         text(f"Change: {plain(kind.title)} ({kind.portal})", spacing="Medium"),
         facts([(label, plain(value)) for label, value in kind.facts(plan)]),
-        text(f"**{plain(plan.consequence(), TEXT_LIMIT)}**"),
     ]
+    if request.state is State.APPLIED:
+        items.append(text(f"Done: {plain(plan.applied_text(), TEXT_LIMIT)}"))
+    elif not request.state.is_final:
+        items.append(text(f"**{plain(plan.consequence(), TEXT_LIMIT)}**"))
     if listed:
         items.append(text("Package accounts concerned", weight="Bolder", spacing="Small"))
         items.extend(text(short_account(upn), size="Small", spacing="None") for upn in listed)
@@ -94,7 +97,7 @@ def build_approval_card(view: ApprovalView) -> dict[str, Any]:
     request = view.request
     state = request.state
     body: list[ac.CardElement] = [
-        *heading("Approve a device registration change", f"Request {short_id(request)} \u00b7 {state.label}"),
+        *heading("Approve a tenant change", f"Request {short_id(request)}"),
     ]
     if view.notice:
         body.append(callout("Note", view.notice, "warning"))
@@ -154,7 +157,10 @@ def build_request_status_card(view: ApprovalView) -> dict[str, Any]:
     if view.notice:
         body.append(callout("Note", view.notice, "warning"))
     body.extend(_plan_elements(request))
-    body.append(facts([("Approvers", view.approvers_label), ("Expires", _when(request.expires_at))]))
+    pairs = [("Approvers", view.approvers_label)]
+    if state is State.PENDING:
+        pairs.append(("Expires", _when(request.expires_at)))
+    body.append(facts(pairs))
     body.append(callout(state.label, _status_text(request), STATE_STYLE[state]))
     actions: list[ac.Action] = []
     if state is State.PENDING:

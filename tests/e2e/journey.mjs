@@ -69,7 +69,7 @@ try {
   const approvalMessage = posted()[0].message;
   const requestId = JSON.stringify(approvalMessage.attachments[0].content).match(/"requestId":"([0-9a-f]+)"/)[1];
   await page.getByText("Enrollment admins").first().click();
-  await page.getByText("Approve a device registration change").last().waitFor({ timeout: 20000 });
+  await page.getByText("Approve a tenant change").last().waitFor({ timeout: 20000 });
   step("approval card in the channel");
   await shot("05-approval-card-in-channel");
   const invoke = await fetch(`${PLAYGROUND}/_conversation/v1/invoke`, {
