@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import microsoft_teams.cards as ac
@@ -14,6 +14,21 @@ from cards.verbs import StartDiagnosis
 
 BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 KEY_LABELS = {OVERALL: "All bulk enrollment failures", CHAT: "People reporting it to me"}
+# Intune's failure categories (deviceEnrollmentFailureReason) in words a person understands.
+CATEGORY_LABELS = {
+    "authorization": "Not allowed to join or enroll",
+    "authentication": "Sign-in failed",
+    "accountValidation": "Account not allowed to enroll",
+    "userValidation": "Account or licence problem",
+    "deviceNotSupported": "Device or Windows edition not supported",
+    "inMaintenance": "Intune in maintenance",
+    "badRequest": "Rejected request",
+    "featureNotSupported": "Feature not supported",
+    "enrollmentRestrictionsEnforced": "Blocked by an enrollment restriction",
+    "clientDisconnected": "Device lost its connection",
+    "userAbandonment": "Setup abandoned on the device",
+    "unknown": "Reason not reported",
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +47,14 @@ def sparkline(values: tuple[int, ...]) -> str:
 
 
 def _label(key: str) -> str:
-    return KEY_LABELS.get(key, key)
+    return KEY_LABELS.get(key) or CATEGORY_LABELS.get(key) or plain(key)
+
+
+def usually(baseline: float) -> str:
+    """A baseline in words: "usually none", "usually about 1", "usually about 12"."""
+    if baseline < 0.5:
+        return "usually none"
+    return f"usually about {round(baseline)}"
 
 
 def _window(minutes: float) -> str:
@@ -47,11 +69,9 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     title = "Bulk enrollment failures are back to normal" if resolved else "Bulk enrollment failures are spiking"
     body: list[ac.CardElement] = [
         *heading(title, f"Alert {change.incident_id} \u00b7 {change.at.strftime('%Y-%m-%d %H:%M UTC')}"),
-        text(
-            f"**{overall.count}** failures in the last {window}; normal is about **{overall.baseline:.1f}**.",
-        ),
+        text(f"**{overall.count}** failures in the last {window} ({usually(overall.baseline)})."),
     ]
-    rows = [(_label(k.key), f"{k.count} (normal {k.baseline:.1f})") for k in change.keys if k.key != OVERALL]
+    rows = [(_label(k.key), f"{k.count} ({usually(k.baseline)})") for k in change.keys if k.key != OVERALL]
     if rows:
         body.append(text("Spiking", weight="Bolder", spacing="Medium"))
         body.append(facts(rows))
@@ -64,27 +84,33 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
         body.append(text("Package accounts involved", weight="Bolder", spacing="Medium"))
         body.extend(text(short_account(upn), size="Small", spacing="None") for upn in view.accounts[:8])
         body.extend(show_all("all-accounts", list(view.accounts)))
+    step = timedelta(minutes=view.window_minutes / 6)
     bucket = _window(view.window_minutes / 6)
+    ends = [change.at - step * (len(change.trend) - 1 - i) for i in range(len(change.trend))]
     body.append(text("Trend", weight="Bolder", spacing="Medium"))
-    # Teams renders the chart; clients that do not know Chart.VerticalBar show the text line instead.
+    # Teams renders the chart; clients that do not know Chart.VerticalBar show the text line instead (the
+    # fallback), so the numbers are never shown twice.
     body.append(
         ac.VerticalBarChart(
-            title=f"Failures per {bucket}",
-            x_axis_title=f"last {len(change.trend)} periods of {bucket}, oldest first",
+            title=f"Failures per {bucket}, up to {change.at:%H:%M} UTC",
+            x_axis_title="period ending (UTC)",
+            y_axis_title="failures",
             data=[
-                ac.VerticalBarChartDataValue(x=str(i + 1 - len(change.trend)), y=v) for i, v in enumerate(change.trend)
+                ac.VerticalBarChartDataValue(x=f"{end:%H:%M}", y=v) for end, v in zip(ends, change.trend, strict=True)
             ],
-            fallback=text(f"{sparkline(change.trend)}  (failures per {bucket}, oldest first)"),
+            fallback=text(
+                f"{sparkline(change.trend)}  failures per {bucket}, oldest first: "
+                + ", ".join(f"{end:%H:%M} {v}" for end, v in zip(ends, change.trend, strict=True))
+            ),
         )
     )
-    body.append(text(" \u00b7 ".join(str(v) for v in change.trend), size="Small", is_subtle=True, spacing="None"))
     if resolved:
         body.append(callout("Resolved", f"Back to normal at {view.resolved_at:%Y-%m-%d %H:%M UTC}.", "good"))
         actions: list[ac.Action] = []
     else:
         body.append(text("Diagnose now checks the tenant's join permission and package accounts here.", size="Small"))
         actions = [execute("Diagnose now", StartDiagnosis(), style="positive")]
-    fallback = f"{title}: {overall.count} failures in the last {window} (normal about {overall.baseline:.1f})."
+    fallback = f"{title}: {overall.count} failures in the last {window} ({usually(overall.baseline)})."
     return build_card(body, fallback_text=fallback, actions=actions)
 
 
@@ -94,7 +120,7 @@ def build_back_to_normal_card(change: IncidentChange, window_minutes: float) -> 
         *heading("Back to normal", f"Alert {change.incident_id}"),
         text(
             f"Bulk enrollment failures are back to normal: {overall.count} in the last "
-            f"{_window(window_minutes)} (normal about {overall.baseline:.1f})."
+            f"{_window(window_minutes)} ({usually(overall.baseline)})."
         ),
     ]
     return build_card(body, fallback_text=f"Back to normal: alert {change.incident_id} is resolved.")

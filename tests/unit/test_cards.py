@@ -291,3 +291,22 @@ def test_snapshot_of_the_settings_card_structure():
     assert kinds[:5] == ["TextBlock", "TextBlock", "TextBlock", "TextBlock", "FactSet"]
     assert [a["title"] for a in card["actions"]] == ["Next: join permissions"]
     assert card["actions"][0]["associatedInputs"] == "none"
+
+
+def test_alert_words_are_plain_and_the_chart_has_times():
+    from cards.alerts import usually
+
+    assert usually(0.1) == "usually none"
+    assert usually(0.7) == "usually about 1"
+    assert usually(11.6) == "usually about 12"
+    card = _alert_cards()[0]
+    words = json.dumps(card, ensure_ascii=False)
+    assert "normal is about" not in words and "usually" in words
+    (chart,) = [e for e in _elements(card) if e["type"] == "Chart.VerticalBar"]
+    assert all(":" in point["x"] for point in chart["data"])  # HH:MM, not -11…0
+    assert chart["xAxisTitle"] == "period ending (UTC)"
+    # the numbers are in the chart, or in its fallback; never a second line beside it
+    import re
+
+    numbers_only = re.compile(r"^\d+( \u00b7 \d+)+$")
+    assert not [e for e in _elements(card) if e["type"] == "TextBlock" and numbers_only.match(e.get("text", ""))]
