@@ -338,11 +338,15 @@ class Tenant:
         }
 
     # ---- Conditional Access -----------------------------------------------------------------------
+    def _item(self, collection: str, item_id: str) -> dict[str, Any]:
+        """One object of a fixture collection by id (stored as is: changes to it are the tenant's)."""
+        for item in self.extra.get(collection, []):
+            if item.get("id") == item_id:
+                return item  # type: ignore[no-any-return]
+        raise GraphFailure(404, "ResourceNotFound", f"Resource '{item_id}' was not found.")
+
     def ca_policy(self, policy_id: str) -> dict[str, Any]:
-        for policy in self.extra.get("conditionalAccessPolicies", []):
-            if policy.get("id") == policy_id:
-                return policy
-        raise GraphFailure(404, "ResourceNotFound", f"Policy '{policy_id}' was not found.")
+        return self._item("conditionalAccessPolicies", policy_id)
 
     def patch_ca_policy(self, policy_id: str, body: Any, now: datetime) -> None:
         """Graph's PATCH: each property given replaces the stored one (a complex one whole); undeclared -> 400."""
@@ -368,10 +372,7 @@ class Tenant:
 
     # ---- Intune enrollment configurations ----------------------------------------------------------
     def enrollment_configuration(self, configuration_id: str) -> dict[str, Any]:
-        for item in self.extra.get("deviceEnrollmentConfigurations", []):
-            if item.get("id") == configuration_id:
-                return item
-        raise GraphFailure(404, "ResourceNotFound", f"Resource '{configuration_id}' was not found.")
+        return self._item("deviceEnrollmentConfigurations", configuration_id)
 
     def patch_enrollment_configuration(self, configuration_id: str, body: Any, now: datetime) -> None:
         item = self.enrollment_configuration(configuration_id)

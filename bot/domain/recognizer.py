@@ -414,8 +414,9 @@ def recognize(text: str) -> Recognition:
         concepts.add("localized")
         if has_failure_word(keywords, reading):
             concepts.add("fail")
-    if _has(reading, _SUCCESS_WORDS, _SUCCESS_PHRASES) or any_phrase(_CONSUMING, reading):
-        if "fail" in concepts and any_phrase(_CONSUMING, reading):
+    consuming = any_phrase(_CONSUMING, reading) is not None
+    if consuming or _has(reading, _SUCCESS_WORDS, _SUCCESS_PHRASES):
+        if "fail" in concepts and consuming:
             rest = read(_CONSUMING_RE.sub(" ", reading.lowered.replace("'", "")))
             concepts = _concepts(rest, short) | (concepts - {"fail"})
             if keywords and has_failure_word(keywords, rest):

@@ -15,7 +15,7 @@ import pytest
 
 from sim.tenant import Fault
 from tests.support.activities import ALEX, CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
-from tests.support.cards import text_of
+from tests.support.cards import actions_in, text_of
 
 APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
 UNCOVERED = ["c0a80001-5a1e-4b7c-8d9e-000000000101", "c0a80001-5a1e-4b7c-8d9e-000000000102"]
@@ -487,27 +487,13 @@ async def request_exclusion(bot, connector, sim) -> dict[str, Any]:
         card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"})
     )
     join_card = body["value"]
-    (button,) = [a for a in all_actions(join_card) if a["data"].get("option", "").startswith("ca:")]
+    (button,) = [a for a in actions_in(join_card) if a["data"].get("option", "").startswith("ca:")]
     assert "exclude from 'MFA to register devices'" in button["title"]
     status, body = await bot.post(
         card_action(connector.url, "approval.request", {**button["data"], "justification": "lab"}, reply_to="r-1")
     )
     assert status == 200
     return body["value"]
-
-
-def all_actions(node: Any) -> list[dict[str, Any]]:
-    """Every Action.Execute of a card, in its actions or in the body's action sets."""
-    found = []
-    if isinstance(node, dict):
-        if node.get("type") == "Action.Execute":
-            found.append(node)
-        for value in node.values():
-            found += all_actions(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += all_actions(value)
-    return found
 
 
 def ca_writes(sim) -> list[dict[str, Any]]:
@@ -591,7 +577,7 @@ async def test_allowing_windows_in_an_enrollment_restriction_goes_through_approv
     card = connector.cards()[-1]
     session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
     _, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}))
-    (button,) = [a for a in all_actions(body["value"]) if a["data"].get("option", "").startswith("restriction:")]
+    (button,) = [a for a in actions_in(body["value"]) if a["data"].get("option", "").startswith("restriction:")]
     assert "allow Windows in 'All users and all devices'" in button["title"]
     _, body = await bot.post(card_action(connector.url, "approval.request", button["data"], reply_to="r-2"))
     request_id = next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a.get("data", {}))

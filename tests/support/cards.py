@@ -12,3 +12,17 @@ _ESCAPE = re.compile(r"\\\\([!-/:-@\[-`{-~])")
 
 def text_of(card: dict[str, Any]) -> str:
     return _ESCAPE.sub(r"\1", json.dumps(card, ensure_ascii=False))
+
+
+def actions_in(node: Any) -> list[dict[str, Any]]:
+    """Every Action.Execute of a card: its actions, and those in the body's action sets."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "Action.Execute":
+            found.append(node)
+        for value in node.values():
+            found += actions_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += actions_in(value)
+    return found

@@ -32,6 +32,7 @@ from cards.diagnosis import (
 )
 from cards.verbs import PAYLOADS, RequestApproval, ShowStep, Verb, action_data, parse_action
 from sim.runner import DEFAULT_FIXTURE
+from tests.support.cards import actions_in
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -190,19 +191,6 @@ def all_cards() -> list[dict[str, Any]]:
     return cards
 
 
-def _actions(node: Any) -> list[dict[str, Any]]:
-    found = []
-    if isinstance(node, dict):
-        if node.get("type") == "Action.Execute":
-            found.append(node)
-        for value in node.values():
-            found += _actions(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += _actions(value)
-    return found
-
-
 def test_cards_are_valid_adaptive_cards_1_5():
     node = shutil.which("node")
     assert node, "node is required (make test installs the project's npm packages)"
@@ -260,7 +248,7 @@ def test_every_card_has_version_fallback_and_size_limit(card):
 
 
 def test_every_verb_in_a_card_has_a_handler_and_every_handler_is_reachable():
-    verbs_in_cards = {a["verb"] for card in all_cards() for a in _actions(card)}
+    verbs_in_cards = {a["verb"] for card in all_cards() for a in actions_in(card)}
     assert verbs_in_cards <= {v.value for v in VERB_HANDLERS}
     assert {v.value for v in VERB_HANDLERS} <= verbs_in_cards
     assert set(VERB_HANDLERS) == set(Verb) == set(PAYLOADS)
@@ -268,7 +256,7 @@ def test_every_verb_in_a_card_has_a_handler_and_every_handler_is_reachable():
 
 def test_action_payloads_round_trip():
     for card in all_cards():
-        for action in _actions(card):
+        for action in actions_in(card):
             payload = parse_action(action["verb"], action["data"])
             assert payload is not None, action
             assert action_data(payload) == action["data"]
