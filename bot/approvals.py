@@ -34,7 +34,13 @@ from bot.observability import Metrics
 from bot.proactive import Background, Messenger, channel_base_id
 from bot.settings import Settings
 from bot.storage import AuditEntry, Storage
-from cards.approval import build_approval_card, build_notice_card, build_request_status_card, short_id
+from cards.approval import (
+    build_approval_card,
+    build_nothing_to_approve_card,
+    build_notice_card,
+    build_request_status_card,
+    short_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +155,13 @@ class ApprovalService:
     ) -> dict[str, Any]:
         plan = diagnosis.plan_for(option)
         if plan is None:
-            return build_notice_card(
-                "Nothing to approve",
+            earlier = [r for r in await self._storage.list_approvals(list(State)) if r.session_id == session_id]
+            return build_nothing_to_approve_card(
                 "The tenant no longer needs this change: every usable package account may already join devices."
                 if option in ("minimal", "all")
                 else "The tenant no longer needs this change: what it fixed no longer stops the package accounts.",
+                session_id,
+                earlier[-1] if earlier else None,
             )
         kind = kind_of(plan)
         if kind.opt_in and not (await self._granted(kind.write_permission)):
@@ -219,6 +227,10 @@ class ApprovalService:
 
     async def actor(self, origin: Origin) -> Actor:
         return Actor(origin.user_id, origin.user_name, await self.is_approver(origin.user_id))
+
+    async def requester_view(self, request: ApprovalRequest) -> dict[str, Any]:
+        """The request as its requester follows it (from their own conversation)."""
+        return build_request_status_card(await self.board.view(request))
 
     async def view_for(self, origin: Origin, request: ApprovalRequest) -> dict[str, Any]:
         """Refresh (automatic or manual): approvers see the buttons, everyone else the status."""

@@ -61,6 +61,32 @@ def _window(minutes: float) -> str:
     return f"{minutes:g} minutes" if minutes < 120 else f"{minutes / 60:g} hours"
 
 
+def trend_summary(points: list[tuple[str, int]], bucket: str) -> str:
+    """What the chart shows, in a sentence: the text alternative of the chart."""
+    if not points:
+        return f"Failures per {bucket}"
+    peak_at, peak = max(reversed(points), key=lambda p: p[1])
+    first, last = points[0], points[-1]
+    return (
+        f"Failures per {bucket} from {first[0]} to {last[0]} UTC: {first[1]} at first, {last[1]} in the latest, "
+        f"peak {peak} at {peak_at}"
+    )
+
+
+def _numbers(points: list[tuple[str, int]], bucket: str) -> list[ac.CardElement]:
+    return [
+        ac.ActionSet(
+            actions=[ac.ToggleVisibilityAction(title="Show the numbers", target_elements=["trend-numbers"])],
+            spacing="Small",
+        ),
+        ac.Container(
+            id="trend-numbers",
+            is_visible=False,
+            items=[facts([(f"{x} UTC", f"{v} failure{'s' if v != 1 else ''}") for x, v in points])],
+        ),
+    ]
+
+
 def build_alert_card(view: AlertView) -> dict[str, Any]:
     change = view.change
     overall = change.overall
@@ -87,23 +113,21 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     step = timedelta(minutes=view.window_minutes / 6)
     bucket = _window(view.window_minutes / 6)
     ends = [change.at - step * (len(change.trend) - 1 - i) for i in range(len(change.trend))]
+    points = [(f"{end:%H:%M}", v) for end, v in zip(ends, change.trend, strict=True)]
     body.append(text("Trend", weight="Bolder", spacing="Medium"))
-    # Teams renders the chart; clients that do not know Chart.VerticalBar show the text line instead (the
-    # fallback), so the numbers are never shown twice.
+    # Adaptive Cards charts have no altText: the title is the chart's text alternative (it says what the
+    # bars show), the numbers are one tap away, and clients without Chart.VerticalBar show them instead.
+    summary = trend_summary(points, bucket)
     body.append(
         ac.VerticalBarChart(
-            title=f"Failures per {bucket}, up to {change.at:%H:%M} UTC",
+            title=summary,
             x_axis_title="period ending (UTC)",
             y_axis_title="failures",
-            data=[
-                ac.VerticalBarChartDataValue(x=f"{end:%H:%M}", y=v) for end, v in zip(ends, change.trend, strict=True)
-            ],
-            fallback=text(
-                f"{sparkline(change.trend)}  failures per {bucket}, oldest first: "
-                + ", ".join(f"{end:%H:%M} {v}" for end, v in zip(ends, change.trend, strict=True))
-            ),
+            data=[ac.VerticalBarChartDataValue(x=x, y=v) for x, v in points],
+            fallback=text(f"{sparkline(change.trend)}  {summary}"),
         )
     )
+    body.extend(_numbers(points, bucket))
     if resolved:
         body.append(callout("Resolved", f"Back to normal at {view.resolved_at:%Y-%m-%d %H:%M UTC}.", "good"))
         actions: list[ac.Action] = []

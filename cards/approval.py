@@ -14,7 +14,7 @@ from bot.domain.approval import ApprovalRequest, State
 from bot.domain.model import JoinSetting
 from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
 from cards.diagnosis import describe_join
-from cards.verbs import Approve, Cancel, Reject, Replan, Retry, StartDiagnosis, ViewRequest
+from cards.verbs import Approve, Cancel, Recheck, Reject, Replan, Retry, StartDiagnosis, ViewRequest
 
 MAX_LISTED_ACCOUNTS = 12
 STATE_STYLE = {
@@ -169,6 +169,24 @@ def build_request_status_card(view: ApprovalView) -> dict[str, Any]:
         actions.append(execute("Check my tenant again", StartDiagnosis()))
     fallback = f"Your request {short_id(request)}: {state.label}."
     return build_card(body, fallback_text=fallback, actions=actions)
+
+
+def build_nothing_to_approve_card(message: str, session_id: str, earlier: ApprovalRequest | None) -> dict[str, Any]:
+    """Not a dead end: what became of the request made from this diagnosis, if any, and a way to look again."""
+    body: list[ac.CardElement] = [*heading("Nothing to approve"), text(message)]
+    actions: list[ac.Action] = []
+    if earlier is not None:
+        who = f" by {plain(earlier.decided_by_name)}" if earlier.decided_by_name else ""
+        when = f" at {_when(earlier.decided_at)}" if earlier.decided_at else ""
+        body.append(
+            text(
+                f"The request made from this diagnosis, {short_id(earlier)}, is **{earlier.state.label}**{who}{when}.",
+                spacing="Medium",
+            )
+        )
+        actions.append(execute(f"See request {short_id(earlier)}", ViewRequest(request_id=earlier.id)))
+    actions.append(execute("Check again", Recheck(session_id=session_id), style="positive"))
+    return build_card(body, fallback_text=f"Nothing to approve: {message}", actions=actions)
 
 
 def build_notice_card(title: str, message: str) -> dict[str, Any]:

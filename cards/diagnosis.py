@@ -29,7 +29,8 @@ MAX_LISTED_ACCOUNTS = 12
 MAX_LISTED_EVENTS = 6
 MAX_OTHER_FIX_BUTTONS = 2
 STEP_TITLES = {"settings": "Device settings", "join": "Join permissions", "verify": "Verify"}
-SEVERITY_MARK = {Severity.BLOCKER: "\u26d4", Severity.WARNING: "\u26a0\ufe0f", Severity.OK: "\u2705"}
+# The mark is decoration; the word says it (emoji are never the only carrier of meaning).
+SEVERITY_MARK = {Severity.BLOCKER: "\u26d4 Blocker:", Severity.WARNING: "\u26a0\ufe0f Warning:", Severity.OK: "\u2705 OK:"}
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,31 @@ def _plan_facts(plan: JoinChangePlan, names: DirectoryNames) -> ac.FactSet:
     )
 
 
+def _all_alternative(view: DiagnosisView, alternative: JoinChangePlan) -> ac.ShowCardAction:
+    """The riskier fix, one tap away and never beside the safe one: its consequence comes before its button."""
+    card = ac.AdaptiveCard(
+        body=[
+            text("Allow every user instead", weight="Bolder"),
+            text(alternative.consequence()),
+            text(
+                "Only choose this if your organisation allows any user to Microsoft Entra-join devices. The minimal "
+                "fix above is safer.",
+                size="Small",
+                is_subtle=True,
+            ),
+        ],
+        actions=[
+            execute(
+                "Request approval for All",
+                RequestApproval(session_id=view.session_id, option="all"),
+                with_inputs=True,
+                style="destructive",
+            )
+        ],
+    )
+    return ac.ShowCardAction(title="Other option: All users", card=card)
+
+
 def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
     d = view.diagnosis
     body: list[ac.CardElement] = [*_step_header("join")]
@@ -247,27 +273,12 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
             )
         )
         body.append(_plan_facts(d.plan, view.names))
-        if d.alternative:
-            body.append(
-                text(
-                    "Alternative: set the setting to All. " + d.alternative.consequence() + " Only choose this "
-                    "if your organisation allows any user to Entra-join devices.",
-                    size="Small",
-                    is_subtle=True,
-                )
-            )
         body.append(_justification_input())
         actions.append(
             execute("Request approval", RequestApproval(session_id=view.session_id), with_inputs=True, style="positive")
         )
         if d.alternative:
-            actions.append(
-                execute(
-                    "Request approval for All instead",
-                    RequestApproval(session_id=view.session_id, option="all"),
-                    with_inputs=True,
-                )
-            )
+            actions.append(_all_alternative(view, d.alternative))
     elif d.join.kind is MembershipKind.ALL:
         body.append(text("The join setting is All, so it is not what blocks these accounts.", spacing="Medium"))
     others = d.other_fixes[:MAX_OTHER_FIX_BUTTONS]

@@ -18,10 +18,14 @@ NOT_HERE = "This request is not known here, or this is not where it can be acted
 
 
 async def view(turn: Turn, payload: ViewRequest) -> dict[str, Any]:
-    request = await turn.deps.approvals.load_for(turn.origin(), payload.request_id, from_requester=False)
-    if request is None:
-        return build_out_of_date_card(NOT_HERE)
-    return await turn.deps.approvals.view_for(turn.origin(), request)
+    approvals, origin = turn.deps.approvals, turn.origin()
+    request = await approvals.load_for(origin, payload.request_id, from_requester=False)
+    if request is not None:
+        return await approvals.view_for(origin, request)
+    mine = await approvals.load_for(origin, payload.request_id, from_requester=True)
+    if mine is not None:  # "See request" from the requester's own conversation
+        return await approvals.requester_view(mine)
+    return build_out_of_date_card(NOT_HERE)
 
 
 async def _act(turn: Turn, request_id: str, action: Action, reason: str | None = None) -> dict[str, Any]:

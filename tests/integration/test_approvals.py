@@ -593,3 +593,33 @@ async def test_allowing_windows_in_an_enrollment_restriction_goes_through_approv
         "osMaximumVersion": None,
     }
     assert "now allows Windows (MDM) enrollment" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+async def test_nothing_to_approve_says_what_became_of_the_request_and_offers_check_again(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    session_id = next(a["data"]["sessionId"] for a in connector.cards()[-1]["actions"] if "sessionId" in a["data"])
+    status, body = await bot.post(card_action(connector.url, "approval.request", {"sessionId": session_id}))
+    request_id = next(a["data"]["requestId"] for a in actions_in(body["value"]) if "requestId" in a["data"])
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+
+    # The requester presses "Request approval" on the old card again: the fix is already in.
+    status, body = await bot.post(card_action(connector.url, "approval.request", {"sessionId": session_id}))
+    card = body["value"]
+    assert "Nothing to approve" in text_of(card)
+    assert "is **Applied** by Megan Bowen" in text_of(card)
+    verbs = {a["verb"]: a["data"] for a in actions_in(card)}
+    assert verbs["approval.view"] == {"requestId": request_id}
+    assert verbs["diagnosis.recheck"] == {"sessionId": session_id}
+    # "See request" from the requester's own chat shows their status card; "Check again" reads the tenant.
+    status, body = await bot.post(card_action(connector.url, "approval.view", {"requestId": request_id}))
+    assert status == 200 and "Your request: Applied" in text_of(body["value"])
+    status, body = await bot.post(card_action(connector.url, "diagnosis.recheck", {"sessionId": session_id}))
+    assert status == 200 and "Join permission looks right" in text_of(body["value"])
+    # Someone else's chat cannot look at it.
+    status, body = await bot.post(
+        card_action(connector.url, "approval.view", {"requestId": request_id}, conversation_type="groupChat")
+    )
+    assert "Your request" not in text_of(body["value"])

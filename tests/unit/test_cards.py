@@ -298,3 +298,24 @@ def test_alert_words_are_plain_and_the_chart_has_times():
 
     numbers_only = re.compile(r"^\d+( \u00b7 \d+)+$")
     assert not [e for e in _elements(card) if e["type"] == "TextBlock" and numbers_only.match(e.get("text", ""))]
+
+
+def test_one_primary_action_and_the_all_alternative_behind_its_consequence():
+    card = build_join_permissions_card(_views()[0])
+    top = card["actions"]
+    assert [a.get("style") for a in top if a.get("style") == "positive"] == ["positive"]
+    assert top[0]["title"] == "Request approval" and top[0]["data"].get("option", "minimal") == "minimal"
+    # "All" is not a peer of the safe fix: it is one tap away, after the words that say what it does.
+    assert not [a for a in top if a["type"] == "Action.Execute" and a["data"].get("option") == "all"]
+    (show,) = [a for a in top if a["type"] == "Action.ShowCard"]
+    inner = show["card"]
+    words = " ".join(e["text"] for e in inner["body"])
+    assert "Every user in the tenant will be allowed" in words
+    (button,) = inner["actions"]
+    assert button["data"]["option"] == "all" and button["associatedInputs"] == "auto"
+
+
+def test_findings_say_their_severity_in_words_not_only_in_emoji():
+    card = build_join_permissions_card(_views()[1])
+    lines = [e["text"] for e in _elements(card) if e["type"] == "TextBlock" and e["text"][:1] in "\u26d4\u26a0\u2705"]
+    assert lines and all(("Blocker:" in t or "Warning:" in t or "OK:" in t or "join" in t) for t in lines)
