@@ -30,7 +30,11 @@ MAX_LISTED_EVENTS = 6
 MAX_OTHER_FIX_BUTTONS = 2
 STEP_TITLES = {"settings": "Device settings", "join": "Join permissions", "verify": "Verify"}
 # The mark is decoration; the word says it (emoji are never the only carrier of meaning).
-SEVERITY_MARK = {Severity.BLOCKER: "\u26d4 Blocker:", Severity.WARNING: "\u26a0\ufe0f Warning:", Severity.OK: "\u2705 OK:"}
+SEVERITY_MARK = {
+    Severity.BLOCKER: "\u26d4 Blocker:",
+    Severity.WARNING: "\u26a0\ufe0f Warning:",
+    Severity.OK: "\u2705 OK:",
+}
 
 
 @dataclass(frozen=True)
