@@ -225,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     warning = auth_warning(settings)
     if warning:
         log.warning("%s", warning)
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=lambda *_: None
-    )
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=lambda *_: None)
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from bot.approvals import ApprovalService
 from bot.clock import Clock
 from bot.domain.model import BULK_ENROLLMENT_TYPES
-from bot.domain.spikes import Detector, Failure, IncidentChange, SpikeRules
+from bot.domain.spikes import Detector, Failure, IncidentChange, SpikeRules, Taken
 from bot.errors import GraphError
 from bot.graph import GraphGateway
 from bot.observability import Metrics
@@ -29,6 +29,20 @@ STATE_KEY = "alerts_state"
 MAX_PENDING_REPORTS = 10_000
 LATE_ARRIVAL = timedelta(minutes=30)  # events this much older than the mark are still looked for
 MAX_BACKOFF_FACTOR = 8
+
+
+def incident_key(incident_id: str) -> str:
+    """The alert as posted (its numbers, where it went, when it ended): written by the poller only."""
+    return f"alert-incident:{incident_id}"
+
+
+def taken_key(incident_id: str) -> str:
+    """ "I'm on it": claimed once, by whoever is first, on any replica."""
+    return f"alert-taken:{incident_id}"
+
+
+def diagnosed_key(incident_id: str) -> str:
+    return f"alert-diagnosed:{incident_id}"
 
 
 @dataclass
@@ -182,6 +196,7 @@ class AlertService:
         incident = state.detector.incident or {}
         incident["change"] = _change_json(change)
         incident["accounts"] = list(view.accounts)
+        await self._save_record(change.incident_id, change=incident["change"], accounts=incident["accounts"])
         await self._send_alert_to_missing(state, view)
 
     async def _finish_pending_deliveries(self, state: PollState) -> None:
@@ -193,7 +208,12 @@ class AlertService:
         if all(t in incident.get("alerts", {}) for t in targets):
             return
         change = _change_from_json(incident["change"])
-        view = AlertView(change, self._settings.alert_window_minutes, tuple(incident.get("accounts", [])))
+        view = AlertView(
+            change,
+            self._settings.alert_window_minutes,
+            tuple(incident.get("accounts", [])),
+            taken=await self._taken(change.incident_id),
+        )
         await self._send_alert_to_missing(state, view)
 
     async def _send_alert_to_missing(self, state: PollState, view: AlertView) -> None:
@@ -220,9 +240,15 @@ class AlertService:
             alerts[target] = activity_id or ""
             self._metrics.alerts.labels("spike").inc()
             await self._storage.set_setting(STATE_KEY, state.to_json())  # remember each delivery at once
+            await self._save_record(view.change.incident_id, posts=dict(alerts))
 
     async def _deliver_closed(self, change: IncidentChange, alerts: dict[str, str]) -> None:
-        opened = AlertView(change, self._settings.alert_window_minutes, resolved_at=change.at)
+        incident_id = change.incident_id
+        record = await self._save_record(incident_id, resolvedAt=change.at.isoformat())
+        taken = await self._taken(incident_id)
+        opened = await self._view(incident_id, record) or AlertView(
+            change, self._settings.alert_window_minutes, resolved_at=change.at, taken=taken
+        )
         for target, activity_id in alerts.items():
             if not activity_id:
                 continue
@@ -231,7 +257,7 @@ class AlertService:
                 continue
             try:
                 await self._messenger.send_card(
-                    reference, build_back_to_normal_card(change, self._settings.alert_window_minutes)
+                    reference, build_back_to_normal_card(change, self._settings.alert_window_minutes, taken)
                 )
                 self._metrics.alerts.labels("back_to_normal").inc()
                 await self._messenger.update_card(reference, activity_id, build_alert_card(opened))
@@ -245,6 +271,75 @@ class AlertService:
         await self._storage.set_subscription(
             conversation_id, self._settings.tenant_id, False, "Enrollment Doctor (bot removed)", self._clock.now()
         )
+
+    # ---- people acting on an alert --------------------------------------------------------------------
+    async def _save_record(self, incident_id: str, **fields: Any) -> dict[str, Any]:
+        record = dict(await self._storage.get_setting(incident_key(incident_id)) or {})
+        record.update(fields)
+        await self._storage.set_setting(incident_key(incident_id), record)
+        return record
+
+    async def _taken(self, incident_id: str) -> Taken | None:
+        return Taken.from_json(await self._storage.get_setting(taken_key(incident_id)))
+
+    async def _view(
+        self, incident_id: str, record: dict[str, Any] | None = None, notice: str | None = None
+    ) -> AlertView | None:
+        record = record if record is not None else await self._storage.get_setting(incident_key(incident_id))
+        if not record or "change" not in record:
+            return None
+        resolved = record.get("resolvedAt")
+        return AlertView(
+            _change_from_json(record["change"]),
+            self._settings.alert_window_minutes,
+            tuple(record.get("accounts", [])),
+            resolved_at=datetime.fromisoformat(resolved) if resolved else None,
+            taken=await self._taken(incident_id),
+            diagnosed=Taken.from_json(await self._storage.get_setting(diagnosed_key(incident_id))),
+            notice=notice,
+        )
+
+    async def alert_view(self, incident_id: str) -> AlertView | None:
+        return await self._view(incident_id)
+
+    async def alert_card(self, incident_id: str) -> dict[str, Any] | None:
+        view = await self._view(incident_id)
+        return build_alert_card(view) if view else None
+
+    async def take(self, incident_id: str, user_id: str, name: str) -> dict[str, Any] | None:
+        """ "I'm on it": the first person to press it takes the alert; the card (for them) says who has it."""
+        if await self._view(incident_id) is None:
+            return None
+        mine = Taken(user_id, name, self._clock.now())
+        notice = None
+        if not await self._storage.claim_setting(taken_key(incident_id), mine.to_json()):
+            holder = await self._taken(incident_id)
+            if holder and holder.user_id != user_id:
+                notice = f"{holder.name} took this alert at {holder.at:%H:%M} UTC; coordinate with them in the replies."
+        else:
+            log.info("alert %s: taken by %s", incident_id, user_id)
+        view = await self._view(incident_id, notice=notice)
+        return build_alert_card(view) if view else None
+
+    async def diagnosing(self, incident_id: str, user_id: str, name: str) -> None:
+        """Remember who first started a diagnosis from the alert (shown on it)."""
+        await self._storage.claim_setting(diagnosed_key(incident_id), Taken(user_id, name, self._clock.now()).to_json())
+
+    async def refresh_posts(self, incident_id: str) -> None:
+        """Put the alert as it is now in every conversation it was posted to, for everyone there."""
+        record = await self._storage.get_setting(incident_key(incident_id)) or {}
+        view = await self._view(incident_id, record)
+        if view is None:
+            return
+        card = build_alert_card(view)
+        for target, activity_id in dict(record.get("posts", {})).items():
+            reference = await self._reference(target) if activity_id else None
+            if reference is None:
+                continue
+            try:
+                await self._messenger.update_card(reference, activity_id, card)
+            except Exception as exc:  # noqa: BLE001 - one conversation's failure does not stop the others
+                log.warning("alert %s: could not update the card in %s: %s", incident_id, target, exc)
 
     # ---- the loop ---------------------------------------------------------------------------------
     async def poll_forever(self) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
-from bot.domain.spikes import CHAT, OVERALL, IncidentChange
+from bot.domain.spikes import CHAT, OVERALL, IncidentChange, Taken
 from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
-from cards.verbs import StartDiagnosis
+from cards.verbs import Acknowledge, DiagnoseAlert
 
 BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 KEY_LABELS = {OVERALL: "All bulk enrollment failures", CHAT: "People reporting it to me"}
@@ -37,6 +37,9 @@ class AlertView:
     window_minutes: float
     accounts: tuple[str, ...] = ()  # package account UPNs involved, when known
     resolved_at: datetime | None = None
+    taken: Taken | None = None  # who said "I'm on it"
+    diagnosed: Taken | None = None  # who started a diagnosis from it (in the replies)
+    notice: str | None = None  # for the person who just pressed a button only
 
 
 def sparkline(values: tuple[int, ...]) -> str:
@@ -128,23 +131,43 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
         )
     )
     body.extend(_numbers(points, bucket))
+    if view.taken:
+        since = f"since {view.taken.at:%H:%M} UTC"
+        body.append(text(f"**{plain(view.taken.name)}** is on it ({since}).", spacing="Medium"))
+    if view.diagnosed:
+        body.append(
+            text(
+                f"{plain(view.diagnosed.name)} started a diagnosis at {view.diagnosed.at:%H:%M} UTC, in the replies.",
+                size="Small",
+                is_subtle=True,
+            )
+        )
+    if view.notice:
+        body.append(callout("Note", plain(view.notice, TEXT_LIMIT), "warning"))
+    incident = change.incident_id
     if resolved:
-        body.append(callout("Resolved", f"Back to normal at {view.resolved_at:%Y-%m-%d %H:%M UTC}.", "good"))
+        who = f" {plain(view.taken.name)} was on it." if view.taken else ""
+        body.append(callout("Resolved", f"Back to normal at {view.resolved_at:%Y-%m-%d %H:%M UTC}.{who}", "good"))
         actions: list[ac.Action] = []
     else:
-        body.append(text("Diagnose now checks the tenant's join permission and package accounts here.", size="Small"))
-        actions = [execute("Diagnose now", StartDiagnosis(), style="positive")]
+        body.append(text("Diagnose now checks the tenant in a reply to this alert.", size="Small"))
+        actions = [execute("Diagnose now", DiagnoseAlert(incident_id=incident), style="positive")]
+        if view.taken is None:
+            actions.append(execute("I'm on it", Acknowledge(incident_id=incident)))
     fallback = f"{title}: {overall.count} failures in the last {window} ({usually(overall.baseline)})."
     return build_card(body, fallback_text=fallback, actions=actions)
 
 
-def build_back_to_normal_card(change: IncidentChange, window_minutes: float) -> dict[str, Any]:
+def build_back_to_normal_card(
+    change: IncidentChange, window_minutes: float, taken: Taken | None = None
+) -> dict[str, Any]:
     overall = change.overall
     body: list[ac.CardElement] = [
         *heading("Back to normal", f"Alert {change.incident_id}"),
         text(
             f"Bulk enrollment failures are back to normal: {overall.count} in the last "
             f"{_window(window_minutes)} ({usually(overall.baseline)})."
+            + (f" {plain(taken.name)} was on it." if taken else "")
         ),
     ]
     return build_card(body, fallback_text=f"Back to normal: alert {change.incident_id} is resolved.")

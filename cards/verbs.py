@@ -19,6 +19,8 @@ class Verb(StrEnum):
     APPROVAL_CANCEL = "approval.cancel"
     APPROVAL_RETRY = "approval.retry"
     APPROVAL_REPLAN = "approval.replan"
+    ALERT_ACK = "alert.ack"
+    ALERT_DIAGNOSE = "alert.diagnose"
 
 
 Step = Literal["settings", "join", "verify"]
@@ -92,6 +94,20 @@ class Replan(OnRequest):
     pass
 
 
+class OnAlert(Payload):
+    """Names an alert (its incident); who acts comes from the activity."""
+
+    incident_id: str = Field(alias="incidentId", pattern=r"^[0-9A-Za-z_.:-]{1,80}$")
+
+
+class Acknowledge(OnAlert):
+    """ "I'm on it": the channel sees who took the alert."""
+
+
+class DiagnoseAlert(OnAlert):
+    """ "Diagnose now" on an alert: the diagnosis goes in a reply, the alert stays an alert."""
+
+
 PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.DIAGNOSIS_START: StartDiagnosis,
     Verb.DIAGNOSIS_STEP: ShowStep,
@@ -103,6 +119,8 @@ PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.APPROVAL_CANCEL: Cancel,
     Verb.APPROVAL_RETRY: Retry,
     Verb.APPROVAL_REPLAN: Replan,
+    Verb.ALERT_ACK: Acknowledge,
+    Verb.ALERT_DIAGNOSE: DiagnoseAlert,
 }
 
 

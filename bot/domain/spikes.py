@@ -224,3 +224,21 @@ class Detector:
         assert self.incident is not None
         top = tuple(sorted(reasons.items(), key=lambda item: -item[1])[:3])
         return IncidentChange(kind, now, overall, keys, top, tuple(users), tuple(trend), self.incident["id"])
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Someone who acted on an alert ("I'm on it", "Diagnose now"), and when."""
+
+    user_id: str
+    name: str
+    at: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"userId": self.user_id, "name": self.name, "at": self.at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Taken | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(str(data.get("userId", "")), str(data.get("name", "someone")), datetime.fromisoformat(data["at"]))

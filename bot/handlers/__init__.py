@@ -37,4 +37,6 @@ VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.APPROVAL_CANCEL: approval.cancel,
     Verb.APPROVAL_RETRY: approval.retry,
     Verb.APPROVAL_REPLAN: approval.replan,
+    Verb.ALERT_ACK: alerts.take,
+    Verb.ALERT_DIAGNOSE: alerts.diagnose,
 }

@@ -12,6 +12,7 @@ from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
 from bot.handlers.context import Turn
 from bot.handlers.later import answer_later, follow_up
+from bot.proactive import channel_base_id
 from bot.storage import DiagnosisSession
 from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_checking_card, build_out_of_date_card
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
@@ -98,6 +99,21 @@ async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
     follow_up(turn, card_id, diagnose)
 
 
+async def start_in_reply(turn: Turn, clues: Clues, intro: str) -> None:
+    """A diagnosis in a reply (to an alert): the intro and the checking card now, the first step in its place."""
+    turn.deps.metrics.diagnoses.labels("alert").inc()
+    session = _session_for(turn, clues)
+    await turn.context.send_activity(intro)
+    card_id = await turn.send_card(build_checking_card(clues, None))
+    deps = turn.deps
+
+    async def diagnose() -> dict[str, Any]:
+        await deps.storage.create_session(session)
+        return await _step_card(deps, session, "settings")
+
+    follow_up(turn, card_id, diagnose)
+
+
 async def _step_card(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> dict[str, Any]:
     return STEP_BUILDERS[step](await _view(deps, session, step, notice))
 
@@ -108,7 +124,11 @@ def _checking(session: DiagnosisSession, step: str) -> dict[str, Any]:
 
 async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None:
     session = await turn.deps.storage.get_session(session_id)
-    if session is None or session.conversation_id != turn.conversation_id or session.tenant_id != turn.tenant_id:
+    if (
+        session is None
+        or channel_base_id(session.conversation_id) != channel_base_id(turn.conversation_id)
+        or session.tenant_id != turn.tenant_id
+    ):
         return None
     return session
 

@@ -74,7 +74,7 @@ async def test_quiet_spike_recovery_gives_one_alert_and_one_all_clear_per_channe
         assert "failures in the last 60 minutes" in card
         assert "not authorized to join devices" in card
         assert "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d@contoso.onmicrosoft.com" in card
-        assert "diagnosis.start" in card
+        assert "alert.diagnose" in card and "alert.ack" in card
     for _ in range(6):  # the spike lasts: no repeat
         clock.advance(minutes=5)
         sim.tenant.events.append(event_at(clock.now()))
@@ -160,6 +160,102 @@ async def test_alerts_on_is_for_approvers_and_diagnose_now_works_in_the_channel(
     activity = card_action(connector.url, "diagnosis.start", {}, conversation_type="channel", user=MEGAN)
     status, body = await bot.post(activity)
     assert status == 200 and "Device settings" in text_of(body["value"])
+
+
+async def spike(bot, sim, clock):
+    await poll(bot)
+    sim.tenant.events.extend(spike_events(12, clock.now()))
+    clock.advance(minutes=5)
+    change = await poll(bot)
+    assert change is not None and change.kind == "opened"
+    return change
+
+
+def alert_posted(connector, conversation: str) -> str:
+    """The id Teams gave the alert card posted to `conversation`."""
+    (sent,) = [
+        c.sent_id
+        for c in connector.calls
+        if c.method == "send" and c.conversation_id == conversation and "spiking" in text_of(c.activity)
+    ]
+    return sent
+
+
+def on_alert(connector, verb: str, incident: str, alert_id: str, user: str) -> dict:
+    """A press on the alert card in the admins' channel: Teams names the card's thread and the card."""
+    activity = card_action(
+        connector.url, verb, {"incidentId": incident}, conversation_type="channel", user=user, reply_to=alert_id
+    )
+    activity["conversation"]["id"] = f"{CHANNEL};messageid={alert_id}"
+    activity["from"]["name"] = {MEGAN: "Megan Bowen", ALEX: "Alex Wilber"}.get(user, "someone")
+    return activity
+
+
+async def test_diagnose_now_answers_in_a_reply_and_the_alert_stays_an_alert(alert_bot, connector, sim, clock):
+    bot = alert_bot
+    change = await spike(bot, sim, clock)
+    alert_id = alert_posted(connector, CHANNEL)
+    status, body = await bot.post(on_alert(connector, "alert.diagnose", change.incident_id, alert_id, MEGAN))
+    assert status == 200
+    assert "Bulk enrollment failures are spiking" in text_of(body["value"])  # for the clicker, still the alert
+    await bot.idle()
+    thread = f"{CHANNEL};messageid={alert_id}"
+    replies = [c for c in connector.calls if c.method == "send" and c.conversation_id == thread]
+    assert "Megan Bowen asked me to diagnose alert " + change.incident_id in replies[0].activity["text"]
+    diagnosis_id = replies[1].sent_id
+    assert "Device settings" in text_of(connector.latest(diagnosis_id))  # the checking card became step 1
+    # The alert says, for everyone, that a diagnosis is under way; it carries the incident's package account.
+    updated = text_of(connector.latest(alert_id))
+    assert "Megan Bowen started a diagnosis at" in updated and "spiking" in updated
+    # The steps go on in the thread.
+    step_card = connector.latest(diagnosis_id)
+    session_id = next(a["data"]["sessionId"] for a in step_card["actions"] if "sessionId" in a["data"])
+    activity = card_action(
+        connector.url,
+        "diagnosis.step",
+        {"sessionId": session_id, "step": "join"},
+        conversation_type="channel",
+        user=ALEX,
+        reply_to=diagnosis_id,
+    )
+    activity["conversation"]["id"] = thread
+    status, body = await bot.post(activity)
+    await bot.idle()
+    assert status == 200 and "Join permissions" in text_of(connector.latest(diagnosis_id))
+    assert "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d" in text_of(connector.latest(diagnosis_id))
+
+
+async def test_im_on_it_shows_everyone_who_took_the_alert_and_the_all_clear_names_them(
+    alert_bot, connector, sim, clock
+):
+    bot = alert_bot
+    change = await spike(bot, sim, clock)
+    alert_id = alert_posted(connector, CHANNEL)
+    ops_id = alert_posted(connector, OPS)
+    status, body = await bot.post(on_alert(connector, "alert.ack", change.incident_id, alert_id, MEGAN))
+    assert status == 200
+    mine = text_of(body["value"])
+    assert "**Megan Bowen** is on it (since" in mine and "alert.ack" not in mine and "alert.diagnose" in mine
+    await bot.idle()
+    for post in (alert_id, ops_id):  # every copy of the alert, for everyone in those conversations
+        assert "**Megan Bowen** is on it" in text_of(connector.latest(post))
+    # A second person pressing an old copy is told who has it; the alert is not taken from Megan.
+    status, body = await bot.post(on_alert(connector, "alert.ack", change.incident_id, alert_id, ALEX))
+    late = text_of(body["value"])
+    assert "Megan Bowen took this alert at" in late and "**Megan Bowen** is on it" in late
+    await bot.idle()
+    assert "Alex" not in text_of(connector.latest(ops_id))
+    # Recovery: resolved, by whom.
+    clock.advance(hours=2)
+    assert (await poll(bot)).kind == "closed"  # type: ignore[union-attr]
+    resolved = text_of(connector.latest(alert_id))
+    assert "Resolved" in resolved and "Megan Bowen was on it." in resolved and "alert.ack" not in resolved
+    assert "Megan Bowen was on it." in text_of(all_clears_in(connector, CHANNEL)[0])
+
+
+async def test_a_press_on_an_unknown_alert_is_a_clear_answer(alert_bot, connector):
+    status, body = await alert_bot.post(on_alert(connector, "alert.ack", "spike-0", "activity-9", MEGAN))
+    assert status == 200 and "I no longer know this alert" in text_of(body["value"])
 
 
 async def test_the_loop_polls_on_its_own(bot_factory, sim, connector):

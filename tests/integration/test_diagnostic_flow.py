@@ -106,8 +106,10 @@ async def test_walks_all_three_steps_with_what_it_found(bot, connector, sim):
     assert facts["Before"] == "Selected (2 users, 1 group)"
     assert facts["After"] == "Selected (4 users, 1 group)"
     assert "2 package accounts will be allowed to join devices to Entra ID." in text
-    verbs = [a["verb"] for a in actions_of(join)]
-    assert verbs[:2] == ["approval.request", "approval.request"]
+    primary, alternative = actions_of(join)[:2]
+    assert primary["verb"] == "approval.request" and primary["style"] == "positive"
+    assert alternative["type"] == "Action.ShowCard"  # "All" only behind its consequence
+    assert alternative["card"]["actions"][0]["data"]["option"] == "all"
     verify = await step(bot, connector, session_id, "verify")
     assert "Not fixed yet" in card_text(verify)
     assert "authorization: The user is not authorized to join devices" in card_text(verify)
