@@ -194,7 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true", help="run against the simulated tenant, with the Playground")
     parser.add_argument("--port", type=int, default=None, help="bot port (default PORT or 3978)")
     parser.add_argument("--graph-port", type=int, default=8443, help="demo: simulated tenant port")
-    parser.add_argument("--playground-port", type=int, default=56150, help="demo: Agents Playground port")
+    parser.add_argument(
+        "--playground-port", type=int, default=56150, help="demo: the requester's Agents Playground port"
+    )
+    parser.add_argument(
+        "--approver-playground-port",
+        type=int,
+        default=None,
+        help="demo: the approver's Agents Playground port (default: the requester's + 1)",
+    )
     parser.add_argument("--tenant", type=Path, default=None, help="demo: tenant fixture (JSON)")
     parser.add_argument("--no-playground", action="store_true", help="demo: do not start the Agents Playground")
     parser.add_argument("--workdir", type=Path, default=None, help="demo: where its database, CA and logs go")
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(
             port=args.port or 3978,
             graph_port=args.graph_port,
-            playground_port=args.playground_port,
+            playground_ports=(args.playground_port, args.approver_playground_port or args.playground_port + 1),
             tenant_file=args.tenant,
             playground=not args.no_playground,
             workdir=args.workdir,

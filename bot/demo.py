@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ BOT_NAME = "Enrollment Doctor"
 PERSONAL_CHAT_ID = "a:enrollment-doctor-personal-chat"
 GROUP_CHAT_ID = "19:enrollment-doctor-group-chat@thread.v2"
 DEFAULT_CHANNEL_ID = "19:enrollment-admins-channel@thread.tacv2"
+HELP_DESK_CHANNEL_ID = "19:help-desk-general@thread.tacv2"
 
 
 def graph_env(url: str, ca_pem: Path, tenant_id: str, client_id: str, client_secret: str) -> dict[str, str]:
@@ -61,25 +63,79 @@ def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
     return load_settings(env, dotenv=None)
 
 
-def playground_config(tenant: Tenant) -> dict[str, Any]:
-    """Playground users are the fixture's people, so the same Entra object ids exist on both sides."""
+@dataclass(frozen=True)
+class Window:
+    """One Agents Playground: one person at the keyboard, with their own chats and team.
+
+    The Playground's current user is fixed per instance, so the demo runs two: the requester's and an
+    approver's. Each has its own conversations (the bot keeps one reference per conversation), and the admins'
+    channel lives in the approver's window, as it would in that person's Teams."""
+
+    role: str  # "requester" | "approver"
+    port: int
+    user: dict[str, Any]
+    personal_chat_id: str
+    group_chat_id: str
+    team: dict[str, Any]
+
+
+def _people(tenant: Tenant) -> list[dict[str, Any]]:
+    return [u for u in tenant.users.values() if not u["userPrincipalName"].lower().startswith("package_")]
+
+
+def _approver_ids(tenant: Tenant) -> list[str]:
+    group = tenant.groups.get(tenant.extra.get("demo", {}).get("approverGroupId", ""), {})
+    return list(group.get("members", []))
+
+
+def demo_windows(tenant: Tenant, requester_port: int, approver_port: int) -> tuple[Window, Window]:
     demo = tenant.extra.get("demo", {})
-    people = [u for u in tenant.users.values() if not u["userPrincipalName"].lower().startswith("package_")]
-    requester_id = demo.get("requesterId", people[0]["id"])
-    current = next(u for u in people if u["id"] == requester_id)
-    approvers = set()
-    for group in tenant.groups.values():
-        if group["id"] == demo.get("approverGroupId"):
-            approvers = set(group["members"])
+    people = {u["id"]: u for u in _people(tenant)}
+    requester_id = demo.get("requesterId", next(iter(people)))
+    approver_id = next((a for a in _approver_ids(tenant) if a in people and a != requester_id), None)
+    if approver_id is None:
+        raise SystemExit("the demo needs an approver (in demo.approverGroupId) who is not the requester")
+    team = demo.get("team", {})
+    admins = {
+        "id": team.get("id", "19:enrollment-admins@thread.tacv2"),
+        "name": team.get("name", "IT Admins"),
+        "aadGroupId": team.get("aadGroupId", "00000000-0000-0000-0000-000000000031"),
+        "channels": [{"id": team.get("channelId", DEFAULT_CHANNEL_ID), "name": team.get("channel", "General")}],
+    }
+    help_desk = {
+        "id": "19:help-desk@thread.tacv2",
+        "name": "Help desk",
+        "aadGroupId": "00000000-0000-0000-0000-000000000032",
+        "channels": [{"id": HELP_DESK_CHANNEL_ID, "name": "General"}],
+    }
+    return (
+        Window("requester", requester_port, people[requester_id], PERSONAL_CHAT_ID, GROUP_CHAT_ID, help_desk),
+        Window(
+            "approver",
+            approver_port,
+            people[approver_id],
+            f"{PERSONAL_CHAT_ID}-approver",
+            f"{GROUP_CHAT_ID.split('@')[0]}-approver@thread.v2",
+            admins,
+        ),
+    )
+
+
+def playground_config(tenant: Tenant, window: Window) -> dict[str, Any]:
+    """Playground users are the fixture's people, so the same Entra object ids exist on both sides."""
+    approvers = set(_approver_ids(tenant))
+    current = window.user
     # The Playground takes exactly five other users: approvers first, so they can act in the channel.
-    others = sorted((u for u in people if u["id"] != requester_id), key=lambda u: u["id"] not in approvers)[:5]
+    others = sorted((u for u in _people(tenant) if u["id"] != current["id"]), key=lambda u: u["id"] not in approvers)
+    others = others[:5]
     if len(others) < 5:
         raise SystemExit("the Agents Playground needs 5 people besides the current user in the fixture")
 
-    def user(u: dict[str, Any], index: int) -> dict[str, Any]:
+    def user(u: dict[str, Any]) -> dict[str, Any]:
         given, _, surname = u["displayName"].partition(" ")
         return {
-            "id": f"29:user-{index}",
+            # One Teams id per person in both windows, so each is the same person in either.
+            "id": f"29:{u['id']}",
             "name": u["displayName"],
             "userPrincipleName": u["userPrincipalName"],
             "aadObjectId": u["id"],
@@ -88,31 +144,21 @@ def playground_config(tenant: Tenant) -> dict[str, Any]:
             "email": u["userPrincipalName"],
         }
 
-    team = demo.get("team", {})
     return {
         "version": "0.1.1",
         "tenantId": tenant.tenant_id,
         "bot": {"id": BOT_ID, "name": BOT_NAME},
-        "currentUser": user(current, 0),
-        "users": [user(u, i + 1) for i, u in enumerate(others)],
-        "personalChat": {"id": PERSONAL_CHAT_ID},
-        "groupChat": {"id": GROUP_CHAT_ID, "name": "Help desk"},
-        "team": {
-            "id": team.get("id", "19:enrollment-admins@thread.tacv2"),
-            "name": team.get("name", "IT Admins"),
-            "aadGroupId": team.get("aadGroupId", "00000000-0000-0000-0000-000000000031"),
-            "channels": [
-                {
-                    "id": team.get("channelId", DEFAULT_CHANNEL_ID),
-                    "name": team.get("channel", "General"),
-                }
-            ],
-        },
+        "currentUser": user(current),
+        "users": [user(u) for u in others],
+        "personalChat": {"id": window.personal_chat_id},
+        "groupChat": {"id": window.group_chat_id, "name": "Help desk chat"},
+        "team": window.team,
     }
 
 
 async def seed_admin_channel(app: web.Application, settings: Settings, playground_port: int) -> None:
-    """In Teams the bot learns the channel when it is added to the team; here the Playground is told up front."""
+    """In Teams the bot learns the channel when it is added to the team; here the approver's Playground is
+    told up front."""
     from app import DEPS
     from bot.storage import ConversationRecord
 
@@ -141,9 +187,12 @@ def playground_binary() -> Path:
     return binary
 
 
-async def start_playground(tenant: Tenant, bot_port: int, port: int, workdir: Path) -> asyncio.subprocess.Process:
+async def start_playground(tenant: Tenant, bot_port: int, window: Window, workdir: Path) -> asyncio.subprocess.Process:
+    port = window.port
+    workdir = workdir / f"playground-{window.role}"
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / ".m365agentsplayground.yml"
-    config.write_text(json.dumps(playground_config(tenant), indent=2))  # JSON is valid YAML
+    config.write_text(json.dumps(playground_config(tenant, window), indent=2))  # JSON is valid YAML
     env = {
         **os.environ,
         "TEAMSAPPTESTER_BROWSER": "none",
@@ -193,29 +242,46 @@ async def stop_process(process: asyncio.subprocess.Process | None) -> None:
 
 
 async def _demo(
-    port: int, graph_port: int, playground_port: int, tenant_file: Path | None, playground: bool, workdir: Path
+    port: int,
+    graph_port: int,
+    playground_ports: tuple[int, int],
+    tenant_file: Path | None,
+    playground: bool,
+    workdir: Path,
 ) -> None:
     from app import create_app
 
     tenant = load_tenant(tenant_file or DEFAULT_FIXTURE)
     sim = await start_sim(tenant, workdir / "tls", graph_port)
-    settings = demo_settings(sim, port, workdir / "demo.db")
+    database = workdir / "demo.db"
+    settings = demo_settings(sim, port, database)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    process = None
+    processes: list[asyncio.subprocess.Process] = []
+    windows = demo_windows(tenant, *playground_ports)
     try:
         if playground:
-            process = await start_playground(tenant, port, playground_port, workdir)
-            await seed_admin_channel(app, settings, playground_port)
+            for window in windows:
+                processes.append(await start_playground(tenant, port, window, workdir))
+            await seed_admin_channel(app, settings, windows[1].port)
         print()
         print("Enrollment Doctor demo is running.")
         print(f"  Simulated tenant: {sim.url}/v1.0   (tenant {tenant.tenant_id}; control API {sim.url}/_sim/...)")
         print(f"  Bot:              http://127.0.0.1:{port}/api/messages")
+        print(f"  Database:         {database}")
+        print(f"  Audit log:        DATABASE_URL=sqlite:///{database} python app.py audit")
         if playground:
-            print(f"  Open the Agents Playground: http://127.0.0.1:{playground_port}/")
-            print("  Paste: A setup failure has occurred during bulk enrollment.")
+            requester, approver = windows
+            print(
+                f"  Requester's window ({requester.user['displayName']}): http://127.0.0.1:{requester.port}/"
+                "   Personal Chat, paste: A setup failure has occurred during bulk enrollment."
+            )
+            print(
+                f"  Approver's window  ({approver.user['displayName']}): http://127.0.0.1:{approver.port}/"
+                f"   channel '{approver.team['channels'][0]['name']}': the approval card and the alerts"
+            )
         print("Press Ctrl-C to stop everything.")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -224,7 +290,8 @@ async def _demo(
         await stop.wait()
         print("\nStopping...")
     finally:
-        await stop_process(process)
+        for process in processes:
+            await stop_process(process)
         await runner.cleanup()
         await sim.close()
 
@@ -232,7 +299,7 @@ async def _demo(
 def run_demo(
     port: int,
     graph_port: int,
-    playground_port: int,
+    playground_ports: tuple[int, int],
     tenant_file: Path | None,
     playground: bool,
     workdir: Path | None = None,
@@ -240,5 +307,5 @@ def run_demo(
     workdir = (workdir or DEMO_DIR).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    asyncio.run(_demo(port, graph_port, playground_port, tenant_file, playground, workdir))
+    asyncio.run(_demo(port, graph_port, playground_ports, tenant_file, playground, workdir))
     return 0

@@ -9,26 +9,23 @@ from typing import Any
 import microsoft_teams.cards as ac
 
 from bot.domain.spikes import CHAT, OVERALL, IncidentChange, Taken
-from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
+from cards.common import (
+    CATEGORY_LABELS,
+    TEXT_LIMIT,
+    build_card,
+    callout,
+    execute,
+    facts,
+    heading,
+    plain,
+    short_account,
+    show_all,
+    text,
+)
 from cards.verbs import Acknowledge, DiagnoseAlert
 
 BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 KEY_LABELS = {OVERALL: "All bulk enrollment failures", CHAT: "People reporting it to me"}
-# Intune's failure categories (deviceEnrollmentFailureReason) in words a person understands.
-CATEGORY_LABELS = {
-    "authorization": "Not allowed to join or enroll",
-    "authentication": "Sign-in failed",
-    "accountValidation": "Account not allowed to enroll",
-    "userValidation": "Account or licence problem",
-    "deviceNotSupported": "Device or Windows edition not supported",
-    "inMaintenance": "Intune in maintenance",
-    "badRequest": "Rejected request",
-    "featureNotSupported": "Feature not supported",
-    "enrollmentRestrictionsEnforced": "Blocked by an enrollment restriction",
-    "clientDisconnected": "Device lost its connection",
-    "userAbandonment": "Setup abandoned on the device",
-    "unknown": "Reason not reported",
-}
 
 
 @dataclass(frozen=True)

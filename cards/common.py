@@ -19,7 +19,7 @@ BRAND = "Enrollment Doctor"
 NAME_LIMIT = 100  # display names, UPNs, device and group names
 TEXT_LIMIT = 500  # justifications, reasons, messages from Graph
 FULL_LIST_LIMIT = 50  # full names behind "Show all"; beyond, the approval record and the audit have them
-_PACKAGE_UPN = re.compile(r"^package_([0-9a-f]{4})[0-9a-f-]{28}([0-9a-f]{4})@", re.IGNORECASE)
+_PACKAGE_UPN = re.compile(r"^package_([0-9a-f]{4})[0-9a-f-]{28}([0-9a-f]{4})(@|$)", re.IGNORECASE)
 
 # Bidi overrides, embeddings and isolates, and the invisible marks that can hide or reorder text.
 _INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -27,6 +27,22 @@ _INLINE_MARKUP = re.compile(r"([\\`*_\[\]<>~|{}!])")
 _LINE_START_MARKUP = re.compile(r"(?m)^(\s*)([#>=+-])")
 _ORDERED_ITEM = re.compile(r"(?m)^(\s*\d+)([.)])")
 _LINKABLE = re.compile(r"(?<=\w)([.:@])(?=\w|/)")  # "evil.example", "https://", "name@host": no autolink
+
+# Intune's failure categories (deviceEnrollmentFailureReason) in words a person understands.
+CATEGORY_LABELS = {
+    "authorization": "Not allowed to join or enroll",
+    "authentication": "Sign-in failed",
+    "accountValidation": "Account not allowed to enroll",
+    "userValidation": "Account or licence problem",
+    "deviceNotSupported": "Device or Windows edition not supported",
+    "inMaintenance": "Intune in maintenance",
+    "badRequest": "Rejected request",
+    "featureNotSupported": "Feature not supported",
+    "enrollmentRestrictionsEnforced": "Blocked by an enrollment restriction",
+    "clientDisconnected": "Device lost its connection",
+    "userAbandonment": "Setup abandoned on the device",
+    "unknown": "Reason not reported",
+}
 
 
 def plain(value: object, limit: int = NAME_LIMIT, *, multiline: bool = False) -> str:

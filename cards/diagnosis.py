@@ -22,7 +22,19 @@ from bot.domain.diagnosis import (
 from bot.domain.lookalikes import Lookalike
 from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import code_meaning
-from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
+from cards.common import (
+    CATEGORY_LABELS,
+    TEXT_LIMIT,
+    build_card,
+    callout,
+    execute,
+    facts,
+    heading,
+    plain,
+    short_account,
+    show_all,
+    text,
+)
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 MAX_LISTED_ACCOUNTS = 12
@@ -63,7 +75,7 @@ def _when(value: datetime) -> str:
 
 
 def _name_list(ids: Sequence[str], names: DirectoryNames, limit: int = 8) -> str:
-    shown = [plain(names.name(i)) for i in ids[:limit]]
+    shown = [short_account(names.name(i)) for i in ids[:limit]]  # package accounts short; others escaped
     more = len(ids) - limit
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "") if ids else "none"
 
@@ -101,7 +113,7 @@ def _clue_facts(clues: Clues) -> list[ac.CardElement]:
     for code in clues.error_codes:
         pairs.append((code, code_meaning(code)))
     for guid in clues.package_guids:
-        pairs.append(("Package account", f"package_{guid}"))
+        pairs.append(("Package account", short_account(f"package_{guid}")))
     if clues.device_name:
         pairs.append(("Device", plain(clues.device_name)))
     if not pairs:
@@ -336,15 +348,19 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
         )
     body.extend(_findings(d))
     body.append(text("Next", weight="Bolder", spacing="Medium"))
-    body.append(
-        text(
-            "1. Changes to device settings take a while to reach every service: wait several minutes.\n"
-            "2. Apply the provisioning package again on one device.\n"
-            "3. If it still fails, look at Event Viewer > Applications and Services Logs > Microsoft > Windows > "
-            "Provisioning-Diagnostics-Provider > Admin on that device, and check again here."
-        )
-    )
-    body.append(text("Recent bulk enrollment failures in Intune", weight="Bolder", spacing="Medium"))
+    # Numbered by hand, one block each: a Markdown list's indent is the host's to choose, and on a phone
+    # some hosts push it past the edge.
+    for number, line in enumerate(
+        (
+            "Changes to device settings take a while to reach every service: wait several minutes.",
+            "Apply the provisioning package again on one device.",
+            "If it still fails, look at Event Viewer > Applications and Services Logs > Microsoft > Windows > "
+            "Provisioning-Diagnostics-Provider > Admin on that device, and check again here.",
+        ),
+        start=1,
+    ):
+        body.append(text(f"**{number}.** {line}", spacing="Small"))
+    body.append(text("Recent bulk enrollment failures in Intune (UTC)", weight="Bolder", spacing="Medium"))
     if view.events_error:
         body.append(text(plain(view.events_error, TEXT_LIMIT), size="Small", color="Warning"))
     elif not view.events:
@@ -354,8 +370,9 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
             facts(
                 [
                     (
-                        _when(e.time),
-                        f"{plain(e.failure_category)}: {plain(e.failure_reason or 'no reason given', TEXT_LIMIT)}",
+                        f"{e.time:%d %b %H:%M}",
+                        f"{CATEGORY_LABELS.get(e.failure_category, plain(e.failure_category))}: "
+                        f"{plain(e.failure_reason or 'no reason given', TEXT_LIMIT)}",
                     )
                     for e in view.events[:MAX_LISTED_EVENTS]
                 ]

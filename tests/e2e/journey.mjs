@@ -1,14 +1,20 @@
-// The whole journey in the Microsoft 365 Agents Playground, driven with headless Chromium (playwright-core).
-// Environment: PLAYGROUND_URL, SIM_URL (its CA comes in through NODE_EXTRA_CA_CERTS), OUT_DIR, SPIKE_FILE.
-// Prints one JSON object with what it saw; the pytest wrapper checks it and the tenant.
+// The whole journey in the Microsoft 365 Agents Playground, driven with headless Chromium (playwright-core),
+// by two people in two windows: the requester (Adele) and an approver (Megan), as `make demo` runs it.
+// Environment: PLAYGROUND_URL (requester's), APPROVER_PLAYGROUND_URL, SIM_URL (its CA comes in through
+// NODE_EXTRA_CA_CERTS), OUT_DIR, SPIKE_FILE. Prints one JSON object with what it saw; the pytest wrapper checks
+// it and the tenant.
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 
-const PLAYGROUND = process.env.PLAYGROUND_URL;
+const require = createRequire(import.meta.url);
+const REQUESTER = process.env.PLAYGROUND_URL;
+const APPROVER = process.env.APPROVER_PLAYGROUND_URL;
 const SIM = process.env.SIM_URL;
 const OUT = process.env.OUT_DIR;
 const ERROR_TEXT = "A setup failure has occurred during bulk enrollment. 0x801c0003 on LAB-PC-014";
-const results = { steps: [] };
+const PHONE = 360;
+const results = { steps: [], phone: {} };
 
 function step(name) {
   results.steps.push(name);
@@ -20,22 +26,92 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-try {
+
+// A person's window: the Playground page, and every card it received over its WebSocket.
+async function open(url) {
   const page = await browser.newPage({ viewport: { width: 1300, height: 1500 } });
   const frames = [];
   page.on("websocket", (ws) => ws.on("framereceived", (frame) => {
     try { frames.push(JSON.parse(frame.payload)); } catch { /* not JSON */ }
   }));
-  const shot = async (name) => page.screenshot({ path: `${OUT}/${name}.png` });
-  const pane = () => page.locator("main, [role=main]").first();
-  const config = (await (await fetch(`${PLAYGROUND}/_internal/v1/config`)).json()).config;
-  const channel = config.teams[0].channels.find((c) => c.name === "Enrollment admins").id;
-  const megan = [config.currentUser, ...config.users].find((u) => u.name === "Megan Bowen");
+  // A card action's answer comes back in the HTTP response to the invoke, not over the WebSocket.
+  page.on("response", async (response) => {
+    if (!response.url().includes("/_conversation/v1/invoke")) return;
+    try {
+      const body = await response.json();
+      const card = body.value || body.body?.value;
+      if (card && card.type === "AdaptiveCard") {
+        frames.push({ action: "invokeResponse", message: { attachments: [
+          { contentType: "application/vnd.microsoft.card.adaptive", content: card }] } });
+      }
+    } catch { /* not a card */ }
+  });
+  await page.goto(`${url}/`);
+  const config = (await (await fetch(`${url}/_internal/v1/config`)).json()).config;
+  return { page, frames, config };
+}
 
-  await page.goto(`${PLAYGROUND}/`);
+// The newest card (as last sent or updated) whose text matches, from what a window received.
+function latestCard(window, pattern) {
+  for (let i = window.frames.length - 1; i >= 0; i--) {
+    const message = window.frames[i].message || {};
+    for (const attachment of message.attachments || []) {
+      if (attachment.contentType === "application/vnd.microsoft.card.adaptive"
+          && pattern.test(JSON.stringify(attachment.content))) return attachment.content;
+    }
+  }
+  throw new Error(`no card matching ${pattern}`);
+}
+
+// Phone width: the Playground's own layout is desktop-only (its README lists mobile as unsupported), so the
+// card it received is rendered alone at 360 px by Microsoft's Adaptive Cards renderer, the one it uses.
+const phone = await browser.newPage({ viewport: { width: PHONE, height: 800 } });
+await phone.setContent(`<html><head><style>
+  body { margin: 0; font-family: "Segoe UI", system-ui, sans-serif; background: #f5f5f5; }
+  #card { margin: 8px; background: #fff; border-radius: 6px; overflow: visible; }
+  </style></head><body><div id="card"></div></body></html>`);
+await phone.addScriptTag({ path: require.resolve("markdown-it/dist/markdown-it.min.js") });
+await phone.addScriptTag({ path: require.resolve("adaptivecards/dist/adaptivecards.js") });
+await phone.addStyleTag({ path: require.resolve("adaptivecards/dist/adaptivecards.css") });
+
+async function phoneShot(name, card) {
+  const measured = await phone.evaluate((json) => {
+    const md = window.markdownit();
+    AdaptiveCards.AdaptiveCard.onProcessMarkdown = (text, result) => {
+      result.outputHtml = md.render(text);
+      result.didProcess = true;
+    };
+    const card = new AdaptiveCards.AdaptiveCard();
+    card.hostConfig = new AdaptiveCards.HostConfig({ fontFamily: "Segoe UI, system-ui, sans-serif",
+      actions: { actionsOrientation: "Vertical", actionAlignment: "Stretch", maxActions: 6 } });
+    card.parse(json);
+    const host = document.getElementById("card");
+    host.replaceChildren(card.render());
+    // Wider than the screen is what a phone user cannot read: the widest element that sticks out.
+    const limit = document.documentElement.clientWidth;
+    const overflowing = [...host.querySelectorAll("*")]
+      .filter((e) => e.getBoundingClientRect().right > limit + 0.5)
+      .map((e) => `${e.className || e.tagName}: ${e.textContent.slice(0, 60)}`);
+    return { height: host.getBoundingClientRect().height, overflowing };
+  }, card);
+  await phone.setViewportSize({ width: PHONE, height: Math.min(4000, Math.ceil(measured.height) + 16) });
+  await phone.screenshot({ path: `${OUT}/${name}-phone.png`, fullPage: true });
+  results.phone[name] = measured.overflowing;
+}
+
+try {
+  const adele = await open(REQUESTER);
+  const megan = await open(APPROVER);
+  const shot = async (window, name, pattern) => {
+    await window.page.screenshot({ path: `${OUT}/${name}.png` });
+    await phoneShot(name, latestCard(window, pattern));
+  };
+  const channel = megan.config.teams[0].channels.find((c) => c.name === "Enrollment admins").id;
+  results.windows = [adele.config.currentUser.name, megan.config.currentUser.name];
+
+  // 1. Adele, in her personal chat, pastes the error and walks the step cards.
+  const page = adele.page;
   await page.getByText("Personal Chat").first().click();
-
-  // 1. The requester pastes the error and walks the step cards.
   const box = page.getByRole("textbox").last();
   await box.click();
   await box.fill(ERROR_TEXT);
@@ -43,73 +119,74 @@ try {
   await page.getByText("Device settings", { exact: true }).last().waitFor({ timeout: 20000 });
   await page.getByText("Selected (2 users, 1 group)").last().waitFor();
   step("settings card");
-  await shot("01-device-settings");
+  await shot(adele, "01-device-settings", /step 1 of 3/);
   await page.getByRole("button", { name: "Next: join permissions" }).last().click();
   await page.getByText("The minimal fix").last().waitFor({ timeout: 20000 });
   step("join permissions card");
-  await shot("02-join-permissions");
+  await shot(adele, "02-join-permissions", /The minimal fix/);
   await page.getByRole("button", { name: "Next: verify" }).last().click();
   await page.getByText("Not fixed yet").last().waitFor({ timeout: 20000 });
   step("verify card");
-  await shot("03-verify");
+  await shot(adele, "03-verify", /Not fixed yet/);
 
-  // 2. They request approval, with a justification typed on the card.
+  // 2. She asks for approval, with a justification typed on the card.
   await page.getByRole("button", { name: "Back: Join permissions" }).last().click();
   await page.getByText("The minimal fix").last().waitFor({ timeout: 20000 });
   await page.getByPlaceholder(/School PCs in room 101/).last().fill("Room 101 PCs fail with the bulk enrollment error");
   await page.getByRole("button", { name: "Request approval", exact: true }).last().click();
   await page.getByText("Your request: Waiting for approval").last().waitFor({ timeout: 20000 });
   step("approval requested");
-  await shot("04-request-waiting");
+  await shot(adele, "04-request-waiting", /Your request: Waiting/);
 
-  // 3. The approval card is in the admins' channel; Megan (an approver, not the requester) approves it.
-  const posted = () => frames.filter((f) => f.action === "createMessage" && f.actionConversationId === channel
-    && (f.message.attachments || []).some((a) => (a.content.fallbackText || "").startsWith("Approval request")));
-  for (let i = 0; i < 100 && posted().length === 0; i++) await page.waitForTimeout(100);
-  const approvalMessage = posted()[0].message;
-  const requestId = JSON.stringify(approvalMessage.attachments[0].content).match(/"requestId":"([0-9a-f]+)"/)[1];
-  await page.getByText("Enrollment admins").first().click();
-  await page.getByText("Approve a tenant change").last().waitFor({ timeout: 20000 });
+  // 3. Megan, in her own window, finds the approval card in the admins' channel and approves it by clicking.
+  const mp = megan.page;
+  await mp.getByText("Enrollment admins").first().click();
+  await mp.getByText("Approve a tenant change").last().waitFor({ timeout: 20000 });
   step("approval card in the channel");
-  await shot("05-approval-card-in-channel");
-  const invoke = await fetch(`${PLAYGROUND}/_conversation/v1/invoke`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({
-      name: "adaptiveCard/action",
-      value: { action: { type: "Action.Execute", verb: "approval.approve", data: { requestId } }, trigger: "manual" },
-      from: { id: megan.id },
-      conversation: { id: `${channel};messageid=${approvalMessage.messageId}` },
-      replyToId: approvalMessage.messageId,
-    }),
-  });
-  results.approveStatus = invoke.status;
-  results.approveAnswer = (await invoke.json()).value?.fallbackText;
-  await page.getByText("applied and verified").last().waitFor({ timeout: 30000 });
+  const approve = mp.getByRole("button", { name: "Approve", exact: true }).last();
+  if (!(await approve.isVisible())) {
+    // Teams refreshes the card for approvers by itself; in the Playground she asks for her buttons.
+    await mp.getByRole("button", { name: "Show approver actions" }).last().click();
+  }
+  await approve.waitFor({ timeout: 20000 });
+  await shot(megan, "05-approval-card-in-channel", /"verb":"approval\.approve"/);
+  await approve.click();
+  await mp.getByText("applied and verified").last().waitFor({ timeout: 30000 });
   step("approved and applied");
-  await shot("06-applied-in-channel");
+  await shot(megan, "06-applied-in-channel", /applied and verified/);
 
-  // 5. The requester's card shows the outcome.
-  await page.getByText("Personal Chat").first().click();
+  // 4. Adele's card shows the outcome, and she was told.
   await page.getByText("Your request: Applied").last().waitFor({ timeout: 20000 });
-  results.requesterTold = frames.some((f) => f.action === "createMessage" && (f.message.text || "").includes("Applied"));
+  results.requesterTold = adele.frames.some((f) => f.action === "createMessage" && (f.message.text || "").includes("Applied"));
   step("requester sees the outcome");
-  await shot("07-requester-outcome");
+  await shot(adele, "07-requester-outcome", /Your request: Applied/);
 
-  // 6. A spike of failures brings exactly one alert into the channel.
+  // 5. A spike of failures brings exactly one alert into the channel, in Megan's window.
   const spike = readFileSync(process.env.SPIKE_FILE, "utf8");
   const injected = await fetch(`${SIM}/_sim/troubleshootingEvents`, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: spike,
   });
   results.spikeStatus = injected.status;
-  await page.getByText("Enrollment admins").first().click();
-  await page.getByText("Bulk enrollment failures are spiking").last().waitFor({ timeout: 30000 });
-  await page.waitForTimeout(12000); // two more polls: still one alert
-  results.alerts = frames.filter((f) => f.action === "createMessage" && f.actionConversationId === channel
-    && (f.message.attachments || []).some((a) => (a.content.fallbackText || "").includes("spiking"))).length;
+  await mp.getByText("Bulk enrollment failures are spiking").last().waitFor({ timeout: 30000 });
+  await mp.waitForTimeout(12000); // two more polls: still one alert
+  const alertPosts = () => megan.frames.filter((f) => f.action === "createMessage" && f.actionConversationId === channel
+    && (f.message.attachments || []).some((a) => (a.content.fallbackText || "").includes("spiking")));
+  results.alerts = alertPosts().length;
   step("spike alert");
-  await shot("08-spike-alert");
-  results.requestId = requestId;
+  await shot(megan, "08-spike-alert", /are spiking/);
+
+  // 6. Megan takes it ("I'm on it"), then has it diagnosed: the diagnosis comes in a reply, the alert stays.
+  await mp.getByRole("button", { name: "I'm on it" }).last().click();
+  await mp.getByText("Megan Bowen is on it", { exact: false }).last().waitFor({ timeout: 20000 });
+  step("taken");
+  await mp.getByRole("button", { name: "Diagnose now" }).last().click();
+  const replies = () => megan.frames.filter((f) => ["createMessage", "updateMessage"].includes(f.action)
+    && JSON.stringify(f.message).includes("step 1 of 3"));
+  for (let i = 0; i < 200 && replies().length === 0; i++) await mp.waitForTimeout(100);
+  results.diagnosisReplied = replies().length > 0;
+  results.alertStillShown = await mp.getByText("Bulk enrollment failures are spiking").last().isVisible();
+  step("diagnosis in a reply");
+  await shot(megan, "09-alert-taken", /is on it/);
 } finally {
   await browser.close();
 }

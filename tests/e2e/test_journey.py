@@ -48,7 +48,7 @@ async def demo(tmp_path: Path):
     chromium = shutil.which("chromium")
     assert chromium, "Chromium is required: `make test` installs Debian's chromium package"
     assert (ROOT / "node_modules" / "playwright-core").is_dir(), "run npm ci (make test does)"
-    ports = {"bot": free_port(), "graph": free_port(), "playground": free_port()}
+    ports = {"bot": free_port(), "graph": free_port(), "playground": free_port(), "approver": free_port()}
     workdir = tmp_path / "demo"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -60,6 +60,8 @@ async def demo(tmp_path: Path):
         str(ports["graph"]),
         "--playground-port",
         str(ports["playground"]),
+        "--approver-playground-port",
+        str(ports["approver"]),
         "--workdir",
         str(workdir),
         cwd=ROOT,
@@ -68,6 +70,7 @@ async def demo(tmp_path: Path):
     )
     try:
         await wait_until_up(f"http://127.0.0.1:{ports['playground']}/_debug/ping")
+        await wait_until_up(f"http://127.0.0.1:{ports['approver']}/_debug/ping")
         await wait_until_up(f"http://127.0.0.1:{ports['bot']}/healthz")
         yield {"ports": ports, "workdir": workdir, "chromium": chromium, "log": tmp_path / "demo.out"}
     finally:
@@ -89,6 +92,7 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
     env = {
         **os.environ,
         "PLAYGROUND_URL": f"http://127.0.0.1:{demo['ports']['playground']}",
+        "APPROVER_PLAYGROUND_URL": f"http://127.0.0.1:{demo['ports']['approver']}",
         "SIM_URL": sim_url,
         "NODE_EXTRA_CA_CERTS": str(ca),
         "OUT_DIR": str(ARTIFACTS),
@@ -107,20 +111,26 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
     assert node.returncode == 0, stderr.decode()[-3000:] + demo["log"].read_text()[-3000:]
     results = json.loads(stdout)
 
+    assert results["windows"] == ["Adele Vance", "Megan Bowen"]  # two people, each in their own window
     assert results["steps"] == [
         "settings card",
         "join permissions card",
         "verify card",
         "approval requested",
         "approval card in the channel",
-        "approved and applied",
+        "approved and applied",  # by Megan clicking Approve in her window
         "requester sees the outcome",
         "spike alert",
+        "taken",
+        "diagnosis in a reply",
     ]
-    assert results["approveStatus"] == 200 and "Approved" in results["approveAnswer"]
     assert results["requesterTold"] is True
     assert results["spikeStatus"] == 200
     assert results["alerts"] == 1  # exactly one alert, even after more polls
+    assert results["diagnosisReplied"] is True and results["alertStillShown"] is True
+    # At phone width (360 px) nothing on any card sticks out past the screen.
+    assert len(results["phone"]) == 9
+    assert {name: wide for name, wide in results["phone"].items() if wide} == {}
 
     # 4. The policy in the simulated tenant now covers the package accounts.
     context = ssl.create_default_context(cafile=str(ca))
@@ -138,5 +148,7 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
         "06-applied-in-channel",
         "07-requester-outcome",
         "08-spike-alert",
+        "09-alert-taken",
     ):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, name
+        assert (ARTIFACTS / f"{name}-phone.png").stat().st_size > 5_000, name
