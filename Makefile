@@ -3,7 +3,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install chromium demo test fuzz lint bench package clean
+# The demo's ports (each can be set: `make demo BOT_PORT=4000`); `make spike` and the README use the same.
+BOT_PORT ?= 3978
+GRAPH_PORT ?= 8443
+PLAYGROUND_PORT ?= 56150
+APPROVER_PLAYGROUND_PORT ?= 56151
+COUNT ?= 20
+
+.PHONY: install chromium demo spike test fuzz lint bench package clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -24,7 +31,12 @@ chromium:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 demo: install
-	$(PY) app.py --demo
+	$(PY) app.py --demo --port $(BOT_PORT) --graph-port $(GRAPH_PORT) \
+	  --playground-port $(PLAYGROUND_PORT) --approver-playground-port $(APPROVER_PLAYGROUND_PORT)
+
+# With the demo running: a burst of COUNT bulk enrollment failures in its simulated tenant (an alert follows).
+spike: $(VENV)/.installed
+	$(PY) -m sim.spike --url https://127.0.0.1:$(GRAPH_PORT) --count $(COUNT)
 
 test: install chromium
 	$(PY) -m pytest -q

@@ -282,6 +282,7 @@ async def _demo(
                 f"  Approver's window  ({approver.user['displayName']}): http://127.0.0.1:{approver.port}/"
                 f"   channel '{approver.team['channels'][0]['name']}': the approval card and the alerts"
             )
+        print(f"  A spike of failures (an alert follows): make spike GRAPH_PORT={graph_port}")
         print("Press Ctrl-C to stop everything.")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -319,3 +319,11 @@ def test_findings_say_their_severity_in_words_not_only_in_emoji():
     card = build_join_permissions_card(_views()[1])
     lines = [e["text"] for e in _elements(card) if e["type"] == "TextBlock" and e["text"][:1] in "\u26d4\u26a0\u2705"]
     assert lines and all(("Blocker:" in t or "Warning:" in t or "OK:" in t or "join" in t) for t in lines)
+
+
+def test_the_alert_chart_has_a_text_alternative_and_its_numbers_one_tap_away():
+    card = _alert_cards()[0]
+    (chart,) = [e for e in _elements(card) if e["type"] == "Chart.VerticalBar"]
+    assert chart["title"].startswith("Failures per 10 minutes from ") and "peak" in chart["title"]
+    hidden = next(e for e in _elements(card) if e.get("id") == "trend-numbers")
+    assert hidden["isVisible"] is False and len(hidden["items"][0]["facts"]) == len(chart["data"])
