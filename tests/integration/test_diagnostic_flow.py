@@ -383,6 +383,7 @@ async def test_check_again_on_a_first_card_whose_answer_never_came_starts_with_t
     assert facts["Device"] == "LAB-PC-7"
     assert facts["Package account"] == "package\\_3f2a\u20265c6d"  # shown short; the session has it whole
 
+
 async def test_forged_clues_in_a_start_action_are_refused(bot, connector):
     for data in ({"errorCodes": ["0x80180014; drop"]}, {"deviceName": "x" * 500}, {"packageGuids": ["nope"]}):
         status, body = await bot.post(card_action(connector.url, "diagnosis.start", data))
