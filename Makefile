@@ -10,15 +10,20 @@ PLAYGROUND_PORT ?= 56150
 APPROVER_PLAYGROUND_PORT ?= 56151
 COUNT ?= 20
 
-.PHONY: install chromium demo spike test fuzz lint bench package clean
+.PHONY: install lock chromium demo spike test fuzz lint bench package clean
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions, each checked against its hash; then the project itself, without resolving anything.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Re-pin every Python dependency (with hashes) after changing pyproject.toml; commit both lock files.
+lock: $(VENV)/.installed
+	$(PY) tools/lock.py
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
