@@ -21,11 +21,11 @@ from bot.approvals import ApprovalService
 from bot.auth import SigningKeys, TokenValidator
 from bot.clock import Clock, SystemClock
 from bot.deps import Deps
-from bot.errors import ConfigError, DeliveryError
+from bot.errors import ConfigError, DeliveryError, StorageOpenError
 from bot.graph import GraphGateway, MsGraphGateway
 from bot.observability import Metrics, configure_logging
 from bot.proactive import Background, Messenger
-from bot.settings import LOOPBACK_HOSTS, Settings, load_settings
+from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_settings
 from bot.storage import Storage, open_storage
 from bot.teams_bot import EnrollmentDoctorBot
 from bot.web import healthz, make_messages_handler
@@ -136,8 +136,8 @@ def create_app(
     return app
 
 
-async def _print_audit(settings: Settings, since: datetime | None, as_json: bool) -> None:
-    storage = await open_storage(settings.database_url)
+async def _print_audit(database_url: str, since: datetime | None, as_json: bool) -> None:
+    storage = await open_storage(database_url, must_exist=True)
     try:
         for entry in await storage.list_audit(since=since):
             if as_json:
@@ -147,6 +147,13 @@ async def _print_audit(settings: Settings, since: datetime | None, as_json: bool
                 print(f"{entry.at.isoformat()}  {entry.action:<20} {who:<24} {entry.request_id or '-'}")
     finally:
         await storage.close()
+
+
+async def _check_database(database_url: str) -> None:
+    """Open (creating the schema) and close the database once before serving: a database that cannot be opened
+    or written is a one-line start-up error, not a traceback from the web server's start-up."""
+    storage = await open_storage(database_url)
+    await storage.close()
 
 
 def audit_main(argv: list[str]) -> int:
@@ -164,11 +171,12 @@ def audit_main(argv: list[str]) -> int:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
     try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"Enrollment Doctor cannot read its settings.\n{exc}", file=sys.stderr)
+        # The audit log is read from the database alone: no Graph or Bot Framework credentials needed.
+        database_url = load_database_url()
+        asyncio.run(_print_audit(database_url, since, args.json))
+    except (ConfigError, StorageOpenError) as exc:
+        print(f"Enrollment Doctor cannot read its audit log.\n{exc}", file=sys.stderr)
         return 2
-    asyncio.run(_print_audit(settings, since, args.json))
     return 0
 
 
@@ -233,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     warning = auth_warning(settings)
     if warning:
         log.warning("%s", warning)
+    try:
+        asyncio.run(_check_database(settings.database_url))
+    except StorageOpenError as exc:
+        print(f"Enrollment Doctor cannot start.\n{exc}", file=sys.stderr)
+        return 2
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=lambda *_: None)
     return 0
 

@@ -19,6 +19,10 @@ class StorageUnavailableError(BotError):
     """The database could not be reached or written; nothing was changed."""
 
 
+class StorageOpenError(StorageUnavailableError):
+    """The database named by DATABASE_URL cannot be opened (or does not exist, where it must): said in one line."""
+
+
 class GraphError(BotError):
     def __init__(
         self,

@@ -84,6 +84,21 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+DEFAULT_DATABASE_URL = "sqlite:///enrollment-doctor.db"
+
+
+def load_database_url(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> str:
+    """DATABASE_URL alone (for `python app.py audit`, which needs nothing else), checked like load_settings does."""
+    env: dict[str, str] = {}
+    if dotenv is not None:
+        env.update(read_dotenv(dotenv))
+    env.update(environ if environ is not None else os.environ)
+    url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL).strip() or DEFAULT_DATABASE_URL
+    if not url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise ConfigError(f"DATABASE_URL must start with sqlite:// or postgresql://, got {url!r}")
+    return url
+
+
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
     env: dict[str, str] = {}
     if dotenv is not None:
@@ -173,7 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if app_tenant_id and get("GRAPH_TENANT_ID") and get("GRAPH_TENANT_ID") != app_tenant_id:
         problems.append("GRAPH_TENANT_ID differs from MicrosoftAppTenantId: the bot serves one tenant")
 
-    database_url = get("DATABASE_URL", "sqlite:///enrollment-doctor.db")
+    database_url = get("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
         problems.append(f"DATABASE_URL must start with sqlite:// or postgresql://, got {database_url!r}")
     log_format = get("LOG_FORMAT", "json").lower()

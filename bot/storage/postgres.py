@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.errors import StorageUnavailableError
+from bot.errors import StorageOpenError, StorageUnavailableError
 from bot.storage.sql import SCHEMA, SqlStore
 
 SCHEMA_LOCK = 7410001
@@ -70,9 +70,23 @@ class PostgresStore(SqlStore):
     @classmethod
     async def open(cls, dsn: str, schema: str | None = None) -> PostgresStore:
         settings = {"search_path": schema} if schema else None
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=5, server_settings=settings)
-        async with pool.acquire() as connection, connection.transaction():
-            # Several replicas may start at once: serialise the schema set-up.
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-            await connection.execute(SCHEMA.replace("{AUTO_ID}", "BIGSERIAL PRIMARY KEY"))
+        pool = None
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=5, server_settings=settings, timeout=10)
+            async with pool.acquire() as connection, connection.transaction():
+                # Several replicas may start at once: serialise the schema set-up.
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+                await connection.execute(SCHEMA.replace("{AUTO_ID}", "BIGSERIAL PRIMARY KEY"))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if pool is not None:
+                await pool.close()
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StorageOpenError(
+                f"DATABASE_URL: cannot open the PostgreSQL database {redact(dsn)}: {reason}"
+            ) from exc
         return cls(PostgresDb(pool))
+
+
+def redact(dsn: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db: the password never reaches a log."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)

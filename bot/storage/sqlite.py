@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.errors import StorageUnavailableError
+from bot.errors import StorageOpenError, StorageUnavailableError
 from bot.storage.sql import SCHEMA, SqlStore
 
 
@@ -65,13 +66,39 @@ class SqliteDb:
 
 class SqliteStore(SqlStore):
     @classmethod
-    async def open(cls, path: str) -> SqliteStore:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(SCHEMA.replace("{AUTO_ID}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
-        await db.commit()
+    async def open(cls, path: str, *, must_exist: bool = False) -> SqliteStore:
+        where = _prepare(path, must_exist)  # once, at start-up: blocking file checks are fine here
+        db = None
+        try:
+            db = await aiosqlite.connect(path)
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.executescript(SCHEMA.replace("{AUTO_ID}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            await db.commit()
+            # A database that opens but cannot be written fails here, at start-up, not at the first approval.
+            await db.execute("BEGIN IMMEDIATE")
+            await db.rollback()
+        except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                await db.close()
+            place = f"{where} (the directory {where.parent} must be writable by uid {os.getuid()})" if where else path
+            raise StorageOpenError(f"DATABASE_URL: cannot open and write the SQLite database {place}: {exc}") from exc
         return cls(SqliteDb(db))
+
+
+def _prepare(path: str, must_exist: bool) -> Path | None:
+    """The database file's absolute path, its directory made (unless it must exist already)."""
+    if path == ":memory:":
+        return None
+    where = Path(path).resolve()
+    if must_exist and not where.is_file():
+        raise StorageOpenError(f"DATABASE_URL: there is no SQLite database at {where}")
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageOpenError(
+            f"DATABASE_URL: cannot create the directory {where.parent} for the SQLite database "
+            f"({exc.strerror}); create it, writable by uid {os.getuid()}, or mount a volume there"
+        ) from exc
+    return where

@@ -79,5 +79,12 @@ def test_the_dockerfile_matches_the_app():
         [str(Path(sys.executable).parent / "hadolint"), str(ROOT / "Dockerfile")], capture_output=True
     )
     assert lint.returncode == 0, lint.stdout.decode()
+    # Pinned to a Debian release; exactly the runtime lock, hash-checked; one copy of the code (not pip-installed,
+    # so no build/ or *.egg-info); the data directory a declared volume, owned by the user the bot runs as.
+    assert re.search(r"^FROM python:3\.11-slim-bookworm(@sha256:[0-9a-f]{64})?$", dockerfile, re.M)
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in dockerfile
+    assert not re.search(r"pip install[^\n]*(\s\.(\s|$)|-e\s)", dockerfile)
+    assert re.search(r'^VOLUME \["/data"\]$', dockerfile, re.M) and "sqlite:////data/" in dockerfile
+    assert "chown 10001 /data" in dockerfile and re.search(r"^USER 10001$", dockerfile, re.M)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", "node_modules", ".venv"} <= set(ignored)
