@@ -25,8 +25,10 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 lock: $(VENV)/.installed
 	$(PY) tools/lock.py
 
+# --ignore-scripts: nothing here needs an install script; the Agents Toolkit CLI's optional keytar (a credential
+# store for signing in) would otherwise try to compile against libsecret, which is not needed offline.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
 	touch $@
 
 # The end-to-end test drives the Agents Playground in Debian's Chromium (no browser download), with an emoji

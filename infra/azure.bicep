@@ -1,0 +1,180 @@
+// Enrollment Doctor in Azure: App Service (Linux, Python 3.11) running app.py, PostgreSQL for its state (several
+// replicas may share it), an Azure Bot connected to Teams, and two user-assigned managed identities: one the bot
+// uses towards the Bot Framework, one that holds the Graph application permissions. No client secret anywhere.
+// Deployed by `atk provision` (m365agents.yml); outputs are written to env/.env.<environment>.
+
+@minLength(4)
+@maxLength(16)
+@description('Base of every resource name; must make the web app and PostgreSQL names globally unique.')
+param resourceBaseName string
+
+param location string = resourceGroup().location
+
+@maxLength(42)
+param botDisplayName string = 'Enrollment Doctor'
+
+@description('App Service plan SKU: B1 is enough for a tenant; P0v3 or above for several instances.')
+param appServiceSku string = 'B1'
+
+@description('Object id of the Entra security group whose members may approve tenant changes.')
+param approverGroupId string
+
+@description('Optional: the admins\' channel conversation id (19:...@thread.tacv2).')
+param approvalChannelId string = ''
+
+@description('Grant Policy.ReadWrite.ConditionalAccess, so approved Conditional Access exclusions can be applied.')
+param allowCaExclusion bool = false
+
+@description('Grant DeviceManagementServiceConfig.ReadWrite.All, so approved enrollment restriction fixes can be applied.')
+param allowWindowsRestriction bool = false
+
+param postgresAdminLogin string = 'doctoradmin'
+
+@secure()
+@minLength(8)
+param postgresAdminPassword string
+
+var databaseName = 'enrollmentdoctor'
+var tenantId = subscription().tenantId
+
+resource botIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${resourceBaseName}-bot'
+  location: location
+}
+
+resource graphIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${resourceBaseName}-graph'
+  location: location
+}
+
+resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2023-06-01-preview' = {
+  name: '${resourceBaseName}-db'
+  location: location
+  sku: {
+    name: 'Standard_B1ms'
+    tier: 'Burstable'
+  }
+  properties: {
+    version: '16'
+    administratorLogin: postgresAdminLogin
+    administratorLoginPassword: postgresAdminPassword
+    storage: {
+      storageSizeGB: 32
+    }
+    backup: {
+      backupRetentionDays: 7
+      geoRedundantBackup: 'Disabled'
+    }
+    highAvailability: {
+      mode: 'Disabled'
+    }
+  }
+
+  resource database 'databases' = {
+    name: databaseName
+  }
+
+  // Connections from Azure services only (0.0.0.0 is Azure's own marker for that), always over TLS.
+  resource fromAzure 'firewallRules' = {
+    name: 'AllowAzureServices'
+    properties: {
+      startIpAddress: '0.0.0.0'
+      endIpAddress: '0.0.0.0'
+    }
+  }
+}
+
+resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
+  name: '${resourceBaseName}-plan'
+  location: location
+  kind: 'linux'
+  sku: {
+    name: appServiceSku
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource web 'Microsoft.Web/sites@2023-12-01' = {
+  name: resourceBaseName
+  location: location
+  kind: 'app,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${botIdentity.id}': {}
+      '${graphIdentity.id}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      linuxFxVersion: 'PYTHON|3.11'
+      appCommandLine: 'python app.py'
+      alwaysOn: true
+      ftpsState: 'Disabled'
+      minTlsVersion: '1.2'
+      healthCheckPath: '/healthz'
+      appSettings: [
+        { name: 'SCM_DO_BUILD_DURING_DEPLOYMENT', value: 'true' }
+        { name: 'WEBSITES_PORT', value: '8000' }
+        { name: 'PORT', value: '8000' }
+        { name: 'MicrosoftAppType', value: 'UserAssignedMSI' }
+        { name: 'MicrosoftAppId', value: botIdentity.properties.clientId }
+        { name: 'MicrosoftAppTenantId', value: tenantId }
+        { name: 'GRAPH_CREDENTIAL', value: 'managed_identity' }
+        { name: 'GRAPH_CLIENT_ID', value: graphIdentity.properties.clientId }
+        { name: 'GRAPH_TENANT_ID', value: tenantId }
+        { name: 'APPROVER_GROUP_ID', value: approverGroupId }
+        { name: 'APPROVAL_CHANNEL_ID', value: approvalChannelId }
+        { name: 'LOG_FORMAT', value: 'json' }
+        {
+          name: 'DATABASE_URL'
+          value: 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
+        }
+      ]
+    }
+  }
+}
+
+module bot 'modules/bot.bicep' = {
+  name: 'azure-bot'
+  params: {
+    name: resourceBaseName
+    displayName: botDisplayName
+    endpoint: 'https://${web.properties.defaultHostName}/api/messages'
+    identityResourceId: botIdentity.id
+    identityClientId: botIdentity.properties.clientId
+    tenantId: tenantId
+  }
+}
+
+module graphPermissions 'modules/graph-permissions.bicep' = {
+  name: 'graph-permissions'
+  params: {
+    principalId: graphIdentity.properties.principalId
+    roles: concat(
+      [
+        'Policy.ReadWrite.DeviceConfiguration'
+        'User.Read.All'
+        'GroupMember.Read.All'
+        'DeviceManagementManagedDevices.Read.All'
+        'Policy.Read.All'
+        'DeviceManagementServiceConfig.Read.All'
+        'AuditLog.Read.All'
+      ],
+      allowCaExclusion ? ['Policy.ReadWrite.ConditionalAccess'] : [],
+      allowWindowsRestriction ? ['DeviceManagementServiceConfig.ReadWrite.All'] : []
+    )
+  }
+}
+
+output AZURE_APP_SERVICE_RESOURCE_ID string = web.id
+output BOT_DOMAIN string = web.properties.defaultHostName
+output BOT_ENDPOINT string = 'https://${web.properties.defaultHostName}'
+output BOT_ID string = botIdentity.properties.clientId
+output BOT_TENANT_ID string = tenantId
+output GRAPH_IDENTITY_CLIENT_ID string = graphIdentity.properties.clientId
+output POSTGRES_SERVER string = postgres.properties.fullyQualifiedDomainName

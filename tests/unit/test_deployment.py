@@ -1,0 +1,188 @@
+"""The Agents Toolkit project and its infrastructure, checked offline: m365agents.yml by the Agents Toolkit's own
+parser and schema, the manifest by `atk validate`, and the Bicep against the app it deploys (no Bicep compiler is
+obtainable from the registries these machines reach: see the README)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.changes import KINDS
+from bot.graph import PERMISSIONS
+from bot.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ATK = ROOT / "node_modules" / ".bin" / "atk"
+INFRA = ROOT / "infra"
+PLACEHOLDER = re.compile(r"\$\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
+
+
+def env_keys(path: Path) -> set[str]:
+    return {line.split("=", 1)[0] for line in path.read_text().splitlines() if re.match(r"^[A-Z_][A-Z0-9_]*=", line)}
+
+
+def check_yml(path: Path) -> dict:
+    out = subprocess.run(
+        ["node", str(ROOT / "tests" / "support" / "check_agents_yml.js"), str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_m365agents_yml_passes_the_agents_toolkit_parser_and_schema(tmp_path: Path):
+    result = check_yml(ROOT / "m365agents.yml")
+    assert result["ok"], result["errors"]
+    assert result["version"] == "v1.11" and result["environmentFolderPath"] == "./env"
+    assert result["actions"]["provision"][:2] == ["teamsApp/create", "arm/deploy"]
+    assert result["actions"]["deploy"] == ["azureAppService/zipDeploy"]
+    # The twin: one action misspelled, and the same parser refuses the file.
+    broken = tmp_path / "m365agents.yml"
+    broken.write_text((ROOT / "m365agents.yml").read_text().replace("uses: arm/deploy", "uses: arm/deploi"))
+    refused = check_yml(broken)
+    assert not refused["ok"] and "/provision/1/uses must be equal to constant" in refused["errors"]
+
+
+def test_every_variable_the_project_uses_is_defined_in_the_environment_files():
+    defined = env_keys(ROOT / "env" / ".env.dev") | env_keys(ROOT / "env" / ".env.dev.user.template")
+    for path in (ROOT / "m365agents.yml", INFRA / "azure.parameters.json", ROOT / "manifest" / "manifest.json"):
+        used = set(PLACEHOLDER.findall(path.read_text()))
+        assert used and used <= defined, f"{path.name}: {sorted(used - defined)} are not in env/"
+    assert {"SECRET_POSTGRES_ADMIN_PASSWORD"} == {k for k in defined if k.startswith("SECRET_")}
+    assert not [k for k in env_keys(ROOT / "env" / ".env.dev") if k.startswith("SECRET_")]  # no secret committed
+    assert "env/.env.*.user" in (ROOT / ".gitignore").read_text().split()
+
+
+@pytest.mark.skipif(not ATK.exists(), reason="npm ci installs the Agents Toolkit CLI")
+def test_the_manifest_with_an_environments_values_passes_atk_validate(tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("m365agents.yml", "env", "infra", "manifest"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
+    values = {
+        "TEAMS_APP_ID": "11111111-2222-4333-8444-555555555555",
+        "BOT_ID": "99999999-2222-4333-8444-555555555555",
+        "BOT_DOMAIN": "doctor-contoso.azurewebsites.net",
+    }
+    env = project / "env" / ".env.dev"
+    text = env.read_text()
+    for key, value in values.items():
+        text = text.replace(f"\n{key}=\n", f"\n{key}={value}\n")
+    env.write_text(text)
+
+    def validate() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(ATK), "validate", "--env", "dev", "--manifest-file", "./manifest/manifest.json",
+             "--telemetry", "false", "--interactive", "false"],
+            cwd=project, capture_output=True, text=True, timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ATK_TELEMETRY": "false"},
+        )  # fmt: skip
+
+    result = validate()
+    assert result.returncode == 0 and "All passed" in result.stdout, result.stdout + result.stderr
+    manifest = project / "manifest" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"accentColor": "#0F6CBD"', '"accentColor": "blue"'))
+    refused = validate()
+    assert "All passed" not in refused.stdout and "accentColor" in refused.stdout + refused.stderr
+
+
+# ---- Bicep, against what it deploys ---------------------------------------------------------------------------
+def bicep_params(path: Path) -> dict[str, bool]:
+    """{param name: has a default}."""
+    return {m.group(1): "=" in m.group(2) for m in re.finditer(r"^param (\w+) [\w\[\]]+(.*)$", path.read_text(), re.M)}
+
+
+def test_bicep_parameters_outputs_and_modules_fit_together():
+    main = INFRA / "azure.bicep"
+    params = bicep_params(main)
+    given = set(json.loads(PLACEHOLDER.sub("0", (INFRA / "azure.parameters.json").read_text()))["parameters"])
+    assert given <= set(params), f"parameters for undeclared params: {given - set(params)}"
+    assert {p for p, has_default in params.items() if not has_default} <= given
+    outputs = set(re.findall(r"^output (\w+) ", main.read_text(), re.M))
+    assert {"AZURE_APP_SERVICE_RESOURCE_ID", "BOT_ID", "BOT_DOMAIN"} <= outputs
+    assert outputs <= env_keys(ROOT / "env" / ".env.dev"), "provision writes outputs to env/.env.dev"
+    text = main.read_text()
+    for module, body in re.findall(r"^module \w+ '([^']+)' = \{(.*?)^\}", text, re.M | re.S):
+        declared = bicep_params(INFRA / module)
+        passed = set(re.findall(r"^\s{4}(\w+):", body.split("params:", 1)[1], re.M))
+        assert passed <= set(declared) and {p for p, d in declared.items() if not d} <= passed, module
+    for source in [main, *INFRA.glob("modules/*.bicep")]:
+        body = source.read_text()
+        assert body.count("{") == body.count("}") and body.count("[") == body.count("]"), source.name
+    assert "extension microsoftGraphV1" in (INFRA / "modules" / "graph-permissions.bicep").read_text()
+    assert "microsoftGraphV1" in json.loads((INFRA / "bicepconfig.json").read_text())["extensions"]
+
+
+def app_settings() -> dict[str, str]:
+    """The web app's settings as App Service would set them, expressions replaced by values of their kind."""
+    text = (INFRA / "azure.bicep").read_text()
+    samples = {
+        "botIdentity.properties.clientId": "0b0b0b0b-1111-4222-8333-444444444444",
+        "graphIdentity.properties.clientId": "0c0c0c0c-1111-4222-8333-444444444444",
+        "tenantId": "0d0d0d0d-1111-4222-8333-444444444444",
+        "approverGroupId": "0e0e0e0e-1111-4222-8333-444444444444",
+        "approvalChannelId": "",
+    }
+    settings = {}
+    for name, value in re.findall(r"name: '([A-Za-z_]+)'\s*,?\s*value: (.+?)\s*\}?$", text, re.M):
+        if value.startswith("'"):
+            value = value.strip("'")
+            value = re.sub(r"\$\{uriComponent\(postgresAdminPassword\)\}", "p%40ss", value)
+            value = re.sub(r"\$\{postgresAdminLogin\}", "doctoradmin", value)
+            value = re.sub(r"\$\{postgres\.properties\.fullyQualifiedDomainName\}", "db.postgres.azure.com", value)
+            value = re.sub(r"\$\{databaseName\}", "enrollmentdoctor", value)
+            assert "${" not in value, value
+            settings[name] = value
+        else:
+            settings[name] = samples[value]
+    return settings
+
+
+def test_the_app_settings_it_deploys_are_a_valid_configuration_of_the_bot():
+    env = app_settings()
+    settings = load_settings(env, dotenv=None)  # raises ConfigError naming every problem
+    assert settings.app_type == "UserAssignedMSI" and settings.app_id == env["MicrosoftAppId"]
+    assert settings.graph.credential == "managed_identity"
+    assert settings.graph.client_id == env["GRAPH_CLIENT_ID"] != settings.app_id  # two identities
+    assert settings.database_url.startswith("postgresql://") and settings.database_url.endswith("?sslmode=require")
+    assert settings.port == int(env["WEBSITES_PORT"]) and settings.approver_group_id == env["APPROVER_GROUP_ID"]
+    assert not {k for k in env if "SECRET" in k or "PASSWORD" in k.upper()}
+
+
+def test_the_graph_identity_gets_what_the_diagnosis_reads_and_only_opted_in_writes():
+    text = (INFRA / "azure.bicep").read_text()
+    always = set(re.findall(r"^\s{8}'([A-Za-z]+\.[A-Za-z.]+)'$", text, re.M))
+    always |= {p.replace(".ReadWrite.", ".Read.") for p in always}  # Graph: a ReadWrite permission includes Read
+    needed = set()
+    for permission in PERMISSIONS.values():
+        if "delegated" in permission:
+            continue  # Graph offers no application permission for it: never granted, the card says so
+        needed |= set(re.findall(r"\b[A-Z][A-Za-z]+\.[A-Za-z]+(?:\.[A-Za-z]+)?\b", permission))
+    opt_in = {kind.write_permission for kind in KINDS.values() if kind.opt_in}
+    assert needed - opt_in <= always, f"not granted: {sorted(needed - opt_in - always)}"
+    assert not (opt_in & always)  # the dangerous writes only behind their parameter
+    for permission in opt_in:
+        assert re.search(rf"\? \['{re.escape(permission)}'\] : \[\]", text), permission
+
+
+def test_the_deployment_zip_carries_the_app_and_its_lock_and_nothing_else():
+    ignored = [p for p in (ROOT / ".webappignore").read_text().splitlines() if p and not p.startswith("#")]
+
+    def shipped(path: str) -> bool:
+        return not any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path.split("/")[0], p) for p in ignored)
+
+    for needed in ("app.py", "bot/web.py", "cards/common.py", "requirements.txt", "requirements.lock"):
+        assert shipped(needed), needed
+    for left_out in ("tests/unit/test_lock.py", "node_modules/x", ".venv/bin/python", "env/.env.dev", ".env"):
+        assert not shipped(left_out), left_out
+    assert (ROOT / "requirements.txt").read_text().split("\n")[-3:-1] == ["--require-hashes", "-r requirements.lock"]
