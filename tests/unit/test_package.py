@@ -88,3 +88,13 @@ def test_the_dockerfile_matches_the_app():
     assert "chown 10001 /data" in dockerfile and re.search(r"^USER 10001$", dockerfile, re.M)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", "node_modules", ".venv"} <= set(ignored)
+
+
+def test_botbuilder_stays_behind_the_transport_seam():
+    """The modules that may import botbuilder or botframework-connector, as the README lists them."""
+    seam = {"app.py", "bot/adapter.py", "bot/web.py", "bot/teams_bot.py", "bot/handlers/context.py", "bot/proactive.py"}
+    importing = set()
+    for path in [ROOT / "app.py", *ROOT.glob("bot/**/*.py"), *ROOT.glob("cards/**/*.py"), *ROOT.glob("sim/**/*.py")]:
+        if re.search(r"^\s*(from|import) (botbuilder|botframework)\b", path.read_text(), re.M):
+            importing.add(str(path.relative_to(ROOT)))
+    assert importing == seam
