@@ -24,6 +24,7 @@ from bot.deps import Deps
 from bot.errors import ConfigError, DeliveryError, StorageOpenError
 from bot.graph import GraphGateway, MsGraphGateway
 from bot.observability import Metrics, configure_logging
+from bot.packages import PackageWatch
 from bot.proactive import Background, Messenger
 from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_settings
 from bot.storage import Storage, open_storage
@@ -81,7 +82,10 @@ def create_app(
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)
         approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background, metrics)
-        alerts = AlertService(settings, the_graph, the_storage, the_clock, messenger, approvals, metrics)
+        packages = (
+            PackageWatch(settings, the_graph, the_storage, the_clock, messenger) if settings.package_watch else None
+        )
+        alerts = AlertService(settings, the_graph, the_storage, the_clock, messenger, approvals, metrics, packages)
         deps = Deps(
             settings=settings,
             graph=the_graph,

@@ -18,6 +18,7 @@ from bot.domain.spikes import Detector, Failure, IncidentChange, SpikeRules, Tak
 from bot.errors import GraphError
 from bot.graph import GraphGateway
 from bot.observability import Metrics
+from bot.packages import PackageWatch
 from bot.proactive import ConversationGoneError, Messenger, channel_base_id
 from bot.settings import Settings
 from bot.storage import Storage
@@ -81,6 +82,7 @@ class AlertService:
         messenger: Messenger,
         approvals: ApprovalService,
         metrics: Metrics | None = None,
+        packages: PackageWatch | None = None,
     ):
         self._settings = settings
         self._graph = graph
@@ -89,6 +91,7 @@ class AlertService:
         self._messenger = messenger
         self._approvals = approvals
         self._metrics = metrics or Metrics()
+        self._packages = packages
         self._reports: dict[str, Failure] = {}  # reporter -> first report since the last poll
         self.last_ingested: int | None = None  # new bulk failures counted by the last poll (None: never polled)
         self._lock = asyncio.Lock()
@@ -141,6 +144,26 @@ class AlertService:
         if not await self._storage.acquire_lease("alerts-poller", self._holder, self._clock.now(), lease):
             log.debug("alerts: another replica is polling")
             return None
+        try:
+            return await self._poll_spikes()
+        finally:
+            if self._packages is not None:
+                await self._watch_packages()
+
+    async def _watch_packages(self) -> None:
+        """Under the same lease: package expiry warnings and new package accounts (bot/packages.py)."""
+        assert self._packages is not None
+        try:
+            targets = [(t, r) for t in await self._targets() if (r := await self._reference(t)) is not None]
+            channel = await self._approvals.admin_channel()
+            admin = (channel_base_id(channel["conversation"]["id"]), channel) if channel else None
+            await self._packages.check(targets, admin)
+        except GraphError as exc:
+            log.warning("package watch: %s; trying again next poll", exc)
+        except Exception:
+            log.exception("package watch failed; trying again next poll")
+
+    async def _poll_spikes(self) -> IncidentChange | None:
         async with self._lock:
             state = PollState.from_json(await self._storage.get_setting(STATE_KEY), self.rules)
             # Counted into the detector as the pages arrive; a Graph error leaves the stored state untouched.

@@ -50,6 +50,11 @@ class Settings:
     alert_factor: float = 3.0
     alert_clear_factor: float = 1.5
     alert_baseline_windows: int = 24
+    package_watch: bool = True  # expiry warnings and new package accounts, with the alerts poll
+    package_token_days: int = 180  # a provisioning package's bulk token is valid this long from its creation
+    package_warn_days: tuple[int, ...] = (14, 3)  # warn this many days before a package expires
+    join_windows: tuple[str, ...] = ("1d", "7d", "30d")  # how long an approved join permission may last
+    join_window_default: str = "permanent"
 
     @property
     def approvals_configured(self) -> bool:
@@ -85,6 +90,14 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 DEFAULT_DATABASE_URL = "sqlite:///enrollment-doctor.db"
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def window_seconds(window: str) -> int | None:
+    """ "5m" / "12h" / "7d" in seconds; None for anything else ("permanent" included)."""
+    if len(window) < 2 or window[-1] not in _UNITS or not window[:-1].isdigit() or int(window[:-1]) < 1:
+        return None
+    return int(window[:-1]) * _UNITS[window[-1]]
 
 
 def load_database_url(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> str:
@@ -226,6 +239,28 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if alert_clear >= alert_factor:
         problems.append("ALERT_CLEAR_FACTOR must be below ALERT_FACTOR (hysteresis)")
     alert_baseline = number("ALERT_BASELINE_WINDOWS", "24", int, 1, 10_000)
+    token_days = number("PACKAGE_TOKEN_DAYS", "180", int, 1, 3650)
+    warn_days: tuple[int, ...] = ()
+    try:
+        warn_days = tuple(sorted({int(d) for d in get("PACKAGE_EXPIRY_WARN_DAYS", "14,3").split(",") if d.strip()}))
+        warn_days = tuple(reversed(warn_days))
+        if any(d < 1 or d >= token_days for d in warn_days):
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"PACKAGE_EXPIRY_WARN_DAYS must be whole days between 1 and {token_days - 1}, comma-separated, "
+            f"got {get('PACKAGE_EXPIRY_WARN_DAYS')!r}"
+        )
+        warn_days = (14, 3)
+    windows = tuple(w.strip().lower() for w in get("JOIN_WINDOWS", "1d,7d,30d").split(",") if w.strip())
+    bad_windows = [w for w in windows if window_seconds(w) is None]
+    if bad_windows:
+        problems.append(f"JOIN_WINDOWS must list durations like 5m, 1d or 7d, got {', '.join(bad_windows)}")
+        windows = ("1d", "7d", "30d")
+    window_default = get("JOIN_WINDOW_DEFAULT", "permanent").lower() or "permanent"
+    if window_default != "permanent" and window_default not in windows:
+        problems.append(f"JOIN_WINDOW_DEFAULT must be permanent or one of JOIN_WINDOWS, got {window_default!r}")
+        window_default = "permanent"
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(
@@ -258,6 +293,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         alert_window_minutes=alert_window,
         alert_min_count=alert_min,
         alert_factor=alert_factor,
+        package_watch=flag("PACKAGE_WATCH_ENABLED", "true"),
+        package_token_days=token_days,
+        package_warn_days=warn_days,
+        join_windows=windows,
+        join_window_default=window_default,
         alert_clear_factor=alert_clear,
         alert_baseline_windows=alert_baseline,
     )

@@ -21,6 +21,7 @@ class Verb(StrEnum):
     APPROVAL_REPLAN = "approval.replan"
     ALERT_ACK = "alert.ack"
     ALERT_DIAGNOSE = "alert.diagnose"
+    PACKAGE_REQUEST = "package.request"
 
 
 Step = Literal["settings", "join", "verify"]
@@ -108,6 +109,12 @@ class DiagnoseAlert(OnAlert):
     """ "Diagnose now" on an alert: the diagnosis goes in a reply, the alert stays an alert."""
 
 
+class RequestForPackage(Payload):
+    """ "Request approval" on a new package account's card: the join permission for it, asked in the channel."""
+
+    account_id: str = Field(alias="accountId", pattern=r"^[0-9A-Za-z-]{1,64}$")
+
+
 PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.DIAGNOSIS_START: StartDiagnosis,
     Verb.DIAGNOSIS_STEP: ShowStep,
@@ -121,6 +128,7 @@ PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.APPROVAL_REPLAN: Replan,
     Verb.ALERT_ACK: Acknowledge,
     Verb.ALERT_DIAGNOSE: DiagnoseAlert,
+    Verb.PACKAGE_REQUEST: RequestForPackage,
 }
 
 

@@ -39,4 +39,5 @@ VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.APPROVAL_REPLAN: approval.replan,
     Verb.ALERT_ACK: alerts.take,
     Verb.ALERT_DIAGNOSE: alerts.diagnose,
+    Verb.PACKAGE_REQUEST: diagnosis.request_for_package,
 }

@@ -15,7 +15,7 @@ from bot.handlers.later import answer_later, follow_up
 from bot.proactive import channel_base_id
 from bot.storage import DiagnosisSession
 from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_checking_card, build_out_of_date_card
-from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
+from cards.verbs import Recheck, RequestApproval, RequestForPackage, ShowStep, StartDiagnosis
 
 log = logging.getLogger(__name__)
 
@@ -172,5 +172,24 @@ async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, An
         return await deps.approvals.request(
             turn.origin(), reading.diagnosis, session.id, payload.option, payload.justification
         )
+
+    return await answer_later(turn, _checking(session, "join"), ask)
+
+
+async def request_for_package(turn: Turn, payload: RequestForPackage) -> dict[str, Any]:
+    """From a new package account's card: ask for exactly the change that lets it join, as this person."""
+    deps = turn.deps
+    if not deps.approvals.configured:
+        return build_out_of_date_card(APPROVALS_NOT_SET_UP)
+    accounts = {a.id: a for a in await deps.graph.list_package_accounts()}
+    account = accounts.get(payload.account_id)
+    if account is None or account.package_guid is None:
+        return build_out_of_date_card("That package account no longer exists: nothing to request.")
+    session = await _new_session(turn, Clues((), (account.package_guid,), None))
+
+    async def ask() -> dict[str, Any]:
+        reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
+        why = f"New package account {account.user_principal_name}, noticed before any device failed."
+        return await deps.approvals.request(turn.origin(), reading.diagnosis, session.id, "minimal", why)
 
     return await answer_later(turn, _checking(session, "join"), ask)

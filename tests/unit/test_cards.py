@@ -172,8 +172,26 @@ def _alert_cards() -> list[dict[str, Any]]:
     ]
 
 
+def _package_cards() -> list[dict[str, Any]]:
+    from datetime import timedelta
+
+    from bot.domain.packages import Expiry
+    from cards.packages import build_expiry_card, build_new_account_card
+
+    accounts = [
+        DirectoryUser(f"p{i}", f"package_{i:08d}-0000-4000-8000-00000000abcd@contoso.com", None, True, NOW)
+        for i in range(12)
+    ]
+    expiring = [Expiry(a, NOW + timedelta(days=3 + i), 14, i if i % 2 else None) for i, a in enumerate(accounts)]
+    return [
+        build_expiry_card(expiring, NOW, 180),
+        build_expiry_card(expiring[:1], NOW, 180),
+        build_new_account_card(accounts[0]),
+    ]
+
+
 def all_cards() -> list[dict[str, Any]]:
-    cards = _approval_cards() + _alert_cards()
+    cards = _approval_cards() + _alert_cards() + _package_cards()
     for view in _views():
         cards += [build_device_settings_card(view), build_join_permissions_card(view), build_verify_card(view)]
     cards += [
