@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.domain import windows
 from bot.domain.approval import ApprovalRequest, State
 from bot.domain.model import JoinSetting, PolicyParseError, PolicySnapshot
 from bot.errors import GraphError
@@ -127,6 +128,29 @@ class ApprovalBoard:
                 if latest.state is State.FAILED:
                     text += f" {plain(latest.error, TEXT_LIMIT)}"
                 await self._safely(self._messenger.send_text(requester, text))
+
+    async def remind(self, request: ApprovalRequest) -> None:
+        """A day before a join window ends: the requester's card, with "Ask to extend"."""
+        requester = await self._requester_reference(request)
+        if requester is None:
+            return
+        ends = windows.ends_at(request)
+        notice = (
+            f"The join permission this request gave ends at {ends:%Y-%m-%d %H:%M} UTC: then I remove the package "
+            "accounts it added. Still deploying? Ask to extend (an approver decides)."
+        )
+        card = build_request_status_card(await self.view(request, notice=notice))
+        await self._safely(self._messenger.send_card(requester, card))
+
+    async def window_closed(self, request: ApprovalRequest, outcome: str) -> None:
+        """Say it in the admins' channel and to the requester: the window ended, and what was removed."""
+        text = f"Request {short_id(request)}: the join window ended; {outcome}"
+        channel = await self.admin_channel()
+        if channel is not None:
+            await self._safely(self._messenger.send_text(channel, text))
+        requester = await self._requester_reference(request)
+        if requester is not None and (channel is None or requester != channel):
+            await self._safely(self._messenger.send_text(requester, text))
 
     async def _requester_reference(self, request: ApprovalRequest) -> dict[str, Any] | None:
         if not request.requester_conversation_id:

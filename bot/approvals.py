@@ -12,6 +12,7 @@ from typing import Any
 from bot.approval_board import CHANNEL_SETTING, ApprovalBoard, stale_join
 from bot.changes import Result, kind_of
 from bot.clock import Clock
+from bot.domain import windows
 from bot.domain.approval import (
     Action,
     Actor,
@@ -27,12 +28,12 @@ from bot.domain.approval import (
     reclaim,
     start_apply,
 )
-from bot.domain.diagnosis import Diagnosis
+from bot.domain.diagnosis import Diagnosis, JoinChangePlan
 from bot.errors import GraphError
 from bot.graph import GraphGateway
 from bot.observability import Metrics
 from bot.proactive import Background, Messenger, channel_base_id
-from bot.settings import Settings
+from bot.settings import Settings, window_seconds
 from bot.storage import AuditEntry, Storage
 from cards.approval import (
     build_approval_card,
@@ -54,6 +55,23 @@ SETUP_HELP = (
 def summarize(diagnosis: Diagnosis) -> str:
     blockers = [f.title for f in diagnosis.findings if f.severity.value == "blocker"]
     return "Diagnosis: " + ("; ".join(blockers) if blockers else "no blocker found") + "."
+
+
+def _window_outcome(removal: windows.Removal) -> str:
+    parts = []
+    count = len(removal.removed)
+    if count:
+        parts.append(f"removed {count} package account{'s' if count != 1 else ''} from the Selected list")
+    else:
+        parts.append("nothing of this change was left to remove")
+    if removal.kept_by_others:
+        n = len(removal.kept_by_others)
+        parts.append(
+            f"{n} of them may still join through something that is not this change (a group or All): left as is"
+        )
+    if removal.note:
+        parts.append(removal.note)
+    return "; ".join(parts) + "."
 
 
 def _audit(transition: Transition, actor: Actor | None, now, **data: Any) -> AuditEntry:
@@ -150,8 +168,21 @@ class ApprovalService:
         return f"This channel now receives approval requests.{posted}"
 
     # ---- the request ------------------------------------------------------------------------------
+    def window_for(self, plan: Any, asked: str | None) -> str:
+        """The window a request gets: what was asked if the operator offers it, else the operator's default."""
+        if not windows.can_have_window(plan):
+            return windows.PERMANENT
+        offered = {*self._settings.join_windows, windows.PERMANENT}
+        return asked if asked in offered else self._settings.join_window_default
+
     async def request(
-        self, origin: Origin, diagnosis: Diagnosis, session_id: str, option: str, justification: str | None
+        self,
+        origin: Origin,
+        diagnosis: Diagnosis,
+        session_id: str,
+        option: str,
+        justification: str | None,
+        window: str | None = None,
     ) -> dict[str, Any]:
         plan = diagnosis.plan_for(option)
         if plan is None:
@@ -184,8 +215,11 @@ class ApprovalService:
             session_id=session_id,
             requester_conversation_id=channel_base_id(origin.conversation_id),
             requester_card_id=origin.card_id,
+            extra={"window": self.window_for(plan, window)},
         )
-        request, created = await self._create(candidate, origin, justification=candidate.justification)
+        request, created = await self._create(
+            candidate, origin, justification=candidate.justification, window=candidate.extra["window"]
+        )
         notice = None
         if not created:
             notice = "You (or someone) already asked for exactly this change: this is that request."
@@ -254,7 +288,7 @@ class ApprovalService:
     async def _commit(self, transition: Transition, actor: Actor | None, **audit: Any) -> bool:
         now = self._clock.now()
         ok = await self._storage.apply_transition(transition, _audit(transition, actor, now, **audit), now)
-        if ok:
+        if ok and transition.new.state is not transition.request.state:
             self._metrics.approvals.labels(transition.new.state.value).inc()
             log.info(
                 "request %s: %s -> %s", transition.new.id, transition.request.state.value, transition.new.state.value
@@ -346,6 +380,10 @@ class ApprovalService:
         request = transition.new
         await self.board.refresh_everywhere(request)
         outcome = await self._write(request)
+        if outcome is not None:
+            outcome = windows.with_window_started(
+                outcome, self._clock.now(), window_seconds(windows.window_of(request))
+            )
         if outcome is not None and await self._commit(outcome, None):
             await self.board.refresh_everywhere(outcome.new, notify=True)
 
@@ -405,6 +443,7 @@ class ApprovalService:
             log.info("resuming request %s (%s)", request.id, request.state.value)
             await self.apply(request.id)
         await self.expire_due()
+        await self.windows_due()
 
     async def expire_due(self) -> None:
         now = self._clock.now()
@@ -412,6 +451,89 @@ class ApprovalService:
             transition = expire(request, now)
             if transition and await self._commit(transition, None):
                 await self.board.refresh_everywhere(transition.new, notify=True)
+
+    # ---- time-bound join permissions ---------------------------------------------------------------
+    async def windows_due(self) -> None:
+        """Remind requesters a day before a window ends; at its end remove what the change added, once."""
+        now = self._clock.now()
+        for request in await self._storage.list_approvals([State.APPLIED]):
+            if windows.ends_at(request) is None:
+                continue
+            seconds = window_seconds(windows.window_of(request))
+            reminder = windows.due_reminder(request, now, seconds)
+            if reminder is not None and await self._commit(reminder, None):
+                request = reminder.new
+                await self.board.remind(request)
+            start = windows.due_to_close(request, now, self._stuck_after)
+            if start is not None and await self._commit(start, None):
+                await self._close_window(start.new)
+
+    async def _close_window(self, request: ApprovalRequest) -> None:
+        """Re-read the policy; remove exactly our accounts (everyone else's changes kept); read back; tell."""
+        plan = request.plan
+        assert isinstance(plan, JoinChangePlan)  # only such plans get a window (windows.can_have_window)
+        try:
+            current = await self._graph.get_policy()
+            groups = current.join.groups
+            members = await self._graph.group_user_ids(groups) if groups else {}
+            removal = windows.removal(plan, current, members)
+            before, after, graph_id = current.raw, current.raw, None
+            if removal.body is not None:
+                written = await self._graph.put_policy(removal.body)
+                confirmed = await self._graph.get_policy()
+                left = [u for u in removal.removed if u in confirmed.join.users]
+                if left:
+                    raise GraphError(
+                        "Graph accepted the removal, but reading the policy back still shows it.",
+                        operation="change the device registration policy",
+                    )
+                after, graph_id = confirmed.raw, written.request_id
+        except GraphError as exc:
+            # Left "removing": the next sweep after the stuck period tries again, and says so in the log.
+            log.warning("request %s: could not end the join window: %s", request.id, exc)
+            return
+        outcome = _window_outcome(removal)
+        transition = windows.closed(
+            request,
+            self._clock.now(),
+            outcome,
+            removed=list(removal.removed),
+            keptByOthers=list(removal.kept_by_others),
+        )
+        if await self._commit(transition, None, policyBefore=before, policyAfter=after, graphRequestId=graph_id):
+            await self.board.refresh_everywhere(transition.new)
+            await self.board.window_closed(transition.new, outcome)
+
+    async def act_on_window(self, origin: Origin, request: ApprovalRequest, what: str) -> dict[str, Any]:
+        """Extend or end a window (approvers), or ask for an extension (the requester)."""
+        actor = await self.actor(origin)
+        now = self._clock.now()
+        seconds = window_seconds(windows.window_of(request)) or 0
+        transition = None
+        if what == "ask":
+            if origin.user_id != request.requester_id:
+                return build_notice_card("Not yours", "Only the requester can ask for this window to be extended.")
+            transition = windows.extension_asked(request, now, origin.user_name)
+        elif not actor.is_approver:
+            notice = await self._explain(Refusal.NOT_APPROVER, "Only an approver can extend or end the window.")
+            return build_approval_card(await self.board.view(request, notice=notice))
+        elif what == "extend":
+            transition = windows.extended(request, now, seconds, origin.user_name)
+        else:
+            transition = windows.ended_now(request, now, origin.user_name)
+        if transition is None or not await self._commit(transition, actor):
+            latest = await self._storage.get_approval(request.id) or request
+            notice = "The window is already over (or someone acted first): nothing was changed."
+            if what == "ask":
+                return build_request_status_card(await self.board.view(latest, notice=notice))
+            return build_approval_card(await self.board.view(latest, for_approver=actor.is_approver, notice=notice))
+        new = transition.new
+        self._background.spawn(self.board.refresh_everywhere(new), name=f"refresh-{new.id}")
+        if what == "end":
+            self._background.spawn(self.windows_due(), name=f"window-end-{new.id}")
+        if what == "ask":
+            return build_request_status_card(await self.board.view(new))
+        return build_approval_card(await self.board.view(new, for_approver=actor.is_approver))
 
     async def sweep_forever(self) -> None:
         while True:

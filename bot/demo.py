@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ def demo_settings(sim: RunningSim, port: int, database: Path) -> Settings:
         "GRAPH_RETRY_DELAY": "1",
         "DATABASE_URL": f"sqlite:///{database}",
         "ALERT_POLL_SECONDS": "5",  # so an injected spike shows within seconds
+        # Time-bound join permissions in minutes: a 5-minute window ends (and is swept) while you watch.
+        "JOIN_WINDOWS": "5m,1d,7d,30d",
+        "APPROVAL_SWEEP_SECONDS": "5",
     }
     if demo.get("approverGroupId"):
         env["APPROVER_GROUP_ID"] = demo["approverGroupId"]
@@ -180,6 +184,16 @@ async def seed_admin_channel(app: web.Application, settings: Settings, playgroun
     )
 
 
+def age_for_expiry_warning(tenant: Tenant, now: datetime | None = None, token_days: int = 180) -> None:
+    """The fixture's `demo.nearExpiry` package account is made as old as it must be to expire in `daysLeft` days,
+    so the first poll shows an expiry warning."""
+    near = tenant.extra.get("demo", {}).get("nearExpiry")
+    if not near or near.get("accountId") not in tenant.users:
+        return
+    created = (now or datetime.now(UTC)) - timedelta(days=token_days - float(near.get("daysLeft", 10)))
+    tenant.users[near["accountId"]]["createdDateTime"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def playground_binary() -> Path:
     binary = ROOT / "node_modules" / ".bin" / "agentsplayground"
     if not binary.exists():
@@ -252,6 +266,7 @@ async def _demo(
     from app import create_app
 
     tenant = load_tenant(tenant_file or DEFAULT_FIXTURE)
+    age_for_expiry_warning(tenant)
     sim = await start_sim(tenant, workdir / "tls", graph_port)
     database = workdir / "demo.db"
     settings = demo_settings(sim, port, database)

@@ -10,11 +10,36 @@ from typing import Any
 import microsoft_teams.cards as ac
 
 from bot.changes import kind_of
+from bot.domain import windows
 from bot.domain.approval import ApprovalRequest, State
 from bot.domain.model import JoinSetting
-from cards.common import TEXT_LIMIT, build_card, callout, execute, facts, heading, plain, short_account, show_all, text
+from cards.common import (
+    TEXT_LIMIT,
+    build_card,
+    callout,
+    execute,
+    facts,
+    heading,
+    plain,
+    short_account,
+    show_all,
+    text,
+    window_label,
+)
 from cards.diagnosis import describe_join
-from cards.verbs import Approve, Cancel, Recheck, Reject, Replan, Retry, StartDiagnosis, ViewRequest
+from cards.verbs import (
+    Approve,
+    AskToExtend,
+    Cancel,
+    EndWindow,
+    ExtendWindow,
+    Recheck,
+    Reject,
+    Replan,
+    Retry,
+    StartDiagnosis,
+    ViewRequest,
+)
 
 MAX_LISTED_ACCOUNTS = 12
 STATE_STYLE = {
@@ -71,6 +96,32 @@ def _status_text(request: ApprovalRequest) -> str:
     return request.plan.stale_text()
 
 
+def _window_elements(request: ApprovalRequest) -> list[ac.CardElement]:
+    """How long the change lasts, in the tense of where it stands."""
+    window = windows.window_of(request)
+    if not windows.can_have_window(request.plan):
+        return []
+    if window == windows.PERMANENT:
+        return [facts([("Lasts", "Permanently")])]
+    label = window_label(window)
+    ends = windows.ends_at(request)
+    done = windows.closing(request)
+    if done.get("state") == "done":
+        rows = [("Window", f"{label}, ended {_when(datetime.fromisoformat(done['at']))}")]
+        items: list[ac.CardElement] = [facts(rows), text(f"Ended: {plain(done.get('outcome', ''), TEXT_LIMIT)}")]
+        return items
+    if ends is None:
+        when = "from when it is applied" if not request.state.is_final else ""
+        return [facts([("Lasts", f"{label} {when}".strip())])]
+    rows = [("Lasts", f"{label}: until {_when(ends)}")]
+    if done.get("state") == "removing":
+        rows.append(("Window", "over: removing the accounts it added"))
+    asked = request.extra.get("window_extension_asked")
+    if asked:
+        rows.append(("Extension", f"{plain(asked.get('by'))} asks for {label} more"))
+    return [facts(rows)]
+
+
 def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
     plan = request.plan
     kind = kind_of(plan)
@@ -84,6 +135,7 @@ def _plan_elements(request: ApprovalRequest) -> list[ac.CardElement]:
         items.append(text(f"Done: {plain(plan.applied_text(), TEXT_LIMIT)}"))
     elif not request.state.is_final:
         items.append(text(f"**{plain(plan.consequence(), TEXT_LIMIT)}**"))
+    items.extend(_window_elements(request))
     if listed:
         items.append(text("Package accounts concerned", weight="Bolder", spacing="Small"))
         items.extend(text(short_account(upn), size="Small", spacing="None") for upn in listed)
@@ -129,11 +181,16 @@ def build_approval_card(view: ApprovalView) -> dict[str, Any]:
             actions.append(execute("Retry", Retry(request_id=request.id), style="positive"))
     if state is State.STALE:
         actions.append(execute("Re-plan from the current policy", Replan(request_id=request.id)))
-    if not view.for_approver and state in (State.PENDING, State.FAILED):
+    window_open = windows.is_open(request)
+    if view.for_approver and window_open:
+        label = window_label(windows.window_of(request))
+        actions.append(execute(f"Extend by {label}", ExtendWindow(request_id=request.id)))
+        actions.append(execute("End now", EndWindow(request_id=request.id), style="destructive"))
+    if not view.for_approver and (state in (State.PENDING, State.FAILED) or window_open):
         # Teams refreshes the card for listed approvers; this is the manual way for clients that do not.
         actions.append(execute("Show approver actions", ViewRequest(request_id=request.id)))
     refresh = None
-    if state in (State.PENDING, State.FAILED, State.STALE) and view.approver_user_ids:
+    if (state in (State.PENDING, State.FAILED, State.STALE) or window_open) and view.approver_user_ids:
         refresh = ac.RefreshDefinition(
             action=ac.ExecuteAction(
                 title="Refresh",
@@ -165,6 +222,8 @@ def build_request_status_card(view: ApprovalView) -> dict[str, Any]:
     actions: list[ac.Action] = []
     if state is State.PENDING:
         actions.append(execute("Cancel request", Cancel(request_id=request.id)))
+    if windows.is_open(request) and not request.extra.get("window_extension_asked"):
+        actions.append(execute("Ask to extend", AskToExtend(request_id=request.id)))
     if state.is_final or state is State.FAILED:
         actions.append(execute("Check my tenant again", StartDiagnosis()))
     fallback = f"Your request {short_id(request)}: {state.label}."

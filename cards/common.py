@@ -143,3 +143,12 @@ def build_card(
     data = card.model_dump(by_alias=True, exclude_none=True)
     data["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json"
     return data
+
+
+def window_label(window: str) -> str:
+    """ "7d" -> "7 days", "5m" -> "5 minutes", "permanent" -> "permanently"."""
+    units = {"m": "minute", "h": "hour", "d": "day"}
+    if len(window) >= 2 and window[-1] in units and window[:-1].isdigit():
+        n = int(window[:-1])
+        return f"{n} {units[window[-1]]}{'s' if n != 1 else ''}"
+    return "permanently"

@@ -22,6 +22,7 @@ from bot.domain.diagnosis import (
 from bot.domain.lookalikes import Lookalike
 from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import code_meaning
+from bot.domain.windows import can_have_window
 from cards.common import (
     CATEGORY_LABELS,
     TEXT_LIMIT,
@@ -34,6 +35,7 @@ from cards.common import (
     short_account,
     show_all,
     text,
+    window_label,
 )
 from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
 
@@ -68,6 +70,8 @@ class DiagnosisView:
     notice: str | None = None
     events: tuple[TroubleshootingEvent, ...] = field(default=())
     events_error: str | None = None
+    windows: tuple[str, ...] = ()  # how long an approved join permission may last (JOIN_WINDOWS)
+    window_default: str = "permanent"
 
 
 def _when(value: datetime) -> str:
@@ -231,6 +235,20 @@ def _plan_facts(plan: JoinChangePlan, names: DirectoryNames) -> ac.FactSet:
     )
 
 
+def _window_input(view: DiagnosisView) -> ac.ChoiceSetInput:
+    """Like a time-bound role in Entra PIM: the deployment window, after which the bot removes the accounts."""
+    choices = [ac.Choice(title=f"For {window_label(w)}", value=w) for w in view.windows]
+    choices.append(ac.Choice(title="Permanently", value="permanent"))
+    return ac.ChoiceSetInput(
+        id="window",
+        label="How long may they join? (afterwards I remove exactly these accounts again)",
+        choices=choices,
+        value=view.window_default,
+        style="compact",
+        is_required=True,
+    )
+
+
 def _all_alternative(view: DiagnosisView, alternative: JoinChangePlan) -> ac.ShowCardAction:
     """The riskier fix, one tap away and never beside the safe one: its consequence comes before its button."""
     card = ac.AdaptiveCard(
@@ -290,6 +308,8 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
         )
         body.append(_plan_facts(d.plan, view.names))
         body.append(_justification_input())
+        if view.windows and can_have_window(d.plan):
+            body.append(_window_input(view))
         actions.append(
             execute("Request approval", RequestApproval(session_id=view.session_id), with_inputs=True, style="positive")
         )

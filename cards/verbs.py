@@ -19,6 +19,9 @@ class Verb(StrEnum):
     APPROVAL_CANCEL = "approval.cancel"
     APPROVAL_RETRY = "approval.retry"
     APPROVAL_REPLAN = "approval.replan"
+    APPROVAL_EXTEND = "approval.extend"
+    APPROVAL_END = "approval.end"
+    APPROVAL_ASK_EXTEND = "approval.ask_extend"
     ALERT_ACK = "alert.ack"
     ALERT_DIAGNOSE = "alert.diagnose"
     PACKAGE_REQUEST = "package.request"
@@ -63,6 +66,9 @@ class RequestApproval(Payload):
         default="minimal", pattern=r"^(minimal|all|ca:[0-9A-Za-z-]{1,64}|restriction:[0-9A-Za-z_-]{1,100})$"
     )
     justification: str | None = Field(default=None, max_length=1000)
+    # How long the change should last (the card's choice): "permanent" or a duration like "7d"; the operator's
+    # JOIN_WINDOWS decide which are accepted.
+    window: str | None = Field(default=None, pattern=r"^(permanent|[0-9]{1,4}[mhd])$")
 
 
 class OnRequest(Payload):
@@ -93,6 +99,18 @@ class Retry(OnRequest):
 
 class Replan(OnRequest):
     pass
+
+
+class ExtendWindow(OnRequest):
+    """An approver extends a time-bound join permission by its window."""
+
+
+class EndWindow(OnRequest):
+    """An approver ends a time-bound join permission now."""
+
+
+class AskToExtend(OnRequest):
+    """The requester asks the approvers to extend the window."""
 
 
 class OnAlert(Payload):
@@ -126,6 +144,9 @@ PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.APPROVAL_CANCEL: Cancel,
     Verb.APPROVAL_RETRY: Retry,
     Verb.APPROVAL_REPLAN: Replan,
+    Verb.APPROVAL_EXTEND: ExtendWindow,
+    Verb.APPROVAL_END: EndWindow,
+    Verb.APPROVAL_ASK_EXTEND: AskToExtend,
     Verb.ALERT_ACK: Acknowledge,
     Verb.ALERT_DIAGNOSE: DiagnoseAlert,
     Verb.PACKAGE_REQUEST: RequestForPackage,

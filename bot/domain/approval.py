@@ -80,6 +80,12 @@ class Action(StrEnum):
     MARK_STALE = "mark_stale"
     FAIL = "fail"
     RETRY = "retry"
+    # A time-bound join permission (bot/domain/windows.py): each is an audit entry of its own.
+    WINDOW_END = "window_end"  # the window is over: removing what the change added
+    WINDOW_CLOSED = "window_closed"  # removed (or found nothing of ours to remove)
+    WINDOW_EXTEND = "window_extend"
+    WINDOW_REMIND = "window_remind"
+    WINDOW_ASK_EXTEND = "window_ask_extend"
 
 
 @dataclass(frozen=True)

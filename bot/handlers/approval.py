@@ -11,7 +11,7 @@ from bot.handlers.context import Turn
 from bot.handlers.later import answer_later
 from cards.approval import AuditLine, build_audit_card, build_notice_card, build_request_status_card
 from cards.diagnosis import build_out_of_date_card
-from cards.verbs import Approve, Cancel, Reject, Replan, Retry, ViewRequest
+from cards.verbs import Approve, AskToExtend, Cancel, EndWindow, ExtendWindow, Reject, Replan, Retry, ViewRequest
 
 AUDIT_LINES = 15
 NOT_HERE = "This request is not known here, or this is not where it can be acted on."
@@ -118,3 +118,23 @@ async def status(turn: Turn, recognition: Recognition) -> None:
 
     for request in mine[-3:]:
         await turn.send_card(build_request_status_card(ApprovalView(request, label)))
+
+
+async def _window(turn: Turn, request_id: str, what: str) -> dict[str, Any]:
+    approvals, origin = turn.deps.approvals, turn.origin()
+    request = await approvals.load_for(origin, request_id, from_requester=what == "ask")
+    if request is None:
+        return build_out_of_date_card(NOT_HERE)
+    return await approvals.act_on_window(origin, request, what)
+
+
+async def extend_window(turn: Turn, payload: ExtendWindow) -> dict[str, Any]:
+    return await _window(turn, payload.request_id, "extend")
+
+
+async def end_window(turn: Turn, payload: EndWindow) -> dict[str, Any]:
+    return await _window(turn, payload.request_id, "end")
+
+
+async def ask_to_extend(turn: Turn, payload: AskToExtend) -> dict[str, Any]:
+    return await _window(turn, payload.request_id, "ask")

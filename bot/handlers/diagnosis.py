@@ -77,6 +77,8 @@ async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | 
         notice=notice,
         events=events,
         events_error=events_error,
+        windows=deps.settings.join_windows,
+        window_default=deps.settings.join_window_default,
     )
 
 
@@ -170,7 +172,7 @@ async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, An
         # The plan is made again from the tenant as it is now, never taken from the card.
         reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
         return await deps.approvals.request(
-            turn.origin(), reading.diagnosis, session.id, payload.option, payload.justification
+            turn.origin(), reading.diagnosis, session.id, payload.option, payload.justification, payload.window
         )
 
     return await answer_later(turn, _checking(session, "join"), ask)

@@ -144,6 +144,22 @@ def _approval_cards() -> list[dict[str, Any]]:
             )
             cards.append(build_approval_card(view))
         cards.append(build_request_status_card(ApprovalView(request, "members of Enrollment approvers")))
+    # Time-bound: pending with a window, open (asked to extend or not), being removed, ended.
+    from datetime import timedelta
+
+    ends = (NOW + timedelta(days=7)).isoformat()
+    for extra in (
+        {"window": "7d"},
+        {"window": "7d", "window_ends": ends},
+        {"window": "7d", "window_ends": ends, "window_extension_asked": {"by": "Adele", "at": ends}},
+        {"window": "7d", "window_ends": ends, "window_close": {"state": "removing", "at": ends}},
+        {"window": "7d", "window_ends": ends, "window_close": {"state": "done", "at": ends, "outcome": "removed 2."}},
+    ):
+        state = State.PENDING if "window_ends" not in extra else State.APPLIED
+        request = replace(base, state=state, extra=extra)
+        for approver in (False, True):
+            cards.append(build_approval_card(ApprovalView(request, "approvers", ("29:m",), for_approver=approver)))
+        cards.append(build_request_status_card(ApprovalView(request, "approvers")))
     cards.append(build_notice_card("Nothing to approve", "x"))
     cards.append(build_audit_card([AuditLine(NOW, "approved", "Megan", "01234567", "")]))
     cards.append(build_audit_card([]))
