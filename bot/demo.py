@@ -184,13 +184,15 @@ async def seed_admin_channel(app: web.Application, settings: Settings, playgroun
     )
 
 
-def age_for_expiry_warning(tenant: Tenant, now: datetime | None = None, token_days: int = 180) -> None:
-    """The fixture's `demo.nearExpiry` package account is made as old as it must be to expire in `daysLeft` days,
-    so the first poll shows an expiry warning."""
+def age_for_expiry_warning(tenant: Tenant, now: datetime | None = None, token_days: int = 180, warn: int = 14) -> None:
+    """The fixture's `demo.nearExpiry` package account is made as old as it must be to cross the first expiry
+    warning `warnAfterSeconds` after start: late enough for the Playground windows to be open (the Playground
+    shows only what arrives while a page is open), early enough to see it."""
     near = tenant.extra.get("demo", {}).get("nearExpiry")
     if not near or near.get("accountId") not in tenant.users:
         return
-    created = (now or datetime.now(UTC)) - timedelta(days=token_days - float(near.get("daysLeft", 10)))
+    after = timedelta(seconds=float(near.get("warnAfterSeconds", 30)))
+    created = (now or datetime.now(UTC)) - timedelta(days=token_days - warn) + after
     tenant.users[near["accountId"]]["createdDateTime"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

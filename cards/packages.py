@@ -37,7 +37,12 @@ def build_expiry_card(expiring: Sequence[Expiry], now: datetime, token_days: int
     ]
     rows = []
     for item in expiring[:MAX_LISTED]:
-        used = "" if item.devices is None else f"; {item.devices} device{'s' if item.devices != 1 else ''} recently"
+        if item.devices is None:
+            used = ""
+        elif item.devices == 0:
+            used = "; no device seen using it recently"
+        else:
+            used = f"; {item.devices} device{'s' if item.devices != 1 else ''} seen using it recently"
         rows.append(
             (
                 short_account(item.account.user_principal_name),
@@ -47,7 +52,10 @@ def build_expiry_card(expiring: Sequence[Expiry], now: datetime, token_days: int
     body.append(facts(rows))
     if count > MAX_LISTED:
         body.append(text(f"\u2026 and {count - MAX_LISTED} more.", size="Small", is_subtle=True))
-    body.extend(show_all("all-packages", [e.account.user_principal_name for e in expiring]))
+    if count == 1:
+        body.append(text(plain(first.account.user_principal_name), size="Small", is_subtle=True, spacing="None"))
+    else:
+        body.extend(show_all("all-packages", [e.account.user_principal_name for e in expiring]))
     body.append(
         callout(
             "What to do",

@@ -133,6 +133,9 @@ try {
   await page.getByRole("button", { name: "Back: Join permissions" }).last().click();
   await page.getByText("The minimal fix").last().waitFor({ timeout: 20000 });
   await page.getByPlaceholder(/School PCs in room 101/).last().fill("Room 101 PCs fail with the bulk enrollment error");
+  // A time-bound change: the accounts may join for 5 minutes (demo windows are minutes long), then are removed.
+  await page.getByRole("combobox").last().click();
+  await page.getByRole("option", { name: "For 5 minutes" }).click();
   await page.getByRole("button", { name: "Request approval", exact: true }).last().click();
   await page.getByText("Your request: Waiting for approval").last().waitFor({ timeout: 20000 });
   step("approval requested");
@@ -141,6 +144,7 @@ try {
   // 3. Megan, in her own window, finds the approval card in the admins' channel and approves it by clicking.
   const mp = megan.page;
   await mp.getByText("Enrollment admins").first().click();
+
   await mp.getByText("Approve a tenant change").last().waitFor({ timeout: 20000 });
   step("approval card in the channel");
   const approve = mp.getByRole("button", { name: "Approve", exact: true }).last();
@@ -150,10 +154,17 @@ try {
   }
   await approve.waitFor({ timeout: 20000 });
   await shot(megan, "05-approval-card-in-channel", /"verb":"approval\.approve"/);
+  results.windowOnApprovalCard = await mp.getByText(/5 minutes/).last().isVisible();
   await approve.click();
   await mp.getByText("applied and verified").last().waitFor({ timeout: 30000 });
+  results.windowRuns = await mp.getByText(/5 minutes: until/).last().isVisible();
   step("approved and applied");
   await shot(megan, "06-applied-in-channel", /applied and verified/);
+
+  // The demo tenant has a package about to cross 14 days before expiry: the channel is warned, before any failure.
+  await mp.getByText("1 provisioning package expires soon").last().waitFor({ timeout: 60000 });
+  step("expiry warning");
+  await shot(megan, "10-expiry-warning", /expires soon/);
 
   // 4. Adele's card shows the outcome, and she was told.
   await page.getByText("Your request: Applied").last().waitFor({ timeout: 20000 });

@@ -119,17 +119,19 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
         "approval requested",
         "approval card in the channel",
         "approved and applied",  # by Megan clicking Approve in her window
+        "expiry warning",
         "requester sees the outcome",
         "spike alert",
         "taken",
         "diagnosis in a reply",
     ]
+    assert results["windowOnApprovalCard"] is True and results["windowRuns"] is True  # chosen on the card
     assert results["requesterTold"] is True
     assert results["spikeStatus"] == 200
     assert results["alerts"] == 1  # exactly one alert, even after more polls
     assert results["diagnosisReplied"] is True and results["alertStillShown"] is True
     # At phone width (360 px) nothing on any card sticks out past the screen.
-    assert len(results["phone"]) == 9
+    assert len(results["phone"]) == 10
     assert {name: wide for name, wide in results["phone"].items() if wide} == {}
 
     # 4. The policy in the simulated tenant now covers the package accounts.
@@ -149,6 +151,7 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
         "07-requester-outcome",
         "08-spike-alert",
         "09-alert-taken",
+        "10-expiry-warning",
     ):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, name
         assert (ARTIFACTS / f"{name}-phone.png").stat().st_size > 5_000, name
