@@ -66,8 +66,9 @@ async def applied_with_window(bot, connector, window: str | None = "1d") -> str:
     return request_id
 
 
-async def test_the_window_ends_and_exactly_our_accounts_are_removed(window_bot, connector, sim, clock):
+async def test_the_window_ends_and_exactly_our_accounts_are_removed(window_bot, bot_factory, connector, sim, clock):
     bot = window_bot
+    replica = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP, JOIN_WINDOWS="1d,7d")  # same database
     approvals = bot.app[DEPS].approvals
     request_id = await applied_with_window(bot, connector)
     assert set(OURS) <= set(allowed(sim)) and len(puts(sim)) == 1
@@ -86,9 +87,11 @@ async def test_the_window_ends_and_exactly_our_accounts_are_removed(window_bot, 
     ]
     assert len(reminders) == 1
     clock.advance(hours=12)
-    await asyncio.gather(approvals.windows_due(), approvals.windows_due())  # two sweeps at once: one removal
+    # Two replicas sweep at the same moment: one removal.
+    await asyncio.gather(approvals.windows_due(), replica.app[DEPS].approvals.windows_due())
     await bot.idle()
     assert len(puts(sim)) == 2
+    assert len([t for t in connector.texts_in(CHANNEL) if "the join window ended" in t]) == 1
     assert not set(OURS) & set(allowed(sim)) and SOMEONE_ELSE in allowed(sim)  # theirs kept
     for text in (connector.texts_in(CHANNEL)[-1], connector.texts_in(PERSONAL)[-1]):
         assert "the join window ended; removed 2 package accounts from the Selected list." in text
