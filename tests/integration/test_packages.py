@@ -23,6 +23,17 @@ def created(sim, account_id: str, when) -> None:
     sim.tenant.users[account_id]["createdDateTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def new_package_account(sim, clock) -> None:
+    """A package made in Windows Configuration Designer just now: its package account appears in the directory."""
+    sim.tenant.users[NEW_ID] = {
+        "id": NEW_ID,
+        "displayName": "package_9a9a",
+        "userPrincipalName": NEW_UPN,
+        "accountEnabled": True,
+        "createdDateTime": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
 @pytest.fixture
 async def watch_bot(bot_factory, connector, sim, clock):
     sim.tenant.events.clear()
@@ -100,13 +111,7 @@ async def test_a_new_package_account_without_the_join_permission_is_offered_read
     bot = watch_bot
     await poll(bot)  # the first look learns what exists: nothing is new
     assert not [c for _, c in connector.cards_in(CHANNEL) if "New package account" in text_of(c)]
-    sim.tenant.users[NEW_ID] = {
-        "id": NEW_ID,
-        "displayName": "package_9a9a",
-        "userPrincipalName": NEW_UPN,
-        "accountEnabled": True,
-        "createdDateTime": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    new_package_account(sim, clock)
     clock.advance(minutes=5)
     await poll(bot)
     clock.advance(minutes=5)
@@ -138,13 +143,7 @@ async def test_a_new_package_account_that_may_already_join_is_not_offered(watch_
     sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {
         "@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"
     }
-    sim.tenant.users[NEW_ID] = {
-        "id": NEW_ID,
-        "displayName": "package_9a9a",
-        "userPrincipalName": NEW_UPN,
-        "accountEnabled": True,
-        "createdDateTime": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    new_package_account(sim, clock)
     clock.advance(minutes=5)
     await poll(watch_bot)
     assert not [c for _, c in connector.cards_in(CHANNEL) if "New package account" in text_of(c)]
