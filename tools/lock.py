@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -90,15 +91,9 @@ def lock_problems(pyproject: Path, lock: Path, extras: tuple[str, ...] = ()) -> 
 
 def compile_lock(output: Path, *extra: str) -> None:
     command = [sys.executable, "-m", "piptools", "compile", *COMMON, *extra, "-o", str(output), "pyproject.toml"]
-    subprocess.run(command, cwd=ROOT, check=True, env={"CUSTOM_COMPILE_COMMAND": "make lock", **_env()})
+    subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "CUSTOM_COMPILE_COMMAND": "make lock"})
     body = output.read_text()
     output.write_text(f"{MARK}{dependencies_hash()}\n{body}")
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def main() -> int:

@@ -40,11 +40,9 @@ async def take(turn: Turn, payload: Acknowledge) -> dict[str, Any]:
 async def diagnose(turn: Turn, payload: DiagnoseAlert) -> dict[str, Any]:
     """The diagnosis goes in a reply to the alert, so the alert stays an alert, for this person too."""
     alerts = turn.deps.alerts
-    card = await alerts.alert_card(payload.incident_id)
-    if card is None:
-        return build_out_of_date_card(GONE)
     view = await alerts.alert_view(payload.incident_id)
-    assert view is not None
+    if view is None:
+        return build_out_of_date_card(GONE)
     guids = tuple(
         upn[len(PACKAGE_PREFIX) :].split("@", 1)[0].lower()
         for upn in view.accounts
@@ -58,4 +56,4 @@ async def diagnose(turn: Turn, payload: DiagnoseAlert) -> dict[str, Any]:
         f"{plain(turn.user_name)} asked me to diagnose alert {payload.incident_id}: the steps follow.",
     )
     turn.later(f"alert-refresh-{payload.incident_id}", lambda: alerts.refresh_posts(payload.incident_id))
-    return await alerts.alert_card(payload.incident_id) or card
+    return await alerts.alert_card(payload.incident_id) or build_out_of_date_card(GONE)  # now naming who started

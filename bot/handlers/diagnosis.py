@@ -88,24 +88,20 @@ async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
     clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
-    session = _session_for(turn, clues)
-    # The first card goes out before anything else, even the disk: the session is stored as the first step of
-    # the follow-up, and this card's "Check again" carries the clues should that never happen.
-    card_id = await turn.send_card(build_checking_card(clues, None))
-    deps = turn.deps
-
-    async def diagnose() -> dict[str, Any]:
-        await deps.storage.create_session(session)
-        return await _step_card(deps, session, "settings")
-
-    follow_up(turn, card_id, diagnose)
+    await _start(turn, clues)
 
 
 async def start_in_reply(turn: Turn, clues: Clues, intro: str) -> None:
     """A diagnosis in a reply (to an alert): the intro and the checking card now, the first step in its place."""
     turn.deps.metrics.diagnoses.labels("alert").inc()
-    session = _session_for(turn, clues)
     await turn.context.send_activity(intro)
+    await _start(turn, clues)
+
+
+async def _start(turn: Turn, clues: Clues) -> None:
+    """The checking card goes out before anything else, even the disk: the session is stored as the first step
+    of the follow-up, and this card's "Check again" carries the clues should that never happen."""
+    session = _session_for(turn, clues)
     card_id = await turn.send_card(build_checking_card(clues, None))
     deps = turn.deps
 

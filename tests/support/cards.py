@@ -14,15 +14,20 @@ def text_of(card: dict[str, Any]) -> str:
     return _ESCAPE.sub(r"\1", json.dumps(card, ensure_ascii=False))
 
 
-def actions_in(node: Any) -> list[dict[str, Any]]:
-    """Every Action.Execute of a card: its actions, and those in the body's action sets."""
+def elements(node: Any) -> list[dict[str, Any]]:
+    """Every typed node of a card (elements, actions, inputs), depth first, show-cards included."""
     found = []
     if isinstance(node, dict):
-        if node.get("type") == "Action.Execute":
+        if "type" in node:
             found.append(node)
         for value in node.values():
-            found += actions_in(value)
+            found += elements(value)
     elif isinstance(node, list):
         for value in node:
-            found += actions_in(value)
+            found += elements(value)
     return found
+
+
+def actions_in(node: Any) -> list[dict[str, Any]]:
+    """Every Action.Execute of a card: its actions, and those in the body's action sets."""
+    return [e for e in elements(node) if e["type"] == "Action.Execute"]

@@ -33,6 +33,7 @@ from cards.diagnosis import (
 from cards.verbs import PAYLOADS, RequestApproval, ShowStep, Verb, action_data, parse_action
 from sim.runner import DEFAULT_FIXTURE
 from tests.support.cards import actions_in
+from tests.support.cards import elements as _elements
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -253,19 +254,6 @@ def test_the_validator_does_catch_a_broken_card():
         check=True,
     )
     assert json.loads(result.stdout)[0], "the validator accepted an unknown element"
-
-
-def _elements(node: Any) -> list[dict[str, Any]]:
-    found = []
-    if isinstance(node, dict):
-        if "type" in node:
-            found.append(node)
-        for value in node.values():
-            found += _elements(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += _elements(value)
-    return found
 
 
 def test_teams_only_elements_carry_a_fallback():
