@@ -21,6 +21,7 @@ from bot.approvals import ApprovalService
 from bot.auth import SigningKeys, TokenValidator
 from bot.clock import Clock, SystemClock
 from bot.deps import Deps
+from bot.doctor import TenantReadings
 from bot.errors import ConfigError, DeliveryError, StorageOpenError
 from bot.graph import GraphGateway, MsGraphGateway
 from bot.observability import Metrics, configure_logging
@@ -79,6 +80,8 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         the_storage = storage or await open_storage(settings.database_url)
         the_graph = graph or MsGraphGateway(settings.graph, the_clock, metrics)
+        readings = TenantReadings(the_graph, the_clock, settings.tenant_reading_seconds)
+        the_graph.on_write(readings.invalidate)
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)
         approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background, metrics)
@@ -89,6 +92,7 @@ def create_app(
         deps = Deps(
             settings=settings,
             graph=the_graph,
+            readings=readings,
             storage=the_storage,
             clock=the_clock,
             approvals=approvals,

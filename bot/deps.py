@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
+from bot.doctor import TenantReadings
 from bot.graph import GraphGateway
 from bot.observability import Metrics
 from bot.settings import Settings
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 class Deps:
     settings: Settings
     graph: GraphGateway
+    readings: TenantReadings  # the tenant's state, shared by concurrent diagnoses
     storage: Storage
     clock: Clock
     approvals: ApprovalService

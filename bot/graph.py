@@ -8,7 +8,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -72,6 +72,9 @@ PERMISSIONS = {
 RETRYABLE = {429, 503, 504}
 
 
+WRITE_METHODS = frozenset({Method.PUT, Method.PATCH, Method.DELETE})  # every POST we send is a read
+
+
 class GraphGateway(Protocol):
     async def get_policy(self) -> PolicySnapshot: ...
 
@@ -112,6 +115,8 @@ class GraphGateway(Protocol):
     async def patch_enrollment_configuration(self, configuration_id: str, body: dict[str, Any]) -> str | None: ...
 
     async def ping(self) -> None: ...
+
+    def on_write(self, listener: Callable[[], None]) -> None: ...  # called after every write, whatever came of it
 
     async def close(self) -> None: ...
 
@@ -376,6 +381,10 @@ class MsGraphGateway:
         self._adapter = GraphRequestAdapter(auth, client=self._http)
         self._adapter.base_url = settings.base_url.rstrip("/")
         self.client = GraphServiceClient(request_adapter=self._adapter)
+        self._write_listeners: list[Callable[[], None]] = []
+
+    def on_write(self, listener: Callable[[], None]) -> None:
+        self._write_listeners.append(listener)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -411,6 +420,9 @@ class MsGraphGateway:
         finally:
             span.end()
             self._observe(operation, status, started)
+            if method in WRITE_METHODS:  # sent, refused or lost on the way: what was read before may be stale
+                for listener in self._write_listeners:
+                    listener()
         headers = dict(response.headers)
         if not parse and response.status_code < 400:
             return response.content, headers

@@ -67,6 +67,9 @@ def sim_env(sim: RunningSim, tmp_path: Path, **extra: str) -> dict[str, str]:
         "GRAPH_RETRY_DELAY": "0",
         "GRAPH_MAX_RETRIES": "2",
         "ALERTS_ENABLED": "false",  # alert tests poll by hand, on the fake clock
+        # Tests change the tenant behind the bot's back between turns, as an admin in the portal would; a finished
+        # reading is not reused here (test_shared_reading.py covers reuse, with the default freshness).
+        "TENANT_READING_SECONDS": "0",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
     }
     env.update(extra)

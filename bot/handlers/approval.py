@@ -53,15 +53,13 @@ async def retry(turn: Turn, payload: Retry) -> dict[str, Any]:
 
 
 async def replan(turn: Turn, payload: Replan) -> dict[str, Any]:
-    from bot.doctor import read_tenant
-
     request = await turn.deps.approvals.load_for(turn.origin(), payload.request_id, from_requester=False)
     if request is None:
         return build_out_of_date_card(NOT_HERE)
     deps = turn.deps
 
     async def replanned() -> dict[str, Any]:
-        reading = await read_tenant(deps.graph, deps.clock)
+        reading = await deps.readings.diagnose(fresh=True)
         return await deps.approvals.replan(turn.origin(), request, reading.diagnosis)
 
     checking = build_notice_card(

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from bot.deps import Deps
-from bot.doctor import read_tenant, recent_bulk_failures
+from bot.doctor import recent_bulk_failures
 from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
 from bot.handlers.context import Turn
@@ -54,7 +54,9 @@ def _clues(session: DiagnosisSession) -> Clues:
     return Clues(session.error_codes, session.package_guids, session.device_name)
 
 
-async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> DiagnosisView:
+async def _view(
+    deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None, *, fresh: bool = False
+) -> DiagnosisView:
     events: tuple = ()
     events_error = None
     if step == "verify":
@@ -65,7 +67,7 @@ async def _view(deps: Deps, session: DiagnosisSession, step: str, notice: str | 
             events_error = f"Could not read troubleshooting events: {exc.message}"
     # Device-side causes come from the paste and, on the verify step, from the devices' own failure reports.
     codes = (*session.error_codes, *(c for e in events for c in extract_error_codes(e.failure_reason)))
-    reading = await read_tenant(deps.graph, deps.clock, session.package_guids, tuple(dict.fromkeys(codes)))
+    reading = await deps.readings.diagnose(session.package_guids, tuple(dict.fromkeys(codes)), fresh=fresh)
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())
@@ -112,8 +114,10 @@ async def _start(turn: Turn, clues: Clues) -> None:
     follow_up(turn, card_id, diagnose)
 
 
-async def _step_card(deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None) -> dict[str, Any]:
-    return STEP_BUILDERS[step](await _view(deps, session, step, notice))
+async def _step_card(
+    deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None, *, fresh: bool = False
+) -> dict[str, Any]:
+    return STEP_BUILDERS[step](await _view(deps, session, step, notice, fresh=fresh))
 
 
 def _checking(session: DiagnosisSession, step: str) -> dict[str, Any]:
@@ -151,7 +155,10 @@ async def recheck(turn: Turn, payload: Recheck) -> dict[str, Any]:
     if session is None:
         return build_out_of_date_card("This diagnosis is not known in this conversation.")
     deps = turn.deps
-    return await answer_later(turn, _checking(session, "verify"), lambda: _step_card(deps, session, "verify"))
+    # "Check again" is a person asking for the tenant as it is now: never a reading finished before the press.
+    return await answer_later(
+        turn, _checking(session, "verify"), lambda: _step_card(deps, session, "verify", fresh=True)
+    )
 
 
 async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, Any]:
@@ -166,7 +173,7 @@ async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, An
 
     async def ask() -> dict[str, Any]:
         # The plan is made again from the tenant as it is now, never taken from the card.
-        reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
+        reading = await deps.readings.diagnose(session.package_guids, fresh=True)
         return await deps.approvals.request(
             turn.origin(), reading.diagnosis, session.id, payload.option, payload.justification, payload.window
         )
@@ -186,7 +193,7 @@ async def request_for_package(turn: Turn, payload: RequestForPackage) -> dict[st
     session = await _new_session(turn, Clues((), (account.package_guid,), None))
 
     async def ask() -> dict[str, Any]:
-        reading = await read_tenant(deps.graph, deps.clock, session.package_guids)
+        reading = await deps.readings.diagnose(session.package_guids, fresh=True)
         why = f"New package account {account.user_principal_name}, noticed before any device failed."
         return await deps.approvals.request(turn.origin(), reading.diagnosis, session.id, "minimal", why)
 
