@@ -60,6 +60,7 @@ lint: $(VENV)/.installed
 # Each prints its baseline, measured the same way in the same run, and the ratios.
 bench: install
 	$(PY) bench/turns.py
+	$(PY) bench/wave.py
 	$(PY) bench/diagnosis.py
 	$(PY) bench/ingest.py
 	$(PY) bench/recognizer.py

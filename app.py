@@ -80,7 +80,9 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         the_storage = storage or await open_storage(settings.database_url)
         the_graph = graph or MsGraphGateway(settings.graph, the_clock, metrics)
-        readings = TenantReadings(the_graph, the_clock, settings.tenant_reading_seconds)
+        readings = TenantReadings(
+            the_graph, the_clock, settings.tenant_reading_seconds, shared=settings.tenant_reading_shared
+        )
         the_graph.on_write(readings.invalidate)
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)

@@ -83,6 +83,7 @@ def serve_doctor(port: int, sim_url: str, ca: str, tenant_file: str, database: s
         **graph_env(sim_url, Path(ca), tenant["tenantId"], app["clientId"], app["clientSecret"]),
         "DATABASE_URL": f"sqlite:///{database}",
         "ALERTS_ENABLED": "false",
+        **json.loads(os.environ.get("BENCH_BOT_ENV", "{}")),  # a variant's own settings (bench/wave.py)
     }
     web.run_app(
         create_app(load_settings(env, dotenv=None)),

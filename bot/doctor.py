@@ -176,10 +176,11 @@ class TenantReadings:
     `fresh_for` seconds. `fresh=True` (a person's "Check again", a plan about to be asked for) never takes a
     finished reading, only one started after it was asked. Failed reads are never kept."""
 
-    def __init__(self, graph: GraphGateway, clock: Clock, fresh_for: float):
+    def __init__(self, graph: GraphGateway, clock: Clock, fresh_for: float, *, shared: bool = True):
         self._graph = graph
         self._clock = clock
         self._fresh_for = fresh_for
+        self._shared = shared  # off: every diagnosis reads the tenant alone (as before; the benchmark's baseline)
         self._generation = 0
         self._kept: tuple[float, TenantState] | None = None  # (when its read started, the state)
         self._flight: tuple[float, int, asyncio.Future[TenantState]] | None = None
@@ -191,6 +192,9 @@ class TenantReadings:
         self._flight = None
 
     async def state(self, *, fresh: bool = False) -> TenantState:
+        if not self._shared:
+            self.reads += 1
+            return await read_state(self._graph)
         asked = self._clock.now().timestamp()
         if self._kept is not None and not fresh and asked - self._kept[0] < self._fresh_for:
             return self._kept[1]

@@ -34,6 +34,7 @@ class Settings:
     openid_timeout: float = 10.0
     connector_timeout: float = 20.0
     tenant_reading_seconds: float = 5.0  # a finished reading of the tenant serves other diagnoses this long
+    tenant_reading_shared: bool = True  # off: each diagnosis reads the tenant alone
     token_issuer: str = BOT_FRAMEWORK_ISSUER
     log_level: str = "INFO"
     log_format: str = "json"
@@ -280,6 +281,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         openid_timeout=number("BOT_OPENID_TIMEOUT_SECONDS", "10", float, 0.1, 120),
         connector_timeout=number("BOT_CONNECTOR_TIMEOUT_SECONDS", "20", float, 0.1, 300),
         tenant_reading_seconds=number("TENANT_READING_SECONDS", "5", float, 0, 300),
+        tenant_reading_shared=flag("TENANT_READING_SHARED", "true"),
         token_issuer=get("BOT_TOKEN_ISSUER", BOT_FRAMEWORK_ISSUER),
         log_level=log_level,
         log_format=log_format,

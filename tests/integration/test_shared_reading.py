@@ -92,3 +92,10 @@ async def test_check_again_reads_the_tenant_as_it_is_now(bot_factory, connector,
     assert status == 200
     assert policy_reads(sim) == reads + 1
     assert body["value"]["fallbackText"].startswith("Verify: join setting is All;")
+
+
+async def test_unshared_each_diagnosis_reads_alone(bot_factory, connector, sim):
+    bot = await bot_factory(TENANT_READING_SHARED="false", TENANT_READING_SECONDS="300")
+    await asyncio.gather(*(bot.post(message(connector.url, ERROR, user=f"tech-{n}")) for n in range(3)))
+    await bot.idle()
+    assert policy_reads(sim) == 3

@@ -1,0 +1,211 @@
+"""A failure wave in one tenant: many technicians paste the error at once, each pasting again as soon as their
+diagnosis is finished. Finished step-1 cards per second, against the stock echo bot turning the same load
+around, with and without the shared reading of the tenant (bot/doctor.py TenantReadings).
+
+Every server runs in its own process (the echo bot, Enrollment Doctor with the shared reading, Enrollment Doctor
+reading alone per diagnosis, the simulated tenant); this driver holds the Bot Connector they all answer to.
+Each technician is a closed loop in a conversation of its own per paste: POST the paste, wait for the first
+answer (the echo's text; our "Checking your tenant..." card), then for the finished step-1 card (our update of that
+card; for the echo bot its answer is the end), then paste again. Measured the same way, one after the other, in
+interleaved rounds, for the same number of seconds each.
+
+Run: `make bench` or `python bench/wave.py [--technicians 16] [--seconds 8] [--accounts 0]`
+(--accounts 0: the demo tenant as it is; N: a tenant of N package accounts, bench/tenants.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.tenants import big_tenant, sim_requests, start_sim_process  # noqa: E402
+from bench.turns import wait_up  # noqa: E402
+from sim.runner import DEFAULT_FIXTURE  # noqa: E402
+from tests.support.activities import message  # noqa: E402
+
+PASTE = "A setup failure has occurred during bulk enrollment. 0x801c0003 on LAB-PC-014"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class WaveConnector:
+    """The Bot Connector every bot answers to; many turns in flight, told apart by their conversation."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, asyncio.Future[float]] = {}
+        self.finished: dict[str, asyncio.Future[float]] = {}
+        self.url = ""
+        self._ids = itertools.count()
+
+    def expect(self, conversation: str) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
+        loop = asyncio.get_running_loop()
+        self.first[conversation] = loop.create_future()
+        self.finished[conversation] = loop.create_future()
+        return self.first[conversation], self.finished[conversation]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{cid}/activities", self._send)
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
+        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
+        return app
+
+    @staticmethod
+    def _done(futures: dict[str, asyncio.Future[float]], conversation: str) -> None:
+        future = futures.get(conversation)
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+
+    async def _send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("type") == "message":
+            self._done(self.first, request.match_info["cid"])
+        return web.json_response({"id": f"sent-{next(self._ids)}"})
+
+    async def _update(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        fallback = str(((body.get("attachments") or [{}])[0].get("content") or {}).get("fallbackText", ""))
+        if fallback.startswith("Device settings"):  # the finished step-1 card, not an error card
+            self._done(self.finished, request.match_info["cid"])
+        return web.json_response({"id": request.match_info["aid"]})
+
+
+async def wave(
+    session: aiohttp.ClientSession, connector: WaveConnector, url: str, technicians: int, seconds: float, *, echo: bool
+) -> dict[str, float]:
+    ids = itertools.count()
+    first_ms: list[float] = []
+    finished_ms: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def technician(who: int) -> None:
+        while time.perf_counter() < deadline:
+            body = message(connector.url, PASTE, user=f"tech-{who}")
+            conversation = f"wave-{who}-{next(ids)}"
+            body["conversation"]["id"] = conversation
+            first, finished = connector.expect(conversation)
+            started = time.perf_counter()
+            async with session.post(f"{url}/api/messages", json=body) as response:
+                await response.read()
+                assert response.status in (200, 201), response.status
+            first_at = await asyncio.wait_for(first, 60)
+            first_ms.append((first_at - started) * 1000)
+            done_at = first_at if echo else await asyncio.wait_for(finished, 60)
+            finished_ms.append((done_at - started) * 1000)
+            connector.first.pop(conversation, None)
+            connector.finished.pop(conversation, None)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(technician(n) for n in range(technicians)))
+    elapsed = time.perf_counter() - started
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+    return {
+        "per_s": len(finished_ms) / elapsed,
+        "first_p50": statistics.median(first_ms),
+        "first_p99": pct(first_ms, 0.99),
+        "done_p50": statistics.median(finished_ms),
+        "done_p99": pct(finished_ms, 0.99),
+    }
+
+
+async def main(technicians: int, seconds: float, accounts: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-wave-"))
+    fixture = work / "tenant.json"
+    data = big_tenant(accounts, 10) if accounts else json.loads(DEFAULT_FIXTURE.read_text())
+    fixture.write_text(json.dumps(data))
+    sim_port = free_port()
+    sim = await start_sim_process(fixture, sim_port, work / "tls")
+    sim_url = f"https://127.0.0.1:{sim_port}"
+    ca = work / "tls" / "ca.pem"
+    connector = WaveConnector()
+    runner = web.AppRunner(connector.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    connector.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    turns = str(ROOT / "bench" / "turns.py")
+    servers = {
+        "stock echo bot (baseline)": ("--serve-echo", {}),
+        "doctor, shared reading": ("--serve-doctor", {}),
+        "doctor, each diagnosis reads alone": ("--serve-doctor", {"TENANT_READING_SHARED": "false"}),
+    }
+    urls: dict[str, str] = {}
+    children = []
+    for index, (name, (mode, variant)) in enumerate(servers.items()):
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_BOT_ENV": json.dumps(variant)}
+        args = [mode, str(port)]
+        if mode == "--serve-doctor":
+            args += [sim_url, str(work / "tls" / "ca.pem"), str(fixture), str(work / f"bot-{index}.db")]
+        children.append(await asyncio.create_subprocess_exec(sys.executable, turns, *args, env=env, cwd=ROOT))
+        urls[name] = f"http://127.0.0.1:{port}"
+    results: dict[str, list[dict[str, float]]] = {}
+    reads: dict[str, int] = {}
+    try:
+        async with aiohttp.ClientSession() as session:
+            for name, url in urls.items():
+                await wait_up(session, url)
+                await wave(session, connector, url, technicians, 1.0, echo="echo" in name)  # warm up
+            for _ in range(3):  # interleaved rounds: drift on the machine hits every row alike
+                for name, url in urls.items():
+                    await sim_requests(sim_url, ca, clear=True)
+                    figures = await wave(session, connector, url, technicians, seconds, echo="echo" in name)
+                    await asyncio.sleep(0.5)  # the last diagnoses' tails end before the next row
+                    logged = await sim_requests(sim_url, ca)
+                    await sim_requests(sim_url, ca, clear=True)
+                    reads[name] = reads.get(name, 0) + sum(1 for e in logged if e.get("route") == "policy.get")
+                    results.setdefault(name, []).append(figures)
+    finally:
+        for child in children:
+            child.terminate()
+            await child.wait()
+        sim.terminate()
+        await sim.wait()
+        await runner.cleanup()
+    rows = {name: sorted(runs, key=lambda r: r["per_s"])[1] for name, runs in results.items()}
+    base = rows["stock echo bot (baseline)"]["per_s"]
+    unshared = rows["doctor, each diagnosis reads alone"]["per_s"]
+    size = f"{accounts} package accounts" if accounts else "the demo tenant"
+    print(f"A failure wave in {size}: {technicians} technicians pasting at once, each again as soon as their")
+    print(f"diagnosis is finished, {seconds:g} s a round; each server in its own process; median of 3 interleaved")
+    print("rounds. done/s: finished step-1 cards a second (for the echo bot: its answers a second).")
+    header = f"{'server':<38}{'done/s':>8}{'first p50':>10}{'first p99':>10}{'done p50':>10}{'done p99':>10}"
+    print(header + f"{'x echo':>8}{'x alone':>8}{'reads':>7}")
+    for name, r in rows.items():
+        print(
+            f"{name:<38}{r['per_s']:>8.1f}{r['first_p50']:>10.1f}{r['first_p99']:>10.1f}{r['done_p50']:>10.1f}"
+            f"{r['done_p99']:>10.1f}{r['per_s'] / base:>8.2f}{r['per_s'] / unshared:>8.2f}{reads.get(name, 0):>7}"
+        )
+    print("times in ms from the POST; reads: policy reads the tenant saw over the 3 rounds.")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--technicians", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--accounts", type=int, default=0)
+    options = parser.parse_args()
+    asyncio.run(main(options.technicians, options.seconds, options.accounts))
