@@ -3,6 +3,8 @@ authenticated caller turned into botbuilder's request result (the edge authentic
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import random
 from collections import OrderedDict
@@ -29,7 +31,7 @@ from botframework.connector.auth import (
 from botframework.connector.auth._built_in_bot_framework_authentication import (
     _BuiltinBotFrameworkAuthentication,
 )
-from msrest.pipeline import AsyncHTTPSender, AsyncPipeline, Request, Response, SansIOHTTPPolicy
+from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
@@ -98,25 +100,66 @@ class _BotConfig:
         self.APP_TENANTID = settings.app_tenant_id
 
 
-def _authorization(credentials: Any) -> str | None:
-    """The bot's bearer token for the Bot Connector; none without an app id, as botframework-connector does."""
-    app_id = getattr(credentials, "microsoft_app_id", None)
-    if app_id and app_id != AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
-        return f"Bearer {credentials.get_access_token()}"
-    return None
+def _expiry_of(token: str) -> float | None:
+    """The `exp` of a JWT, read without checking it (it only decides when to fetch a new one)."""
+    try:
+        payload = token.split(".")[1]
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
 
 
-class _BearerPolicy(SansIOHTTPPolicy):
+class ConnectorTokens:
+    """The bot's outbound Bot Connector token, never fetched on the event loop.
+
+    botframework-connector's credentials get it from msal, synchronously: a dictionary lookup while msal's
+    cached token is good, a blocking HTTPS call to Entra ID when it is not (about once an hour). Here the token
+    is kept with its expiry; when less than REFRESH_MARGIN is left (or none is held) it is fetched in a worker
+    thread, once for all the sends that need it at that moment."""
+
+    REFRESH_MARGIN = 300.0  # seconds before the token's expiry
+    UNKNOWN_LIFETIME = 300.0  # a token whose expiry cannot be read is kept this long
+
+    def __init__(self, clock: Clock):
+        self._clock = clock
+        self._held: dict[tuple[str, str], tuple[str, float]] = {}
+        self._fetching: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+    async def authorization(self, credentials: Any) -> str | None:
+        """The bearer header; none without an app id, as botframework-connector does."""
+        app_id = getattr(credentials, "microsoft_app_id", None)
+        if not app_id or app_id == AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
+            return None
+        key = (app_id, str(getattr(credentials, "oauth_scope", "")))
+        now = self._clock.now().timestamp()
+        held = self._held.get(key)
+        if held is not None and held[1] - now > self.REFRESH_MARGIN:
+            return f"Bearer {held[0]}"
+        fetching = self._fetching.get(key)
+        if fetching is None:
+            fetching = asyncio.ensure_future(asyncio.to_thread(credentials.get_access_token))
+            self._fetching[key] = fetching
+            fetching.add_done_callback(lambda _: self._fetching.pop(key, None))
+        token = await asyncio.shield(fetching)
+        self._held[key] = (token, _expiry_of(token) or now + self.UNKNOWN_LIFETIME)
+        return f"Bearer {token}"
+
+
+class _BearerPolicy(AsyncHTTPPolicy):
     """The bot's outbound token on each Bot Connector request (what msrest's requests-only credentials policy
-    did through a requests.Session). No token without an app id, as botframework-connector does."""
+    did through a requests.Session), from ConnectorTokens."""
 
-    def __init__(self, credentials: Any):
+    def __init__(self, credentials: Any, tokens: ConnectorTokens):
+        super().__init__()
         self._credentials = credentials
+        self._tokens = tokens
 
-    def on_request(self, request: Request, **kwargs: Any) -> None:
-        authorization = _authorization(self._credentials)
+    async def send(self, request: Request, **kwargs: Any) -> Response:
+        authorization = await self._tokens.authorization(self._credentials)
         if authorization:
             request.http_request.headers["Authorization"] = authorization
+        return await self.next.send(request, **kwargs)  # type: ignore[union-attr]
 
 
 class _AiohttpSender(AsyncHTTPSender):
@@ -153,11 +196,13 @@ class _CachingConnectorFactory(ConnectorFactory):
         app_id: str,
         cache: OrderedDict[Any, ConnectorClient],
         sender: Callable[[], _AiohttpSender],
+        tokens: ConnectorTokens,
     ):
         self._inner = inner
         self._app_id = app_id
         self._cache = cache
         self._sender = sender
+        self._tokens = tokens
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         key = (self._app_id, service_url, audience)
@@ -168,7 +213,7 @@ class _CachingConnectorFactory(ConnectorFactory):
             config.pipeline = AsyncPipeline(
                 [
                     config.user_agent_policy,
-                    _BearerPolicy(config.credentials),
+                    _BearerPolicy(config.credentials, self._tokens),
                     RawDeserializer(),
                     config.http_logger_policy,
                 ],
@@ -190,8 +235,9 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
     (app id, service URL, audience) serves every turn.
     """
 
-    def __init__(self, inner: BotFrameworkAuthentication, connector_timeout: float):
+    def __init__(self, inner: BotFrameworkAuthentication, connector_timeout: float, clock: Clock):
         self._inner = inner
+        self.tokens = ConnectorTokens(clock)
         self._timeout = connector_timeout
         self._session: aiohttp.ClientSession | None = None
         self._connectors: OrderedDict[Any, ConnectorClient] = OrderedDict()
@@ -205,7 +251,11 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
         result = await self._inner.authenticate_request(activity, auth_header)
         if result.connector_factory:
             result.connector_factory = _CachingConnectorFactory(
-                result.connector_factory, self._app_id(result.claims_identity), self._connectors, self._sender
+                result.connector_factory,
+                self._app_id(result.claims_identity),
+                self._connectors,
+                self._sender,
+                self.tokens,
             )
         return result
 
@@ -218,6 +268,7 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
             self._app_id(claims_identity),
             self._connectors,
             self._sender,
+            self.tokens,
         )
 
     def session(self) -> aiohttp.ClientSession:
@@ -345,7 +396,7 @@ class RetryingCloudAdapter(CloudAdapter):
             "User-Agent": config.user_agent,
             "x-ms-conversation-id": activity.conversation.id,
         }
-        authorization = _authorization(config.credentials)
+        authorization = await self.auth.tokens.authorization(config.credentials)
         if authorization:
             headers["Authorization"] = authorization
         url = config.base_url.rstrip("/") + path
@@ -375,4 +426,4 @@ def _plain(activity: Activity) -> bool:
 
 def create_adapter(settings: Settings, clock: Clock) -> RetryingCloudAdapter:
     auth = ConfigurationBotFrameworkAuthentication(_BotConfig(settings))
-    return RetryingCloudAdapter(CachingBotFrameworkAuthentication(auth, settings.connector_timeout), clock)
+    return RetryingCloudAdapter(CachingBotFrameworkAuthentication(auth, settings.connector_timeout, clock), clock)
