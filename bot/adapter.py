@@ -274,7 +274,9 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
     def session(self) -> aiohttp.ClientSession:
         """One aiohttp session (connection pool) for all Bot Connector calls; made on first use, on the loop."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as they do to Graph (httpx), the Graph token
+            # (azure-core) and the Bot Connector token (msal, through requests).
+            self._session = aiohttp.ClientSession(trust_env=True)
         return self._session
 
     @property

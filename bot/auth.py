@@ -121,7 +121,7 @@ class SigningKeys:
 
     async def _fetch(self) -> None:
         try:
-            async with aiohttp.ClientSession(timeout=self._timeout) as session:
+            async with aiohttp.ClientSession(timeout=self._timeout, trust_env=True) as session:
                 metadata = await self._get_json(session, self._url)
                 jwks_uri = metadata.get("jwks_uri") if isinstance(metadata, dict) else None
                 if not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
