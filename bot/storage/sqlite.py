@@ -69,8 +69,9 @@ class SqliteStore(SqlStore):
     async def open(cls, path: str, *, must_exist: bool = False) -> SqliteStore:
         where = _prepare(path, must_exist)  # once, at start-up: blocking file checks are fine here
         db = None
+        connection = aiosqlite.connect(path)
         try:
-            db = await aiosqlite.connect(path)
+            db = await connection
             db.row_factory = aiosqlite.Row
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA busy_timeout=5000")
@@ -82,6 +83,12 @@ class SqliteStore(SqlStore):
         except (sqlite3.Error, OSError) as exc:
             if db is not None:
                 await db.close()
+            else:
+                # aiosqlite stops its worker thread after a failed connect and answers on this loop: wait for it,
+                # or it answers after the loop has closed (a traceback on stderr at exit).
+                worker = getattr(connection, "_thread", None)
+                if worker is not None:
+                    await asyncio.to_thread(worker.join, 5)
             place = f"{where} (the directory {where.parent} must be writable by uid {os.getuid()})" if where else path
             raise StorageOpenError(f"DATABASE_URL: cannot open and write the SQLite database {place}: {exc}") from exc
         return cls(SqliteDb(db))
