@@ -128,10 +128,10 @@ async def test_an_enrollment_restriction_blocking_windows_is_named(bot, connecto
     configs = sim.tenant.extra["deviceEnrollmentConfigurations"]
     configs[0]["windowsRestriction"]["platformBlocked"] = True
     words = await diagnose(bot, connector)
-    assert "An enrollment restriction blocks Windows (MDM)" in words
-    assert "'All users and all devices' blocks the Windows (MDM) platform" in words
+    assert "The Default enrollment restriction blocks Windows (MDM)" in words
+    assert "'All users and all devices' (the Default) blocks the Windows (MDM) platform" in words
     assert "Windows (MDM) to Allow" in words
-    # A restriction of higher priority assigned to the package accounts' group decides for them instead.
+    # A restriction of higher priority assigned to the package accounts' group does not decide for bulk enrollment.
     configs.append(
         {
             **json.loads(json.dumps(configs[0])),
@@ -145,7 +145,8 @@ async def test_an_enrollment_restriction_blocking_windows_is_named(bot, connecto
         }
     )
     words = await diagnose(bot, connector)
-    assert "it is the restriction 2 package accounts get" in words  # the lab account gets "Lab devices"
+    assert "The Default enrollment restriction blocks Windows (MDM)" in words
+    assert "'Lab devices' (priority 1, allows Windows), assigned to the package accounts' group" in words
 
 
 async def test_a_deleted_package_account_gets_restore_or_rebuild(bot, connector, sim, clock):

@@ -1,5 +1,15 @@
-"""Intune's device platform restrictions: the one each package account gets, and whether it blocks Windows (MDM);
-and the allow plan the bot can make once approved."""
+"""Intune's device platform restrictions, judged as bulk enrollment meets them: it is userless, so only the Default
+restriction applies, whatever the package accounts' groups are assigned.
+
+Microsoft, "Bulk enrollment for Windows devices" (memdocs `intune/intune-service/enrollment/windows-bulk-enroll.md`,
+section "Troubleshooting Windows bulk enrollment"): "Bulk enrollment is considered a userless enrollment method,
+and because of it, only the "Default" enrollment restriction in Intune would apply during enrollment. Make sure
+Windows platform is allowed in the default restriction, otherwise, the enrollment will fail."
+
+Priority still decides which assigned restriction a *user* gets (Microsoft, "Set enrollment restrictions":
+the restriction of highest priority, i.e. the lowest number, among those assigned to the user's groups); the card
+names that one to say it does not apply to bulk enrollment.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.causes.base import Cause, Context
-from bot.domain.causes.base import names as _names
 from bot.domain.model import DirectoryUser
 
 RESTRICTION_PORTAL = "Intune admin center > Devices > Enrollment > Device platform restriction > Windows restrictions"
+DEFAULT_RULE = (
+    'Bulk enrollment is userless, so only the Default enrollment restriction applies to it (Microsoft: "only the '
+    "'Default' enrollment restriction in Intune would apply during enrollment\"), whatever the package accounts' "
+    "groups are assigned."
+)
 
 
 @dataclass(frozen=True)
@@ -98,40 +112,57 @@ class AllowWindowsPlan:
         return "write" if dict(current) == self.before else "stale"
 
 
+def default_restriction(restrictions: Iterable[PlatformRestriction]) -> PlatformRestriction | None:
+    """The Default restriction ("All users and all devices", priority 0): the one bulk enrollment gets."""
+    return next((r for r in restrictions if r.is_default), None)
+
+
+def assigned_restriction(
+    restrictions: Iterable[PlatformRestriction], groups: frozenset[str]
+) -> PlatformRestriction | None:
+    """The restriction a user in these groups gets when enrolling as a user: of those assigned to one of the
+    groups, the one of highest priority (lowest number). Not what bulk enrollment gets."""
+    assigned = [r for r in restrictions if not r.is_default and r.target_groups & groups]
+    return min(assigned, key=lambda r: r.priority, default=None)
+
+
+def _usable(accounts: Iterable[DirectoryUser]) -> list[DirectoryUser]:
+    return [a for a in accounts if a.account_enabled]
+
+
 def allow_windows_plans(
     restrictions: Iterable[PlatformRestriction],
     accounts: Iterable[DirectoryUser],
     groups_of: Mapping[str, frozenset[str]],
 ) -> list[AllowWindowsPlan]:
-    """For each restriction that is the effective one of some package accounts and blocks Windows: allow it."""
-    effective = _effective_restrictions(restrictions, accounts, groups_of)
-    plans: dict[str, AllowWindowsPlan] = {}
-    for account, restriction in effective:
-        if restriction.windows_blocked:
-            known = plans.get(restriction.id)
-            upns = (*known.accounts, account.user_principal_name) if known else (account.user_principal_name,)
-            plans[restriction.id] = AllowWindowsPlan(restriction.id, restriction.name, restriction.windows_json, upns)
-    return list(plans.values())
+    """Allow Windows in the Default restriction when it blocks it: the only restriction bulk enrollment gets."""
+    default = default_restriction(restrictions)
+    usable = _usable(accounts)
+    if default is None or not default.windows_blocked or not usable:
+        return []
+    upns = tuple(a.user_principal_name for a in usable)
+    return [AllowWindowsPlan(default.id, default.name, default.windows_json, upns)]
 
 
-def _effective_restrictions(
-    restrictions: Iterable[PlatformRestriction],
-    accounts: Iterable[DirectoryUser],
-    groups_of: Mapping[str, frozenset[str]],
-) -> list[tuple[DirectoryUser, PlatformRestriction]]:
-    """The Windows platform restriction each usable package account gets: the assigned one of highest priority
-    (lowest number above 0) whose groups hold it, else the default."""
-    ordered = sorted(restrictions, key=lambda r: (r.is_default, r.priority))
-    found = []
+def _assigned_note(
+    restrictions: list[PlatformRestriction], accounts: list[DirectoryUser], groups_of: Mapping[str, frozenset[str]]
+) -> str:
+    """The restrictions assigned to the package accounts' groups that would decide for a user, said not to apply."""
+    deciding: dict[str, PlatformRestriction] = {}
     for account in accounts:
-        if not account.account_enabled:
-            continue
-        mine = groups_of.get(account.id, frozenset())
-        for restriction in ordered:
-            if restriction.is_default or restriction.target_groups & mine:
-                found.append((account, restriction))
-                break
-    return found
+        found = assigned_restriction(restrictions, groups_of.get(account.id, frozenset()))
+        if found is not None:
+            deciding[found.id] = found
+    if not deciding:
+        return ""
+    listed = ", ".join(
+        f"'{r.name}' (priority {r.priority}, {'blocks' if r.windows_blocked else 'allows'} Windows)"
+        for r in sorted(deciding.values(), key=lambda r: r.priority)
+    )
+    return (
+        f" {listed}, assigned to the package accounts' group, would decide for a person enrolling, but not for "
+        "bulk enrollment."
+    )
 
 
 def restriction_causes(
@@ -139,45 +170,43 @@ def restriction_causes(
     accounts: Iterable[DirectoryUser],
     groups_of: Mapping[str, frozenset[str]],
 ) -> list[Cause]:
-    """Restrictions that block Windows (MDM), or personally owned Windows, for the package accounts they apply to."""
-    effective = {
-        account.id: restriction for account, restriction in _effective_restrictions(restrictions, accounts, groups_of)
-    }
-    causes: list[Cause] = []
-    blocked = {r.id: r for r in effective.values() if r.windows_blocked}
-    if blocked:
-        names = _names(r.name for r in blocked.values())
-        count = sum(1 for r in effective.values() if r.windows_blocked)
-        causes.append(
+    """The Default restriction blocking Windows (MDM), or personally owned Windows, for bulk enrollment."""
+    restrictions = list(restrictions)
+    usable = _usable(accounts)
+    default = default_restriction(restrictions)
+    if default is None or not usable:
+        return []
+    note = _assigned_note(restrictions, usable, groups_of)
+    if default.windows_blocked:
+        return [
             Cause(
                 "restriction_windows_blocked",
                 True,
-                "An enrollment restriction blocks Windows (MDM)",
-                f"{names} blocks the Windows (MDM) platform, and it is the restriction {count} package "
-                f"account{'s' if count != 1 else ''} get. The device joins, then cannot enroll (0x80180014).",
-                fix=f"In {names}, set Platform settings > Windows (MDM) to Allow; or assign the package accounts' "
-                "group a restriction of higher priority that allows it.",
+                "The Default enrollment restriction blocks Windows (MDM)",
+                f"'{default.name}' (the Default) blocks the Windows (MDM) platform. {DEFAULT_RULE} The device "
+                f"joins, then cannot enroll (0x80180014).{note}",
+                fix=f"In '{default.name}' (the Default restriction), set Platform settings > Windows (MDM) to Allow. "
+                "A restriction assigned to a group does not help bulk enrollment.",
                 portal=RESTRICTION_PORTAL,
                 permission="DeviceManagementServiceConfig.Read.All",
             )
-        )
-    personal = {r.id: r for r in effective.values() if r.personal_blocked and not r.windows_blocked}
-    if personal:
-        causes.append(
+        ]
+    if default.personal_blocked:
+        return [
             Cause(
                 "restriction_personal_blocked",
                 False,
                 "Personally owned Windows devices are blocked",
-                f"{_names(r.name for r in personal.values())} blocks personally owned Windows. A device set up "
-                "by a provisioning package is enrolled as corporate, so this matters only if the failures show "
-                "0x80180014 on devices Intune sees as personal.",
+                f"'{default.name}' (the Default, the restriction bulk enrollment gets) blocks personally owned "
+                "Windows. A device set up by a provisioning package is enrolled as corporate, so this matters only "
+                "if the failures show 0x80180014 on devices Intune sees as personal.",
                 fix="If so, mark the devices as corporate (corporate device identifiers) or allow personally "
-                "owned Windows for the package accounts' group.",
+                f"owned Windows in '{default.name}'.",
                 portal=RESTRICTION_PORTAL,
                 permission="DeviceManagementServiceConfig.Read.All",
             )
-        )
-    return causes
+        ]
+    return []
 
 
 class Restrictions:

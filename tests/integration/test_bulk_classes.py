@@ -1,0 +1,90 @@
+"""The three classes of cause Microsoft documents that a person enrolling would not meet, each on a tenant of its
+own (the demo tenant made healthy, then given that one fault), over real HTTP against the simulated tenant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sim.runner import DEFAULT_FIXTURE
+from sim.tenant import MEMBERSHIP_ALL
+from tests.integration.test_diagnostic_flow import session_id_of, start, step
+from tests.support.cards import actions_in
+from tests.support.cards import text_of as card_text
+
+LAB_GROUP = "d1e2f3a4-0000-4000-8000-00000000a004"  # holds package_c4d95b10…
+PACKAGE_ACCOUNTS = [f"c0a80001-5a1e-4b7c-8d9e-00000000010{i}" for i in range(1, 5)]
+DEFAULT_ID = "a1b2c3d4-0000-4000-8000-000000000001_DefaultPlatformRestrictions"
+
+
+def healthy_tenant() -> dict[str, Any]:
+    """The demo tenant with nothing wrong: every package account enabled and allowed to join."""
+    data = json.loads(DEFAULT_FIXTURE.read_text())
+    data["deviceRegistrationPolicy"]["azureADJoin"]["allowedToJoin"] = {"@odata.type": MEMBERSHIP_ALL}
+    for user in data["users"]:
+        user["accountEnabled"] = True
+    return data
+
+
+def restriction(name: str, priority: int, blocked: bool, group: str) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.deviceEnrollmentPlatformRestrictionsConfiguration",
+        "id": f"b7000000-0000-4000-8000-00000000001{priority}_PlatformRestrictions",
+        "displayName": name,
+        "priority": priority,
+        "windowsRestriction": {
+            "platformBlocked": blocked,
+            "personalDeviceEnrollmentBlocked": False,
+            "osMinimumVersion": None,
+            "osMaximumVersion": None,
+        },
+        "assignments": [
+            {
+                "id": f"a{priority}",
+                "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group},
+            }
+        ],
+    }
+
+
+class TestOnlyTheDefaultRestrictionApplies:
+    """Bulk enrollment is userless: the Default restriction decides, whatever is assigned to the accounts' group."""
+
+    @pytest.fixture
+    def fixture_data(self) -> dict[str, Any]:
+        data = healthy_tenant()
+        configs = data["deviceEnrollmentConfigurations"]
+        configs[0]["windowsRestriction"]["platformBlocked"] = True  # the Default blocks Windows
+        # Every package account is in the lab group, which is assigned two restrictions that allow Windows.
+        next(g for g in data["groups"] if g["id"] == LAB_GROUP)["members"] = list(PACKAGE_ACCOUNTS)
+        configs.append(restriction("Lab devices", 2, False, LAB_GROUP))
+        configs.append(restriction("Lab (first)", 1, False, LAB_GROUP))
+        return data
+
+    async def test_a_default_that_blocks_windows_is_a_blocker_despite_an_assigned_allow(self, bot, connector, sim):
+        card = await start(bot, connector)
+        words = card_text(card)
+        assert "The Default enrollment restriction blocks Windows (MDM)" in words
+        assert "only the 'Default' enrollment restriction in Intune would apply during enrollment" in words
+        # Of the two assigned to the group, the documented priority (lowest number) is the one a user would get.
+        assert "'Lab (first)' (priority 1, allows Windows)" in words and "'Lab devices'" not in words
+        assert "but not for bulk enrollment" in words
+        assert "higher priority" not in words  # never the fix that cannot work
+        assert "\u26d4" in json.dumps(card, ensure_ascii=False)
+
+    async def test_the_allow_windows_option_targets_the_default(self, bot, connector, sim):
+        card = await start(bot, connector)
+        join = await step(bot, connector, session_id_of(card), "join")
+        options = [a["data"]["option"] for a in actions_in(join) if "option" in a.get("data", {})]
+        assert f"restriction:{DEFAULT_ID}" in options
+        assert not [o for o in options if o.startswith("restriction:b7")]  # never an assigned restriction
+
+    async def test_once_the_default_allows_windows_an_assigned_block_is_no_cause(self, bot, connector, sim):
+        configs = sim.tenant.extra["deviceEnrollmentConfigurations"]
+        configs[0]["windowsRestriction"]["platformBlocked"] = False
+        for config in configs[2:]:
+            config["windowsRestriction"]["platformBlocked"] = True
+        words = card_text(await start(bot, connector))
+        assert "restriction" not in words.lower()
