@@ -19,6 +19,7 @@ from bot.domain.causes import (
     causes,
     exclusion_plans,
 )
+from bot.domain.causes.deleted import NEW_PACKAGE_STEPS, WCD
 from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
@@ -342,6 +343,8 @@ def diagnose(
                 "No package account matches "
                 + ", ".join(f"package_{g}" for g in missing)
                 + ". It was deleted (the package is revoked) or the package belongs to another tenant.",
+                fix=NEW_PACKAGE_STEPS,
+                portal=WCD,
             )
         )
     blocked = any(f.severity is Severity.BLOCKER for f in findings) or any(c.blocker for c in beyond)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sim.runner import DEFAULT_FIXTURE
-from sim.tenant import MEMBERSHIP_ALL
+from sim.tenant import MEMBERSHIP_ALL, Fault
 from tests.integration.test_diagnostic_flow import session_id_of, start, step
 from tests.support.cards import actions_in
 from tests.support.cards import text_of as card_text
@@ -88,3 +88,34 @@ class TestOnlyTheDefaultRestrictionApplies:
             config["windowsRestriction"]["platformBlocked"] = True
         words = card_text(await start(bot, connector))
         assert "restriction" not in words.lower()
+
+
+GONE = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"  # a package account deleted long ago: in no list any more
+
+
+class TestAPackageAccountDeletedMoreThan30DaysAgo:
+    """Not among the living, not among the deleted users: the package is gone for good; a new one is the fix."""
+
+    @pytest.fixture
+    def fixture_data(self) -> dict[str, Any]:
+        data = healthy_tenant()
+        data["deletedUsers"] = []  # Entra ID purged it after 30 days
+        return data
+
+    async def test_the_card_says_to_build_a_new_package_and_how(self, bot, connector, sim):
+        card = await start(bot, connector, f"bulk enrollment failed for package_{GONE}")
+        words = card_text(card)
+        assert f"package_{GONE} is not in this tenant" in words
+        assert "not among the deleted users, which Entra ID keeps 30 days" in words
+        for step_words in ("Provision desktop devices", "Account Management: Enroll in Azure AD", "Get Bulk Token"):
+            assert step_words in words
+        assert "new package_ account needs the join permission" in words
+        assert "has no account here" not in words  # explained, not merely reported missing
+        assert "\u26d4" in json.dumps(card, ensure_ascii=False)
+
+    async def test_without_the_deleted_users_read_the_missing_account_still_gets_the_fix(self, bot, connector, sim):
+        sim.tenant.faults.append(Fault("deletedUsers.list", status=503))
+        words = card_text(await start(bot, connector, f"bulk enrollment failed for package_{GONE}"))
+        assert "I could not read deleted users" in words
+        assert "A package you mentioned has no account here" in words
+        assert "Build a new package in Windows Configuration Designer" in words

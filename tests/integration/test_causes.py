@@ -167,7 +167,7 @@ async def test_a_deleted_package_account_gets_restore_or_rebuild(bot, connector,
     assert "has no account here" not in words  # explained, not reported as missing
     clock.advance(days=40)
     words = await diagnose(bot, connector, f"bulk enrollment failed for package_{guid}")
-    assert "cannot be restored" in words and "Get bulk token" in words
+    assert "cannot be restored" in words and "Get Bulk Token" in words
 
 
 async def test_the_mdm_user_scope_is_said_to_be_unreadable_and_what_to_check(bot, connector, sim):
