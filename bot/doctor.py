@@ -16,6 +16,7 @@ from bot.domain.causes import (
     SignIn,
     Unreadable,
 )
+from bot.domain.clues import CodeClue
 from bot.domain.diagnosis import Diagnosis, accounts_needing_group_check, diagnose
 from bot.domain.model import (
     BULK_ENROLLMENT_TYPES,
@@ -123,7 +124,7 @@ async def read_tenant(
     graph: GraphGateway,
     clock: Clock,
     mentioned_guids: Iterable[str] = (),
-    codes: Iterable[str] = (),
+    codes: Iterable[str | CodeClue] = (),
     *,
     state: TenantState | None = None,
 ) -> TenantReading:
@@ -216,7 +217,7 @@ class TenantReadings:
     async def diagnose(
         self,
         mentioned_guids: Iterable[str] = (),
-        codes: Iterable[str] = (),
+        codes: Iterable[str | CodeClue] = (),
         *,
         fresh: bool = False,
     ) -> TenantReading:

@@ -20,6 +20,7 @@ from bot.domain.causes import (
     exclusion_plans,
 )
 from bot.domain.causes.deleted import NEW_PACKAGE_STEPS, WCD
+from bot.domain.clues import CodeClue
 from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
@@ -246,7 +247,7 @@ def diagnose(
     now: datetime,
     mentioned_guids: Iterable[str] = (),
     evidence: Evidence | None = None,
-    codes: Iterable[str] = (),
+    codes: Iterable[str | CodeClue] = (),
 ) -> Diagnosis:
     package_accounts = list(package_accounts)
     mentioned_guids = list(mentioned_guids)
@@ -348,13 +349,16 @@ def diagnose(
             )
         )
     blocked = any(f.severity is Severity.BLOCKER for f in findings) or any(c.blocker for c in beyond)
+    # On a tenant where nothing blocks, what the device reported is the cause: said as a blocker, on the device.
+    device_decides = not blocked and any(c.on_device for c in beyond)
     for cause in beyond:
-        if cause.key == "mdm_scope_unreadable" and blocked:
+        if cause.key == "mdm_scope_unreadable" and (blocked or device_decides):
             continue  # what cannot be read is a lead only when nothing that can be read explains the failure
-        severity = Severity.BLOCKER if cause.blocker else Severity.WARNING
-        findings.append(
-            Finding(cause.key, severity, cause.title, cause.detail, cause.fix, cause.portal, cause.permission)
-        )
+        detail = cause.detail
+        if cause.on_device and device_decides:
+            detail = f"Nothing in the tenant blocks bulk enrollment: the device does. {detail}"
+        severity = Severity.BLOCKER if cause.blocker or (cause.on_device and device_decides) else Severity.WARNING
+        findings.append(Finding(cause.key, severity, cause.title, detail, cause.fix, cause.portal, cause.permission))
     # Blockers first; a tenant whose join permission is fine but something else blocks says so without "all
     # good" leading the card.
     order = {Severity.BLOCKER: 0, Severity.WARNING: 1, Severity.OK: 2}

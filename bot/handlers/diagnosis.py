@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.deps import Deps
 from bot.doctor import recent_bulk_failures
+from bot.domain.clues import CodeClue
 from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
 from bot.handlers.context import Turn
@@ -18,6 +19,8 @@ from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_checking_
 from cards.verbs import Recheck, RequestApproval, RequestForPackage, ShowStep, StartDiagnosis
 
 log = logging.getLogger(__name__)
+
+INTUNE_EVENTS = "Intune's troubleshooting events"
 
 APPROVALS_NOT_SET_UP = (
     "Approvals are not set up (no APPROVER_GROUP_ID or APPROVER_USER_IDS), so I cannot ask an admin to make "
@@ -66,8 +69,11 @@ async def _view(
             # The check itself succeeded; only the event list is missing, and the card says why.
             events_error = f"Could not read troubleshooting events: {exc.message}"
     # Device-side causes come from the paste and, on the verify step, from the devices' own failure reports.
-    codes = (*session.error_codes, *(c for e in events for c in extract_error_codes(e.failure_reason)))
-    reading = await deps.readings.diagnose(session.package_guids, tuple(dict.fromkeys(codes)), fresh=fresh)
+    clues: tuple[str | CodeClue, ...] = (
+        *session.error_codes,
+        *(CodeClue(c, INTUNE_EVENTS, e.time) for e in events for c in extract_error_codes(e.failure_reason)),
+    )
+    reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh)
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())

@@ -119,3 +119,61 @@ class TestAPackageAccountDeletedMoreThan30DaysAgo:
         assert "I could not read deleted users" in words
         assert "A package you mentioned has no account here" in words
         assert "Build a new package in Windows Configuration Designer" in words
+
+
+class TestDeviceSideNetworkAndClockOnAHealthyTenant:
+    """Nothing in the tenant is wrong; the device could not reach, trust or time the services."""
+
+    @pytest.fixture
+    def fixture_data(self) -> dict[str, Any]:
+        data = healthy_tenant()
+        data["troubleshootingEvents"].append(
+            {
+                "id": "e0000000-0000-4000-8000-00000000e2e2",
+                "eventDateTime": "2026-11-26T11:30:00Z",
+                "correlationId": "c0000000-0000-4000-8000-00000000e2e2",
+                "managedDeviceIdentifier": "",
+                "operatingSystem": "Windows",
+                "osVersion": "10.0.22631.4460",
+                "userId": PACKAGE_ACCOUNTS[0],
+                "deviceId": "",
+                "enrollmentType": "windowsBulkAzureDomainJoin",
+                "failureCategory": "clientDisconnected",
+                "failureReason": "The operation timed out (0x80072EE2).",
+            }
+        )
+        return data
+
+    async def test_a_pasted_network_code_names_the_network_and_the_endpoints(self, bot, connector, sim):
+        card = await start(bot, connector, "ppkg fails at OOBE with 0x80072efd")
+        words = card_text(card)
+        assert "The device could not reach the enrollment services" in words
+        assert "Nothing in the tenant blocks bulk enrollment: the device does." in words
+        assert "0x80072EFD (cannot connect) in your message" in words
+        for endpoint in ("enterpriseregistration.windows.net", "login.microsoftonline.com", "*.manage.microsoft.com"):
+            assert endpoint in words
+        assert "\u26d4" in json.dumps(card, ensure_ascii=False)
+        assert "MDM user scope" not in words  # the device explains it: no lead on what cannot be read
+
+    async def test_tls_inspection_and_the_clock_are_told_apart(self, bot, connector, sim):
+        words = card_text(await start(bot, connector, "bulk enrollment failed: 0x80072f8f, later 0x80072F05"))
+        assert "The device rejected the enrollment services' certificate" in words
+        assert "from TLS inspection" in words
+        assert "The device's clock is wrong" in words
+        assert "time.windows.com on UDP 123" in words and "w32tm /resync" in words
+
+    async def test_a_code_from_the_devices_reports_says_where_and_when_it_was_seen(self, bot, connector, sim):
+        card = await start(bot, connector)
+        assert "could not reach" not in card_text(card)
+        verify = card_text(await step(bot, connector, session_id_of(card), "verify"))
+        assert "The device could not reach the enrollment services" in verify
+        assert "0x80072EE2 (timed out) seen in Intune's troubleshooting events at 2026-11-26 11:30 UTC" in verify
+
+    async def test_on_a_tenant_that_blocks_the_device_code_is_a_warning_beside_it(self, bot, connector, sim):
+        sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {
+            "@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"
+        }
+        words = card_text(await start(bot, connector, "ppkg fails with 0x80072efd"))
+        assert "Nobody may join devices" in words
+        assert "Warning:** **The device could not reach" in words or "Warning: **The device could not reach" in words
+        assert "Nothing in the tenant blocks" not in words

@@ -1,86 +1,132 @@
-"""Causes on the device itself, from the codes it reported: its edition, its clock, its network, the device quota."""
+"""Causes on the device itself, from the codes it reported (pasted, or read from its logs or Intune's
+troubleshooting events): its network or proxy, TLS inspection, its clock, its edition, the device quota.
+
+Each finding says what was seen (the code, where, when) and what to do on the device. Sources:
+- The Windows HTTP stack's codes: "WinHTTP error messages" (learn.microsoft.com/windows/win32/winhttp/error-messages),
+  whose values "are also returned in the lower 16 bits of HRESULT error returns": 0x80072EFD is 12029
+  ERROR_WINHTTP_CANNOT_CONNECT, 0x80072EE2 12002 ERROR_WINHTTP_TIMEOUT, 0x80072EE7 12007
+  ERROR_WINHTTP_NAME_NOT_RESOLVED, 0x80072F8F 12175 ERROR_WINHTTP_SECURE_FAILURE, 0x80072F0D 12045
+  ERROR_WINHTTP_SECURE_INVALID_CA, 0x80072F05 12037 ERROR_WINHTTP_SECURE_CERT_DATE_INVALID.
+- The enrollment codes: "MDM registration constants" (win32 `mdm-registration-constants.md`) and the DSREG table
+  of "Azure AD integration with MDM" (windows-itpro-docs).
+- The endpoints a device must reach: Intune's "Network endpoints for Microsoft Intune" (memdocs
+  `intune/fundamentals/intune-endpoints.md`): `*.manage.microsoft.com`, `manage.microsoft.com`,
+  `*.dm.microsoft.com`, `EnterpriseEnrollment.manage.microsoft.com` (TCP 80, 443; "SSL traffic inspection isn't
+  supported for '*.manage.microsoft.com', '*.dm.microsoft.com'"), `login.microsoftonline.com`,
+  `enterpriseregistration.windows.net`, `certauth.enterpriseregistration.windows.net`, and `time.windows.com`
+  (UDP 123, "NTP Sync").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bot.domain.causes.base import Cause, Context
+from bot.domain.clues import CodeClue
 
-# Codes from the device (the paste) that name a device-side cause: (key, title, detail, fix).
-DEVICE_CAUSES: dict[str, tuple[str, str, str, str]] = {
-    "0x8018001c": (
-        "edition",
+ON_DEVICE = "On the device"
+ENDPOINTS = (
+    "login.microsoftonline.com, enterpriseregistration.windows.net, certauth.enterpriseregistration.windows.net, "
+    "manage.microsoft.com and *.manage.microsoft.com (EnterpriseEnrollment.manage.microsoft.com), *.dm.microsoft.com"
+)
+MAX_SHOWN = 4
+
+
+@dataclass(frozen=True)
+class DeviceCause:
+    title: str
+    meaning: str  # what the codes of this kind say, as the finding's first sentence
+    fix: str  # what to do on the device
+
+
+KINDS: dict[str, DeviceCause] = {
+    "network": DeviceCause(
+        "The device could not reach the enrollment services",
+        "The device could not connect to Microsoft's join and enrollment services (no network, DNS, a firewall or "
+        "a proxy it cannot pass).",
+        "On the device during setup: a wired or open network (or Wi-Fi in the package), DNS that resolves the "
+        f"services, and a firewall and proxy that let the device reach {ENDPOINTS} on TCP 443 and 80; a proxy that "
+        "asks for sign-in must let these through unauthenticated. Then apply the package again.",
+    ),
+    "tls": DeviceCause(
+        "The device rejected the enrollment services' certificate",
+        "The device reached the services, but their TLS certificate did not check out: typically a proxy or firewall "
+        "inspecting TLS (it presents its own certificate), or a clock so wrong that valid certificates look invalid.",
+        "Exempt *.manage.microsoft.com, *.dm.microsoft.com, enterpriseregistration.windows.net and "
+        "login.microsoftonline.com from TLS inspection (Intune does not support it), and check the device's date, "
+        "time and time zone. Then apply the package again.",
+    ),
+    "clock": DeviceCause(
+        "The device's clock is wrong",
+        "The device's date or time is off, so tokens and certificates look invalid to it.",
+        "Set the date, time and time zone (or the BIOS clock) right, and let Windows sync its time: allow "
+        "time.windows.com on UDP 123, then Settings > Time & language > Date & time > Sync now (or w32tm /resync). "
+        "Then apply the package again.",
+    ),
+    "edition": DeviceCause(
         "This Windows edition cannot be bulk enrolled",
-        "The device reported 0x8018001C: its edition does not support this enrollment (Windows Home cannot join "
-        "Entra ID or enroll in Intune).",
+        "The device's edition does not support this enrollment (Windows Home cannot join Entra ID or enroll in "
+        "Intune).",
         "Upgrade the device to Windows Pro, Education or Enterprise, then apply the package again.",
     ),
-    "0x80180022": (
-        "edition",
-        "This Windows edition cannot be bulk enrolled",
-        "The device reported 0x80180022: Windows Home.",
-        "Upgrade the device to Windows Pro, Education or Enterprise, then apply the package again.",
-    ),
-    "0x80180016": (
-        "clock",
-        "The device's clock is wrong",
-        "The device reported a time error (0x80180016): tokens and certificates look invalid to it.",
-        "Set the date, time and time zone (or the BIOS clock) right, connect to the network so it syncs, and retry.",
-    ),
-    "0x8018000d": (
-        "clock",
-        "The device's clock is wrong",
-        "The device reported 0x8018000D: the enrollment service's certificate date looks invalid to it.",
-        "Set the date, time and time zone (or the BIOS clock) right, connect to the network so it syncs, and retry.",
-    ),
-    "0x80180010": (
-        "network",
-        "The device could not reach the enrollment service",
-        "The device reported a network or DNS failure (0x80180010).",
-        "Give the device a wired or open network during setup (or put Wi-Fi in the package) and allow "
-        "login.microsoftonline.com, enterpriseregistration.windows.net and enrollment.manage.microsoft.com.",
-    ),
-    "0x801c0006": (
-        "network",
-        "The device could not reach the registration service",
-        "The device reported 0x801C0006: the device registration service could not be reached.",
-        "Allow login.microsoftonline.com, device.login.microsoftonline.com and enterpriseregistration.windows.net "
-        "through the proxy or firewall, and retry.",
-    ),
-    "0x801c000c": (
-        "network",
-        "The device could not reach the registration service",
-        "The device reported 0x801C000C: the device registration service could not be reached.",
-        "Allow login.microsoftonline.com, device.login.microsoftonline.com and enterpriseregistration.windows.net "
-        "through the proxy or firewall, and retry.",
-    ),
-    "0x801c0012": (
-        "network",
-        "Discovery of the registration service failed",
-        "The device reported 0x801C0012: discovery failed.",
-        "Check the device's network and proxy (see 0x801C0006) and that its clock is right, and retry.",
-    ),
-    "0x801c000e": (
-        "quota",
+    "quota": DeviceCause(
         "The package account reached the device quota",
-        "The device reported 0x801C000E: the account may join no more devices (Entra ID's per-user device limit).",
+        "The account may join no more devices (Entra ID's per-user device limit).",
         "Raise 'Maximum number of devices per user' in Device settings, or remove stale devices of the package "
         "account. (Microsoft's current documentation says the quota does not apply to bulk enrollment; the code "
         "says it applied here.)",
     ),
 }
 
+# The codes that name a device-side cause: code -> (kind, what the code itself says).
+DEVICE_CODES: dict[str, tuple[str, str]] = {
+    "0x80072efd": ("network", "cannot connect"),
+    "0x80072ee2": ("network", "timed out"),
+    "0x80072ee7": ("network", "name not resolved (DNS)"),
+    "0x80180010": ("network", "network or DNS failure"),
+    "0x801c0006": ("network", "registration service unreachable"),
+    "0x801c000c": ("network", "registration service unreachable"),
+    "0x801c0012": ("network", "discovery failed"),
+    "0x80072f8f": ("tls", "TLS secure channel failure"),
+    "0x80072f0d": ("tls", "certificate from an untrusted root"),
+    "0x80072f05": ("clock", "certificate date invalid"),
+    "0x80180016": ("clock", "check the device's time"),
+    "0x8018000d": ("clock", "certificate date invalid"),
+    "0x8018001c": ("edition", "edition does not support this enrollment"),
+    "0x80180022": ("edition", "Windows Home"),
+    "0x801c000e": ("quota", "device quota reached"),
+}
 
-def device_causes(codes: Iterable[str]) -> list[Cause]:
-    causes: list[Cause] = []
-    seen: set[str] = set()
-    for code in codes:
-        entry = DEVICE_CAUSES.get(code.lower())
-        if entry is None or entry[0] in seen:
-            continue
-        seen.add(entry[0])
-        key, title, detail, fix = entry
-        causes.append(Cause(f"device_{key}", False, title, detail, fix=fix, portal="On the device"))
+
+def _seen(clues: list[CodeClue]) -> str:
+    shown = [f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {c.where()}" for c in clues]
+    more = len(shown) - MAX_SHOWN
+    return "; ".join(shown[:MAX_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
+def device_causes(clues: Iterable[CodeClue | str]) -> list[Cause]:
+    """One finding per kind of device-side cause the clues show, with every clue of that kind it rests on."""
+    by_kind: dict[str, list[CodeClue]] = {}
+    for clue in clues:
+        clue = clue if isinstance(clue, CodeClue) else CodeClue(clue.lower())
+        entry = DEVICE_CODES.get(clue.code.lower())
+        if entry is not None:
+            by_kind.setdefault(entry[0], []).append(CodeClue(clue.code.lower(), clue.source, clue.at, clue.event))
+    causes = []
+    for kind, seen in by_kind.items():
+        cause = KINDS[kind]
+        causes.append(
+            Cause(
+                f"device_{kind}",
+                False,
+                cause.title,
+                f"{cause.meaning} Seen: {_seen(seen)}.",
+                fix=cause.fix,
+                portal=ON_DEVICE,
+                on_device=True,
+            )
+        )
     return causes
 
 
@@ -88,7 +134,7 @@ class Device:
     name = "device"
 
     def judge(self, context: Context) -> list[Cause]:
-        return device_causes(c.code for c in context.clues)
+        return device_causes(context.clues)
 
 
 KIND = Device()
