@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.changes.base import Outcome, Result
 from bot.domain.causes import CA_PORTAL, ExclusionPlan
-from bot.graph import GraphGateway
+from bot.graph import GraphGateway, ca_policy_from_json
 
 
 class ConditionalAccessExclusion:
@@ -43,7 +43,9 @@ class ConditionalAccessExclusion:
         step = plan.decide(users)
         if step == "already":
             return Outcome(Result.ALREADY, current, current)
-        if step == "stale":
+        # Every condition the plan rests on, not only who is excluded: a policy switched to report-only or off, or
+        # no longer on joins or demanding what a package account cannot give, needs no exclusion.
+        if step == "stale" or not ca_policy_from_json(current).stops_joins():
             return Outcome(Result.STALE, current)
         # Every other condition exactly as read; only who is excluded changes.
         conditions = json.loads(json.dumps(current.get("conditions") or {}))

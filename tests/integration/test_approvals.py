@@ -619,3 +619,86 @@ async def test_nothing_to_approve_says_what_became_of_the_request_and_offers_che
         card_action(connector.url, "approval.view", {"requestId": request_id}, conversation_type="groupChat")
     )
     assert "Your request" not in text_of(body["value"])
+
+
+async def request_allow_windows(bot, connector) -> str:
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    session_id = next(a["data"]["sessionId"] for a in connector.cards()[-1]["actions"] if "sessionId" in a["data"])
+    _, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}))
+    (button,) = [a for a in actions_in(body["value"]) if a["data"].get("option", "").startswith("restriction:")]
+    _, body = await bot.post(card_action(connector.url, "approval.request", button["data"], reply_to="r-3"))
+    return next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a.get("data", {}))
+
+
+async def test_a_restriction_changed_between_request_and_approval_makes_the_request_stale(
+    approvals_bot, connector, sim
+):
+    bot = approvals_bot
+    default = sim.tenant.extra["deviceEnrollmentConfigurations"][0]
+    default["windowsRestriction"]["platformBlocked"] = True
+    next(iter(sim.tenant.apps.values())).permissions += ("DeviceManagementServiceConfig.ReadWrite.All",)
+    await use_channel(bot, connector)
+    request_id = await request_allow_windows(bot, connector)
+    # Someone narrows the versions Windows may enroll with, still blocked, before the approval.
+    default["windowsRestriction"]["osMinimumVersion"] = "10.0.22621"
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert [r for r in sim.simulator.requests if r["route"] == "enrollmentConfigurations.patch"] == []
+    assert default["windowsRestriction"]["platformBlocked"] is True
+    words = text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+    assert "'All users and all devices' changed after this plan was made" in words and "Nothing was written" in words
+
+
+@pytest.mark.parametrize("state", ["enabledForReportingButNotEnforced", "disabled"])
+async def test_a_policy_switched_to_report_only_or_off_before_approval_gets_no_exclusion(
+    approvals_bot, connector, sim, state
+):
+    bot = approvals_bot
+    sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
+    next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
+    await use_channel(bot, connector)
+    status_card = await request_exclusion(bot, connector, sim)
+    request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
+    sim.tenant.extra["conditionalAccessPolicies"][-1]["state"] = state  # who it covers is unchanged
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    assert ca_writes(sim) == []
+    assert "whether it is enforced" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+
+
+@pytest.mark.parametrize("state", ["enabledForReportingButNotEnforced", "disabled"])
+async def test_no_exclusion_is_offered_for_a_report_only_or_disabled_policy(approvals_bot, connector, sim, state):
+    bot = approvals_bot
+    policy = mfa_to_join_policy()
+    policy["state"] = state
+    sim.tenant.extra["conditionalAccessPolicies"].append(policy)
+    upn = "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d@contoso.onmicrosoft.com"
+    # Its sign-ins name it (report-only failures are logged), still it enforces nothing.
+    sim.tenant.extra["signIns"] = [
+        {
+            "id": "s-report-only",
+            "createdDateTime": "2026-11-26T11:00:00Z",
+            "userPrincipalName": upn,
+            "userId": UNCOVERED[0],
+            "status": {"errorCode": 0},
+            "appliedConditionalAccessPolicies": [
+                {"id": policy["id"], "displayName": policy["displayName"], "result": "reportOnlyFailure"}
+            ],
+        }
+    ]
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    session_id = next(a["data"]["sessionId"] for a in connector.cards()[-1]["actions"] if "sessionId" in a["data"])
+    _, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}))
+    assert not [a for a in actions_in(body["value"]) if a["data"].get("option", "").startswith("ca:")]
+    assert "MFA to register devices" not in text_of(body["value"])
+    # A forged request for the option is refused: the plan is made from the tenant as read, and there is none.
+    _, body = await bot.post(
+        card_action(
+            connector.url,
+            "approval.request",
+            {"sessionId": session_id, "option": f"ca:{policy['id']}"},
+            reply_to="r-4",
+        )
+    )
+    assert ca_writes(sim) == []
+    assert not [a for a in actions_in(body["value"]) if a.get("verb") == "approval.approve"]

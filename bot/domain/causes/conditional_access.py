@@ -58,6 +58,11 @@ class ConditionalAccessPolicy:
             found.append("an authentication strength")
         return found
 
+    def stops_joins(self) -> bool:
+        """Enforced (not report-only, not off), on joining a device, demanding what a package account cannot give:
+        the only policies a cause is found in and an exclusion is offered, planned or written for."""
+        return self.state == "enabled" and self.covers_join() and bool(self.demands())
+
     def applies_to(self, account: str, groups_of_account: frozenset[str]) -> bool:
         if account in self.exclude_users or groups_of_account & self.exclude_groups:
             return False
@@ -117,8 +122,8 @@ class ExclusionPlan:
 
     def stale_text(self) -> str:
         return (
-            f"Who '{self.policy_name}' applies to changed after this plan was made, so it was not applied. "
-            "Nothing was written."
+            f"'{self.policy_name}' changed after this plan was made (who it applies to, or whether it is enforced "
+            "and stops joins), so it was not applied. Nothing was written."
         )
 
     def fingerprint(self) -> str:
@@ -171,7 +176,7 @@ def exclusion_plans(
     usable = [a for a in accounts if a.account_enabled]
     plans = []
     for policy in policies:
-        if policy.state != "enabled" or not policy.covers_join() or not policy.demands():
+        if not policy.stops_joins():
             continue
         hit = [a for a in usable if policy.applies_to(a.id, groups_of.get(a.id, frozenset()))]
         if hit:
@@ -232,7 +237,7 @@ def conditional_access_causes(
     usable = [a for a in accounts if a.account_enabled]
     hits: list[tuple[ConditionalAccessPolicy, int]] = []
     for policy in policies:
-        if policy.state != "enabled" or not policy.covers_join() or not policy.demands():
+        if not policy.stops_joins():
             continue
         applies = sum(1 for a in usable if policy.applies_to(a.id, groups_of.get(a.id, frozenset())))
         if applies:
