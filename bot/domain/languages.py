@@ -8,13 +8,20 @@ Sources (the README's "Languages" table repeats them):
   `a-setup-failure-has-occurred-during-bulk-enrollment`) in Microsoft's localized "Troubleshoot Windows device
   enrollment problems in Microsoft Intune" page (memdocs `intune/enrollment/troubleshoot-windows-enrollment-errors.md`,
   localized editions memdocs.de-de, .es-es, .it-it, .nl-nl, .pt-pt, .sv-se, .ja-jp, .cs-cz, .zh-cn and the
-  pl-pl edition). These are Microsoft's translations of the message; Windows' own resource string was not
-  available here (no language pack to read), so where the two differ the documentation's wording is what we have.
-  Several editions exist in two revisions (machine translation first, then edited); both are listed.
+  pl-pl edition; community-kept copies memdocs.ko-kr, .ru-ru, .zh-tw (eltociear/…) and .tr-tr (yalansu/…); and
+  the page's earlier home, Microsoft's IntuneDocs repositories, `intune/troubleshoot-windows-enrollment-errors.md`
+  in IntuneDocs.fr-fr, .hu-hu and .pt-br). These are Microsoft's translations of the message; Windows' own
+  resource string was not available here (no language pack to read), so where the two differ the documentation's
+  wording is what we have. Several editions exist in two revisions (machine translation first, then edited);
+  both are listed.
 - KEYWORDS: the localized Microsoft Learn pages for bulk enrollment (`windows-bulk-enroll`,
-  `bulk-enrollment-using-windows-provisioning-tool`), which name "bulk enrollment" and "provisioning package".
-- French: no localized edition of the troubleshooting page could be found, so there is no French error text;
-  French is recognised by its keywords only (from the fr-fr bulk enrollment pages).
+  `bulk-enrollment-using-windows-provisioning-tool`), which name "bulk enrollment" and "provisioning package";
+  for the languages added from the community-kept and IntuneDocs copies, their `windows-bulk-enroll.md` in the
+  same repository (the forms listed are those the pages use).
+- FAILURE WORDS of those added languages: words of the same two pages ("error", "failure", "failed", "cannot" as
+  the pages write them), so nothing is translated here.
+- Not found: Danish, Finnish, Norwegian and Greek (no localized edition of either page in the docs index or the
+  stored pages), so they are not recognised by their own words.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ LANGUAGES: tuple[Language, ...] = (
     ),
     Language(
         "French",
-        (),
+        ("Une erreur d'installation s'est produite lors de l'inscription en bloc",),
         ("inscription en bloc", "inscriptions en bloc"),
         ("package d'approvisionnement", "package de mise en service"),
         (
@@ -127,10 +134,55 @@ LANGUAGES: tuple[Language, ...] = (
     ),
     Language(
         "Chinese (Simplified)",
-        ("大容量注册期间发生了设置失败",),
-        ("大容量注册",),
-        ("设置包",),
+        ("大容量注册期间发生了设置失败", "批量注册过程中发生了安装失败"),
+        ("大容量注册", "批量注册"),
+        ("设置包", "预配包"),
         ("失败", "错误"),
+    ),
+    Language(
+        "Chinese (Traditional)",
+        ("大量註冊期間發生安裝程式失敗",),
+        ("大量註冊",),
+        ("佈建套件", "布建套件"),
+        ("失敗", "錯誤", "無法"),
+    ),
+    Language(
+        "Korean",
+        ("대량 등록 중에 설치 실패가 발생했습니다",),
+        ("대량 등록",),
+        ("프로비전 패키지", "프로비저닝 패키지"),
+        ("오류", "실패", "할 수 없"),
+    ),
+    Language(
+        "Russian",
+        ("Во время выполнения массовой регистрации произошел сбой установки",),
+        ("массовая регистрация", "массовой регистрации", "массовую регистрацию"),
+        ("пакет подготовки", "пакета подготовки"),
+        ("ошибк", "сбой", "не удается"),
+    ),
+    Language(
+        "Turkish",
+        ("Toplu kayıt sırasında bir kurulum hatası oluştu",),
+        ("toplu kayıt", "toplu kaydet"),
+        ("sağlama paket",),
+        ("hata", "hatası", "başarısız"),
+        "bir ve bu ile icin olarak sonra sirasinda degil",
+    ),
+    Language(
+        "Hungarian",
+        ("Telepítési hiba történt a csoportos regisztráció során",),
+        ("csoportos regisztráció", "csoportos regisztrálás"),
+        ("kiépítési csomag",),
+        ("hiba", "sikertelen", "meghiúsult"),
+        "az es nem egy hogy meg van ez ha",
+    ),
+    Language(
+        "Portuguese (Brazil)",
+        ("Ocorreu uma falha na instalação durante o registro em massa",),
+        ("registro em massa",),
+        ("pacote de provisionamento",),
+        ("erro", "falha", "com falha"),
+        "os uma nao para com em durante foi",
     ),
 )
 

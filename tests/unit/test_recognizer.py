@@ -124,3 +124,25 @@ def test_a_huge_paste_is_handled():
     assert (
         recognize("A setup failure has occurred during bulk enrollment.\n" + "noise " * 20000).intent is Intent.DIAGNOSE
     )
+
+
+@pytest.mark.parametrize(
+    ("message", "language"),
+    [
+        ("Une erreur d'installation s'est produite lors de l'inscription en bloc.", "French"),
+        ("대량 등록 중에 설치 실패가 발생했습니다.", "Korean"),
+        ("Во время выполнения массовой регистрации произошел сбой установки.", "Russian"),
+        ("大量註冊期間發生安裝程式失敗。", "Chinese (Traditional)"),
+        ("Toplu kayıt sırasında bir kurulum hatası oluştu.", "Turkish"),
+        ("Telepítési hiba történt a csoportos regisztráció során.", "Hungarian"),
+        ("Ocorreu uma falha na instalação durante o registro em massa.", "Portuguese (Brazil)"),
+    ],
+)
+def test_the_languages_found_since_are_recognised_by_their_error_text(message, language):
+    result = recognize(message)
+    assert (result.language, result.reason) == (language, f"error message ({language})")
+
+
+def test_a_keyword_of_a_language_found_since_without_a_failure_word_is_no_diagnosis():
+    assert recognize("Toplu kayıt bu sabah tamamlandı, teşekkürler").intent is not Intent.DIAGNOSE
+    assert recognize("Массовая регистрация прошла, спасибо").intent is not Intent.DIAGNOSE
