@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 
+from bot.domain.causes.device import device_code_meaning
 from bot.domain.languages import error_text_language, has_failure_word, keyword_language
 from bot.domain.lookalikes import FOREIGN_CODES, Lookalike, enrollment_code, find_lookalike, for_code
 from bot.domain.reading import MAX_SCAN_CHARS, PhraseSet, Reading, any_phrase, gated, read
@@ -291,7 +292,9 @@ def code_meaning(code: str) -> str:
     if code in KNOWN_CODES:
         return KNOWN_CODES[code]
     foreign = FOREIGN_CODES.get(code)
-    return foreign[1] if foreign else "an enrollment error code"
+    if foreign:
+        return foreign[1]
+    return device_code_meaning(code) or "an enrollment error code"
 
 
 def _codes(lowered: str) -> tuple[str, ...]:

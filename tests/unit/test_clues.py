@@ -39,3 +39,11 @@ def test_one_finding_per_kind_with_every_clue_it_rests_on():
         "device_clock",
     ]
     assert device_causes(["0x80180014"]) == []  # a tenant-side code names no device cause
+
+
+def test_a_device_code_pasted_is_explained_on_the_first_card_by_what_it_means():
+    from bot.domain.recognizer import code_meaning
+
+    assert code_meaning("0x80072efd") == "cannot connect (the device's network)"
+    assert code_meaning("0x80072f8f") == "TLS secure channel failure (TLS to the services)"
+    assert code_meaning("0x80180014") == "an enrollment restriction blocks this platform or version"  # unchanged

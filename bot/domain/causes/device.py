@@ -99,6 +99,21 @@ DEVICE_CODES: dict[str, tuple[str, str]] = {
 }
 
 
+KIND_LABELS = {
+    "network": "the device's network",
+    "tls": "TLS to the services",
+    "clock": "the device's clock",
+    "edition": "the Windows edition",
+    "quota": "the device quota",
+}
+
+
+def device_code_meaning(code: str) -> str | None:
+    """ "cannot connect (the device's network)"; None for a code that names no device-side cause."""
+    entry = DEVICE_CODES.get(code.lower())
+    return f"{entry[1]} ({KIND_LABELS[entry[0]]})" if entry else None
+
+
 def _seen(clues: list[CodeClue]) -> str:
     shown = [f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {c.where()}" for c in clues]
     more = len(shown) - MAX_SHOWN

@@ -6,9 +6,11 @@ section "Troubleshooting Windows bulk enrollment"): "Bulk enrollment is consider
 and because of it, only the "Default" enrollment restriction in Intune would apply during enrollment. Make sure
 Windows platform is allowed in the default restriction, otherwise, the enrollment will fail."
 
-Priority still decides which assigned restriction a *user* gets (Microsoft, "Set enrollment restrictions":
-the restriction of highest priority, i.e. the lowest number, among those assigned to the user's groups); the card
-names that one to say it does not apply to bulk enrollment.
+Priority still decides which assigned restriction a *user* gets (Microsoft, "Set enrollment restrictions", memdocs
+`enrollment-restrictions-set.md`, "Change enrollment restriction priority": "Users are subject only to the highest
+priority restriction assigned to a group that they are in. For example, Joe is in group A assigned to priority 5
+restrictions and also in group B assigned to priority 2 restrictions. Joe is subject only to the priority 2
+restrictions."); the card names that one to say it does not apply to bulk enrollment.
 """
 
 from __future__ import annotations
