@@ -18,7 +18,7 @@ IN_MESSAGE = ""  # the source of a clue the person wrote or pasted
 class CodeClue:
     code: str  # "0x80072efd": lower case, as the recognizer extracts it
     source: str = IN_MESSAGE  # where it was seen: an event log channel, "Intune's troubleshooting events"
-    at: datetime | None = None  # when the device logged it
+    at: datetime | None = None  # when the device logged it: aware, or naive when the log gave no zone
     event: str = ""  # e.g. "event 304"
 
     def where(self) -> str:
@@ -26,7 +26,12 @@ class CodeClue:
         if self.source == IN_MESSAGE:
             return "in your message"
         event = f" ({self.event})" if self.event else ""
-        when = f" at {self.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if self.at is not None else ""
+        if self.at is None:
+            when = ""
+        elif self.at.tzinfo is None:  # an export that did not say the zone: the device's own clock
+            when = f" at {self.at:%Y-%m-%d %H:%M} device time"
+        else:
+            when = f" at {self.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
         return f"seen in {self.source}{event}{when}"
 
 

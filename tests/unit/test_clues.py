@@ -16,6 +16,8 @@ def test_a_pasted_code_is_in_your_message_and_a_logged_one_says_channel_event_an
         "0x80072efd", CHANNEL, datetime(2026, 11, 26, 12, 30, tzinfo=timezone(timedelta(hours=1))), "event 304"
     )
     assert logged.where() == f"seen in {CHANNEL} (event 304) at 2026-11-26 11:30 UTC"
+    unzoned = CodeClue("0x80072efd", CHANNEL, datetime(2026, 11, 26, 12, 30))  # an export without a zone
+    assert unzoned.where() == f"seen in {CHANNEL} at 2026-11-26 12:30 device time"
 
 
 def test_codes_become_clues_once_each_and_in_lower_case():

@@ -6,7 +6,9 @@ Each finding says what was seen (the code, where, when) and what to do on the de
   whose values "are also returned in the lower 16 bits of HRESULT error returns": 0x80072EFD is 12029
   ERROR_WINHTTP_CANNOT_CONNECT, 0x80072EE2 12002 ERROR_WINHTTP_TIMEOUT, 0x80072EE7 12007
   ERROR_WINHTTP_NAME_NOT_RESOLVED, 0x80072F8F 12175 ERROR_WINHTTP_SECURE_FAILURE, 0x80072F0D 12045
-  ERROR_WINHTTP_SECURE_INVALID_CA, 0x80072F05 12037 ERROR_WINHTTP_SECURE_CERT_DATE_INVALID.
+  ERROR_WINHTTP_SECURE_INVALID_CA, 0x80072F05 12037 ERROR_WINHTTP_SECURE_CERT_DATE_INVALID, 0x80072EFE 12030
+  ERROR_WINHTTP_CONNECTION_ERROR, 0x80072F78 12152 ERROR_WINHTTP_INVALID_SERVER_RESPONSE, 0x80072F06 12038
+  ERROR_WINHTTP_SECURE_CERT_CN_INVALID, 0x80072F19 12057 ERROR_WINHTTP_SECURE_CERT_REV_FAILED.
 - The enrollment codes: "MDM registration constants" (win32 `mdm-registration-constants.md`) and the DSREG table
   of "Azure AD integration with MDM" (windows-itpro-docs).
 - The endpoints a device must reach: Intune's "Network endpoints for Microsoft Intune" (memdocs
@@ -84,12 +86,16 @@ DEVICE_CODES: dict[str, tuple[str, str]] = {
     "0x80072efd": ("network", "cannot connect"),
     "0x80072ee2": ("network", "timed out"),
     "0x80072ee7": ("network", "name not resolved (DNS)"),
+    "0x80072efe": ("network", "connection aborted"),
+    "0x80072f78": ("network", "invalid server response, often a proxy"),
     "0x80180010": ("network", "network or DNS failure"),
     "0x801c0006": ("network", "registration service unreachable"),
     "0x801c000c": ("network", "registration service unreachable"),
     "0x801c0012": ("network", "discovery failed"),
     "0x80072f8f": ("tls", "TLS secure channel failure"),
     "0x80072f0d": ("tls", "certificate from an untrusted root"),
+    "0x80072f06": ("tls", "certificate name does not match"),
+    "0x80072f19": ("tls", "certificate revocation check failed"),
     "0x80072f05": ("clock", "certificate date invalid"),
     "0x80180016": ("clock", "check the device's time"),
     "0x8018000d": ("clock", "certificate date invalid"),
