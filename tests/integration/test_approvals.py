@@ -546,19 +546,38 @@ async def test_without_the_conditional_access_write_permission_the_portal_steps_
     assert ca_writes(sim) == []
 
 
-async def test_a_conditional_access_plan_goes_stale_when_the_policy_changes_first(approvals_bot, connector, sim):
+def _exclude_nestor(policy: dict[str, Any]) -> None:
+    policy["conditions"]["users"]["excludeUsers"].append(NESTOR)
+
+
+def _report_only(policy: dict[str, Any]) -> None:
+    policy["state"] = "enabledForReportingButNotEnforced"
+
+
+def _off(policy: dict[str, Any]) -> None:
+    policy["state"] = "disabled"
+
+
+@pytest.mark.parametrize(
+    "change", [_exclude_nestor, _report_only, _off], ids=["who it covers", "report-only", "disabled"]
+)
+async def test_a_conditional_access_plan_goes_stale_when_the_policy_changes_first(
+    approvals_bot, connector, sim, change
+):
+    """Every condition the exclusion rests on: who the policy covers, and that it is enforced at all (a policy
+    switched to report-only or off needs no exclusion, and who it covers is then unchanged)."""
     bot = approvals_bot
     sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
     next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
     await use_channel(bot, connector)
     status_card = await request_exclusion(bot, connector, sim)
     request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
-    # someone changes who the policy covers before it is approved
-    sim.tenant.extra["conditionalAccessPolicies"][-1]["conditions"]["users"]["excludeUsers"].append(NESTOR)
+    change(sim.tenant.extra["conditionalAccessPolicies"][-1])  # before it is approved
     await act(bot, connector, "approval.approve", request_id, MEGAN)
     await bot.idle()
     assert ca_writes(sim) == []
-    assert "was not applied. Nothing was written." in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+    words = text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+    assert "whether it is enforced" in words and "was not applied. Nothing was written." in words
 
 
 async def test_allowing_windows_in_an_enrollment_restriction_goes_through_approval(approvals_bot, connector, sim):
@@ -569,14 +588,7 @@ async def test_allowing_windows_in_an_enrollment_restriction_goes_through_approv
     app = next(iter(sim.tenant.apps.values()))
     app.permissions += ("DeviceManagementServiceConfig.ReadWrite.All",)
     await use_channel(bot, connector)
-    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
-    card = connector.cards()[-1]
-    session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
-    _, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}))
-    (button,) = [a for a in actions_in(body["value"]) if a["data"].get("option", "").startswith("restriction:")]
-    assert "allow Windows in 'All users and all devices'" in button["title"]
-    _, body = await bot.post(card_action(connector.url, "approval.request", button["data"], reply_to="r-2"))
-    request_id = next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a.get("data", {}))
+    request_id = await request_allow_windows(bot, connector)
     assert "Windows (MDM) enrollment will be allowed" in text_of(connector.cards_in(CHANNEL)[-1][1])
     await act(bot, connector, "approval.approve", request_id, MEGAN)
     await bot.idle()
@@ -626,6 +638,7 @@ async def request_allow_windows(bot, connector) -> str:
     session_id = next(a["data"]["sessionId"] for a in connector.cards()[-1]["actions"] if "sessionId" in a["data"])
     _, body = await bot.post(card_action(connector.url, "diagnosis.step", {"sessionId": session_id, "step": "join"}))
     (button,) = [a for a in actions_in(body["value"]) if a["data"].get("option", "").startswith("restriction:")]
+    assert "allow Windows in 'All users and all devices'" in button["title"]
     _, body = await bot.post(card_action(connector.url, "approval.request", button["data"], reply_to="r-3"))
     return next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a.get("data", {}))
 
@@ -647,23 +660,6 @@ async def test_a_restriction_changed_between_request_and_approval_makes_the_requ
     assert default["windowsRestriction"]["platformBlocked"] is True
     words = text_of(connector.cards_in(CHANNEL, "update")[-1][1])
     assert "'All users and all devices' changed after this plan was made" in words and "Nothing was written" in words
-
-
-@pytest.mark.parametrize("state", ["enabledForReportingButNotEnforced", "disabled"])
-async def test_a_policy_switched_to_report_only_or_off_before_approval_gets_no_exclusion(
-    approvals_bot, connector, sim, state
-):
-    bot = approvals_bot
-    sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
-    next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
-    await use_channel(bot, connector)
-    status_card = await request_exclusion(bot, connector, sim)
-    request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
-    sim.tenant.extra["conditionalAccessPolicies"][-1]["state"] = state  # who it covers is unchanged
-    await act(bot, connector, "approval.approve", request_id, MEGAN)
-    await bot.idle()
-    assert ca_writes(sim) == []
-    assert "whether it is enforced" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
 
 
 @pytest.mark.parametrize("state", ["enabledForReportingButNotEnforced", "disabled"])
