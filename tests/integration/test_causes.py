@@ -278,3 +278,28 @@ async def test_the_simulated_tenant_patches_a_conditional_access_policy_as_graph
     done = await graph(sim, "PATCH", path, json={"state": "disabled"})
     assert done.status_code == 204 and done.content == b""
     assert sim.tenant.extra["conditionalAccessPolicies"][0]["state"] == "disabled"
+
+
+async def test_sign_ins_failed_by_a_policy_now_report_only_or_off_ask_for_no_exclusion(bot, connector, sim):
+    allow_all(sim)
+    upn = f"package_{PKG}@contoso.onmicrosoft.com"
+    sim.tenant.extra["signIns"] = [sign_in(upn, 53003, "Block outside school network")]
+    policy = ca_policy(
+        "Block outside school network",
+        users={"includeUsers": ["All"]},
+        apps={"includeApplications": ["All"]},
+        controls=["block"],
+        state="disabled",
+    )
+    sim.tenant.extra["conditionalAccessPolicies"].append(policy)
+    words = await diagnose(bot, connector)
+    assert "Past sign-ins of package accounts failed on Conditional Access" in words
+    assert "'Block outside school network' is now report-only or off" in words
+    assert "Exclude the package accounts" not in words
+    assert "Sign-ins of package accounts fail on Conditional Access" not in words
+    # Back on, and not judged (its condition is a location): the sign-ins' cause names it, with the exclusion.
+    policy["state"] = "enabled"
+    policy["grantControls"]["builtInControls"] = []
+    words = await diagnose(bot, connector)
+    assert "Sign-ins of package accounts fail on Conditional Access" in words
+    assert "Exclude the package accounts (a group of them) from 'Block outside school network'" in words

@@ -233,6 +233,7 @@ def conditional_access_causes(
     sign-in logs' evidence where they were readable. Sign-ins stopped by Conditional Access with no policy
     found (one the bot could not judge, e.g. by location) are a cause of their own."""
     sign_ins = list(sign_ins)
+    policies = list(policies)
     evidence = sign_in_evidence(sign_ins)
     usable = [a for a in accounts if a.account_enabled]
     hits: list[tuple[ConditionalAccessPolicy, int]] = []
@@ -247,15 +248,36 @@ def conditional_access_causes(
         if not blocked:
             return []
         named = sorted({p for s in blocked for p in s.policies})
+        # A policy the sign-ins name that is now report-only or off enforces nothing: no exclusion is asked for it.
+        states = {p.name: p.state for p in policies}
+        off = [n for n in named if states.get(n, "enabled") != "enabled"]
+        live = [n for n in named if n not in off]
+        now_off = f" {_names(off)} {'is' if len(off) == 1 else 'are'} now report-only or off." if off else ""
+        if named and not live:
+            return [
+                Cause(
+                    "conditional_access_sign_ins_past",
+                    False,
+                    "Past sign-ins of package accounts failed on Conditional Access",
+                    f"{evidence} The sign-ins name {_names(named)}.{now_off} Those policies stop no join now, so "
+                    "these failures are from before the change.",
+                    fix="Apply the package again; if it still fails, check again here for what stops it now.",
+                    portal=CA_PORTAL,
+                    permission="Policy.Read.All, AuditLog.Read.All",
+                )
+            ]
         return [
             Cause(
                 "conditional_access_sign_ins",
                 True,
                 "Sign-ins of package accounts fail on Conditional Access",
                 evidence
-                + (f" The sign-ins name {_names(named)}." if named else "")
+                + (f" The sign-ins name {_names(live)}." if live else "")
+                + now_off
                 + " I found no policy I could judge that does it (its conditions may be locations or platforms).",
-                fix="Exclude the package accounts (a group of them) from the policy the sign-in logs name.",
+                fix="Exclude the package accounts (a group of them) from "
+                + (_names(live) if live else "the policy the sign-in logs name")
+                + ".",
                 portal=CA_PORTAL,
                 permission="Policy.Read.All, AuditLog.Read.All",
             )
