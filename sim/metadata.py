@@ -123,12 +123,20 @@ class GraphMetadata:
             if name not in declared:
                 raise GraphFailure(400, code, f"Could not find a property named '{name}' on type '{type_name}'.")
 
-    def check_expand(self, names: Iterable[str] | None, type_name: str, code: str = DIRECTORY) -> None:
-        """$expand: a navigation property; a structural one is refused with the OData library's own words."""
+    def check_expand(
+        self, names: Iterable[str] | None, type_name: str, code: str = DIRECTORY, served: Iterable[str] = ()
+    ) -> None:
+        """$expand: a navigation property; a structural one is refused with the OData library's own words. A
+        navigation property Graph would expand but the simulator does not render (`served` lists those it does)
+        is said plainly rather than answered without it."""
         navigation = self.navigation(type_name)
         structural = self.properties(type_name)
         for name in names or ():
             if name in navigation:
+                if name not in served:
+                    raise GraphFailure(
+                        501, "NotImplemented", f"The simulated tenant does not serve $expand={name} on {type_name}."
+                    )
                 continue
             if name in structural:
                 raise GraphFailure(

@@ -312,7 +312,7 @@ class GraphSimulator:
             return GraphResponse(204, None)
         if name == "enrollmentConfigurations.get":
             expand = expand_of(query)
-            metadata().check_expand(expand, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE)
+            metadata().check_expand(expand, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE, ["assignments"])
             stored = tenant.enrollment_configuration(match["id"])
             item = {k: v for k, v in stored.items() if k != "assignments"}
             if expand:  # assignments are a navigation property: only there when expanded
@@ -341,7 +341,7 @@ class GraphSimulator:
             )
         if name == "enrollmentConfigurations.list":
             expand = expand_of(query)
-            metadata().check_expand(expand, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE)
+            metadata().check_expand(expand, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE, ["assignments"])
 
             def configuration(item: dict[str, Any]) -> dict[str, Any]:
                 rendered = {k: v for k, v in item.items() if k != "assignments"}
