@@ -256,3 +256,46 @@ def test_every_route_the_simulator_serves_has_its_permission_row():
     assert not missing
     for name, requirement in APPLICATION_PERMISSIONS.items():
         assert requirement.page.startswith("https://learn.microsoft.com/graph/api/"), name
+
+
+async def test_every_json_answer_says_its_odata_context(mdm_sim):
+    """Graph names the metadata of what it returns on every entity and collection answer (not on $batch's
+    envelope, whose items carry their own)."""
+    from sim.server import ROUTES
+
+    reader = tuple(sorted({p for r in APPLICATION_PERMISSIONS.values() for alt in r.alternatives for p in alt}))
+    sim = mdm_sim
+    paths = {
+        "policy.get": "v1.0/policies/deviceRegistrationPolicy",
+        "users.list": "v1.0/users",
+        "users.get": f"v1.0/users/{ADELE}",
+        "users.transitiveMemberOf": f"v1.0/users/{ADELE}/transitiveMemberOf",
+        "groups.get": f"v1.0/groups/{JOINERS}",
+        "groups.transitiveMembers": f"v1.0/groups/{JOINERS}/transitiveMembers",
+        "troubleshootingEvents.list": "v1.0/deviceManagement/troubleshootingEvents",
+        "conditionalAccess.list": "v1.0/identity/conditionalAccess/policies",
+        "conditionalAccess.get": "v1.0/identity/conditionalAccess/policies/"
+        + sim.tenant.extra["conditionalAccessPolicies"][0]["id"],
+        "enrollmentConfigurations.list": "v1.0/deviceManagement/deviceEnrollmentConfigurations",
+        "enrollmentConfigurations.get": f"v1.0/deviceManagement/deviceEnrollmentConfigurations/{RESTRICTION}",
+        "signIns.list": "v1.0/auditLogs/signIns",
+        "deletedUsers.list": "v1.0/directory/deletedItems/microsoft.graph.user",
+    }
+    posts = {
+        "users.checkMemberGroups": (f"v1.0/users/{ADELE}/checkMemberGroups", {"groupIds": [APPROVERS]}),
+        "directoryObjects.getByIds": ("v1.0/directoryObjects/getByIds", {"ids": [ADELE]}),
+    }
+    answered = {}
+    for route, path in paths.items():
+        answered[route] = await call(sim, "GET", path, roles=reader)
+    for route, (path, body) in posts.items():
+        answered[route] = await call(sim, "POST", path, roles=reader, json=body)
+    headers = {"Authorization": f"Bearer {delegated_token(sim.tenant, 'Policy.Read.All')}"}
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(sim.ca_pem))) as client:
+        url = f"{sim.url}/beta/policies/mobileDeviceManagementPolicies"
+        answered["mdmPolicies.list"] = await client.get(url, headers=headers)
+    for route, response in answered.items():
+        assert response.status_code == 200, (route, response.text)
+        assert "/$metadata#" in response.json()["@odata.context"], route
+    readers = {r.name for r in ROUTES if r.method in ("GET", "POST") and r.name != "batch"}
+    assert readers == set(answered)  # a new route is checked here too
