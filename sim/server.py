@@ -89,6 +89,38 @@ ROUTES = [
 ]
 
 
+# The type each v1.0 read returns, and the query options its handler applies itself (checking them there);
+# any other $select or $expand is checked here: undeclared is Graph's 400, declared but not rendered is said (501).
+QUERY_SHAPES: dict[str, tuple[str, frozenset[str]]] = {
+    "policy.get": ("microsoft.graph.deviceRegistrationPolicy", frozenset()),
+    "users.list": ("microsoft.graph.user", frozenset({"$select", "$expand"})),
+    "users.get": ("microsoft.graph.user", frozenset({"$select", "$expand"})),
+    "users.transitiveMemberOf": ("microsoft.graph.group", frozenset()),
+    "groups.get": ("microsoft.graph.group", frozenset({"$select", "$expand"})),
+    "groups.transitiveMembers": ("microsoft.graph.directoryObject", frozenset({"$select"})),
+    "troubleshootingEvents.list": ("microsoft.graph.enrollmentTroubleshootingEvent", frozenset()),
+    "conditionalAccess.list": ("microsoft.graph.conditionalAccessPolicy", frozenset()),
+    "conditionalAccess.get": ("microsoft.graph.conditionalAccessPolicy", frozenset()),
+    "enrollmentConfigurations.list": ("microsoft.graph.deviceEnrollmentConfiguration", frozenset({"$expand"})),
+    "enrollmentConfigurations.get": ("microsoft.graph.deviceEnrollmentConfiguration", frozenset({"$expand"})),
+    "signIns.list": ("microsoft.graph.signIn", frozenset()),
+    "deletedUsers.list": ("microsoft.graph.user", frozenset({"$select"})),
+}
+
+
+def _check_query_options(route: str, query: dict[str, str]) -> None:
+    shape = QUERY_SHAPES.get(route)
+    if shape is None:
+        return
+    type_name, honoured = shape
+    code = SERVICE if route.startswith(("troubleshootingEvents", "conditionalAccess", "enrollment")) else DIRECTORY
+    if "$select" in query and "$select" not in honoured:
+        metadata().check_select(select_of(query), type_name, code)
+        raise GraphFailure(501, "NotImplemented", f"The simulated tenant does not apply $select on {type_name} here.")
+    if "$expand" in query and "$expand" not in honoured:
+        metadata().check_expand(expand_of(query), type_name, code)
+
+
 BETA_ONLY = frozenset({"mdmPolicies.list"})  # v1.0 has no such segment: 400 before any authorization
 
 
@@ -215,6 +247,7 @@ class GraphSimulator:
         tenant = self.tenant
         base = f"{origin}/{version}"
         name = route.name
+        _check_query_options(name, query)
         if name == "policy.get":
             return GraphResponse(
                 200, {"@odata.context": f"{base}/$metadata#policies/deviceRegistrationPolicy/$entity", **tenant.policy}

@@ -185,6 +185,16 @@ async def test_expand_names_a_declared_navigation_property(sim):
     assert "assignments" not in plain and expanded["assignments"]
     status, _, message = error_of(await call(sim, "GET", "v1.0/users?$expand=manager", roles=("User.Read.All",)))
     assert status == 501 and "does not serve $expand=manager" in message  # said, not answered without it
+    # The same on every read, not only those whose handler expands something.
+    ca = "v1.0/identity/conditionalAccess/policies"
+    status, code, message = error_of(await call(sim, "GET", f"{ca}?$expand=owners", roles=("Policy.Read.All",)))
+    assert (status, code) == (
+        400,
+        "BadRequest",
+    ) and "named 'owners' on type 'microsoft.graph.conditionalAccessPolicy'" in (message)
+    signins = "v1.0/auditLogs/signIns?$select=id,nickname"
+    status, _, message = error_of(await call(sim, "GET", signins, roles=("AuditLog.Read.All",)))
+    assert status == 400 and message == "Could not find a property named 'nickname' on type 'microsoft.graph.signIn'."
 
 
 def delegated_token(tenant: Tenant, scopes: str) -> str:
