@@ -738,7 +738,31 @@ async def control_events(request: web.Request) -> web.Response:
     return web.json_response({"count": len(tenant.events)})
 
 
+# What the simulator serves from a fixture, by the type Graph declares for it: a fixture object Graph could not
+# return (an undeclared property, a value of the wrong type) is refused when the simulator starts.
+FIXTURE_TYPES = {
+    "conditionalAccessPolicies": "microsoft.graph.conditionalAccessPolicy",
+    "deviceEnrollmentConfigurations": "microsoft.graph.deviceEnrollmentConfiguration",
+    "signIns": "microsoft.graph.signIn",
+}
+
+
+def check_fixture(tenant: Tenant) -> None:
+    served: list[tuple[str, Any, str]] = [
+        ("deviceRegistrationPolicy", tenant.policy, "microsoft.graph.deviceRegistrationPolicy"),
+        *(("troubleshootingEvents", e, "microsoft.graph.enrollmentTroubleshootingEvent") for e in tenant.events),
+    ]
+    for key, type_name in FIXTURE_TYPES.items():
+        served += [(key, item, type_name) for item in tenant.extra.get(key, [])]
+    for key, item, type_name in served:
+        try:
+            metadata().check_body(item, type_name)
+        except GraphFailure as failure:
+            raise ValueError(f"tenant fixture {key}: {failure.message}") from failure
+
+
 def create_sim_app(tenant: Tenant, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    check_fixture(tenant)
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[SIMULATOR] = GraphSimulator(tenant, clock)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token_endpoint)

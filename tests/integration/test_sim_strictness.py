@@ -309,3 +309,14 @@ async def test_every_json_answer_says_its_odata_context(mdm_sim):
         assert "/$metadata#" in response.json()["@odata.context"], route
     readers = {r.name for r in ROUTES if r.method in ("GET", "POST") and r.name != "batch"}
     assert readers == set(answered)  # a new route is checked here too
+
+
+async def test_a_fixture_object_graph_could_not_return_is_refused_at_start(fixture_data, tls_dir):
+    data = copy.deepcopy(fixture_data)
+    data["conditionalAccessPolicies"][0]["conditions"]["clientAppTypes"] = ["everything"]
+    with pytest.raises(ValueError, match="tenant fixture conditionalAccessPolicies: Invalid value specified"):
+        await start_sim(Tenant.from_fixture(data), tls_dir)
+    data = copy.deepcopy(fixture_data)
+    data["deviceRegistrationPolicy"]["azureADJoin"]["allowEveryone"] = True
+    with pytest.raises(ValueError, match="'allowEveryone' does not exist on type 'microsoft.graph.azureADJoinPolicy'"):
+        await start_sim(Tenant.from_fixture(data), tls_dir)
