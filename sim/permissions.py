@@ -58,7 +58,10 @@ APPLICATION_PERMISSIONS: Mapping[str, Requirement] = {
         _any("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
         DOCS + "user-get?view=graph-rest-1.0",
     ),
-    # checkMemberGroups, "Group memberships for other users", Application: pairs, never a Group permission alone.
+    # checkMemberGroups, "Group memberships for other users", Application: "User.Read.All and GroupMember.Read.All,
+    # User.Read.All and Group.Read.All, Directory.Read.All": pairs, never a Group permission alone. (The page's
+    # delegated rows, and the getMemberGroups page's application row, also list User.ReadBasic.All pairs; this
+    # page's application row does not, so the simulator does not accept them here.)
     "users.checkMemberGroups": Requirement(
         (
             _all("User.Read.All", "GroupMember.Read.All"),
