@@ -6,9 +6,12 @@ The wording of each refusal is the OData library's (Microsoft.OData.Core), which
 "The property 'x' does not exist on type 't'. Make sure to only use property names that are defined by the type or
 mark the type as open type." (seen in Graph answers, e.g. msgraph-sdk-python#313, msgraph-sdk-dotnet#450), "Could
 not find a property named 'x' on type 't'." ($select), "Parsing OData Select and Expand failed: ..." ($expand, e.g.
-msgraph-sdk-powershell#2103), "The parameter 'x' in the request payload is not a valid parameter for the operation
-'a'." (action bodies). Directory workloads answer with the code Request_BadRequest, Intune and Conditional Access
-with BadRequest; Conditional Access replaces the detail with its own schema error (see CA_SCHEMA_ERROR).
+msgraph-sdk-powershell#2103). Those three were found in real Graph answers; the others (an undeclared action
+parameter, a missing one, a value of the wrong type, a type not derived from the declared one, an unexpected JSON
+node) are the OData library's own messages, and an enum value that is not a member gets the directory's "Invalid
+value specified for property ..."; none of these could be matched to a recorded Graph answer here. Directory
+workloads answer with the code Request_BadRequest, Intune and Conditional Access with BadRequest; Conditional Access
+replaces the detail with its own schema error (see CA_SCHEMA_ERROR).
 """
 
 from __future__ import annotations
