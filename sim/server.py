@@ -689,6 +689,11 @@ async def graph_handler(request: web.Request) -> web.Response:
     )
     headers = dict(response.headers or {})
     headers["Date"] = format_datetime(utcnow(), usegmt=True)
+    error = response.body.get("error") if isinstance(response.body, dict) else None
+    if isinstance(error, dict):  # Graph's innerError names the request as its headers do
+        error.setdefault("innerError", {}).update(
+            {"request-id": client_request_id, "client-request-id": client_request_id}
+        )
     return _json(response.status, response.body, headers, request_id=client_request_id)
 
 

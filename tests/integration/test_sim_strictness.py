@@ -125,8 +125,11 @@ async def test_a_restriction_patch_with_an_undeclared_windows_restriction_proper
 async def test_action_bodies_carry_only_the_parameters_the_action_declares(sim):
     check = f"v1.0/users/{ADELE}/checkMemberGroups"
     body = {"groupIds": [APPROVERS], "securityEnabledOnly": True}  # getMemberGroups' parameter, not this one's
-    status, code, message = error_of(await call(sim, "POST", check, json=body))
+    refused = await call(sim, "POST", check, json=body)
+    status, code, message = error_of(refused)
     assert (status, code) == (400, "Request_BadRequest")
+    inner = refused.json()["error"]["innerError"]  # Graph's error shape: the ids its headers carry, and the date
+    assert inner["request-id"] == inner["client-request-id"] == refused.headers["request-id"] and inner["date"]
     assert message == (
         "The parameter 'securityEnabledOnly' in the request payload is not a valid parameter for the operation "
         "'checkMemberGroups'."
