@@ -51,12 +51,16 @@ EVENTS_PAGE_SIZE = 1000  # the simulated tenant's maximum; Intune pages troubles
 USER_FIELDS = ("id", "userPrincipalName", "displayName", "accountEnabled", "createdDateTime")
 DIRECTORY_READ = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
 
-# The least-privileged application permission each operation needs (said in a 403's explanation).
+# The least-privileged application permission each operation needs (said in a 403's explanation), as Microsoft's
+# permissions page for the API it calls lists it (sim/permissions.py holds those pages, and a test holds the two
+# together).
 PERMISSIONS = {
     "read the device registration policy": "Policy.Read.DeviceConfiguration",
     "change the device registration policy": "Policy.ReadWrite.DeviceConfiguration",
     "list the package accounts": "User.Read.All",
-    "check group memberships": "GroupMember.Read.All",
+    "check group memberships": "GroupMember.ReadBasic.All",
+    # checkMemberGroups: for an app, a User permission and a Group permission together.
+    "check an approver's group membership": "User.Read.All and GroupMember.Read.All",
     "resolve names": "User.Read.All (users) and GroupMember.Read.All (groups)",
     "read troubleshooting events": "DeviceManagementManagedDevices.Read.All",
     "read Conditional Access policies": "Policy.Read.All",
@@ -588,7 +592,7 @@ class MsGraphGateway:
 
     async def is_member(self, user_id: str, group_id: str) -> bool:
         """Transitive membership, checked at the moment someone acts (never cached)."""
-        operation = "check group memberships"
+        operation = "check an approver's group membership"
         try:
             body, _ = await self._send(
                 operation, Method.POST, f"/users/{user_id}/checkMemberGroups", {"groupIds": [group_id]}

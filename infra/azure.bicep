@@ -151,6 +151,8 @@ module bot 'modules/bot.bicep' = {
   }
 }
 
+// The least privilege Microsoft's permission page lists for each API the bot calls (sim/permissions.py cites them;
+// tests/unit/test_deployment.py holds this list, the README's table, the demo tenant and the bot's claims together).
 module graphPermissions 'modules/graph-permissions.bicep' = {
   name: 'graph-permissions'
   params: {

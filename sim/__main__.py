@@ -32,7 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     tls_dir = args.tls_dir or Path(tempfile.mkdtemp(prefix="sim-tls-"))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port, args.tenant, tls_dir))
+        try:
+            asyncio.run(_serve(args.port, args.tenant, tls_dir))
+        except ValueError as exc:  # a fixture the simulator cannot serve: say what, in one line
+            parser.exit(2, f"python -m sim: {exc}\n")
 
 
 if __name__ == "__main__":

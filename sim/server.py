@@ -17,25 +17,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
 
+from sim.metadata import CA_SCHEMA_ERROR, DIRECTORY, SERVICE, expand_of, metadata, select_of
+from sim.permissions import authorize_app
 from sim.tenant import (
-    AUDIT_READ,
-    CA_READ,
-    CA_WRITE,
-    DIRECTORY_READ,
-    ENROLLMENT_CONFIG_READ,
-    ENROLLMENT_CONFIG_WRITE,
-    EVENTS_READ,
     GRAPH_SCOPE,
-    GROUP_MEMBER_READ,
-    GROUP_PROPERTIES,
-    POLICY_READ,
-    POLICY_WRITE,
-    USER_PROPERTIES,
-    USER_READ,
     Fault,
     GraphFailure,
     Tenant,
-    check_properties,
     filter_property,
     issue_token,
     parse_user_filter,
@@ -56,64 +44,84 @@ class Route:
     name: str
     method: str
     pattern: re.Pattern[str]
-    permissions: tuple[str, ...]
 
 
 ROUTES = [
-    Route("policy.get", "GET", re.compile(r"^policies/deviceRegistrationPolicy$"), POLICY_READ),
-    Route("policy.put", "PUT", re.compile(r"^policies/deviceRegistrationPolicy$"), POLICY_WRITE),
-    Route("users.list", "GET", re.compile(r"^users$"), USER_READ),
-    Route("users.get", "GET", re.compile(r"^users/(?P<id>[^/]+)$"), USER_READ),
+    Route("policy.get", "GET", re.compile(r"^policies/deviceRegistrationPolicy$")),
+    Route("policy.put", "PUT", re.compile(r"^policies/deviceRegistrationPolicy$")),
+    Route("users.list", "GET", re.compile(r"^users$")),
+    Route("users.get", "GET", re.compile(r"^users/(?P<id>[^/]+)$")),
     Route(
-        "users.checkMemberGroups",
-        "POST",
-        re.compile(r"^(?:users|directoryObjects)/(?P<id>[^/]+)/checkMemberGroups$"),
-        GROUP_MEMBER_READ,
+        "users.checkMemberGroups", "POST", re.compile(r"^(?:users|directoryObjects)/(?P<id>[^/]+)/checkMemberGroups$")
     ),
     Route(
         "users.transitiveMemberOf",
         "GET",
         re.compile(r"^users/(?P<id>[^/]+)/transitiveMemberOf(?:/microsoft\.graph\.group)?$"),
-        GROUP_MEMBER_READ,
     ),
-    Route("groups.get", "GET", re.compile(r"^groups/(?P<id>[^/]+)$"), GROUP_MEMBER_READ),
+    Route("groups.get", "GET", re.compile(r"^groups/(?P<id>[^/]+)$")),
     Route(
         "groups.transitiveMembers",
         "GET",
         re.compile(r"^groups/(?P<id>[^/]+)/transitiveMembers(?:/microsoft\.graph\.(?P<cast>user|group))?$"),
-        GROUP_MEMBER_READ,
     ),
-    Route("directoryObjects.getByIds", "POST", re.compile(r"^directoryObjects/getByIds$"), DIRECTORY_READ),
-    Route("troubleshootingEvents.list", "GET", re.compile(r"^deviceManagement/troubleshootingEvents$"), EVENTS_READ),
-    Route("conditionalAccess.list", "GET", re.compile(r"^identity/conditionalAccess/policies$"), CA_READ),
-    Route("conditionalAccess.get", "GET", re.compile(r"^identity/conditionalAccess/policies/(?P<id>[^/]+)$"), CA_READ),
-    Route(
-        "conditionalAccess.patch", "PATCH", re.compile(r"^identity/conditionalAccess/policies/(?P<id>[^/]+)$"), CA_WRITE
-    ),
-    Route(
-        "enrollmentConfigurations.list",
-        "GET",
-        re.compile(r"^deviceManagement/deviceEnrollmentConfigurations$"),
-        ENROLLMENT_CONFIG_READ,
-    ),
-    Route("signIns.list", "GET", re.compile(r"^auditLogs/signIns$"), AUDIT_READ),
+    Route("directoryObjects.getByIds", "POST", re.compile(r"^directoryObjects/getByIds$")),
+    Route("troubleshootingEvents.list", "GET", re.compile(r"^deviceManagement/troubleshootingEvents$")),
+    Route("conditionalAccess.list", "GET", re.compile(r"^identity/conditionalAccess/policies$")),
+    Route("conditionalAccess.get", "GET", re.compile(r"^identity/conditionalAccess/policies/(?P<id>[^/]+)$")),
+    Route("conditionalAccess.patch", "PATCH", re.compile(r"^identity/conditionalAccess/policies/(?P<id>[^/]+)$")),
+    Route("enrollmentConfigurations.list", "GET", re.compile(r"^deviceManagement/deviceEnrollmentConfigurations$")),
+    Route("signIns.list", "GET", re.compile(r"^auditLogs/signIns$")),
     Route(
         "enrollmentConfigurations.get",
         "GET",
         re.compile(r"^deviceManagement/deviceEnrollmentConfigurations/(?P<id>[^/]+)$"),
-        ENROLLMENT_CONFIG_READ,
     ),
     Route(
         "enrollmentConfigurations.patch",
         "PATCH",
         re.compile(r"^deviceManagement/deviceEnrollmentConfigurations/(?P<id>[^/]+)$"),
-        ENROLLMENT_CONFIG_WRITE,
     ),
-    Route("deletedUsers.list", "GET", re.compile(r"^directory/deletedItems/microsoft\.graph\.user$"), USER_READ),
-    # Beta, delegated permissions only: checked in the handler (an app token has roles, never scp).
-    Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$"), ()),
-    Route("batch", "POST", re.compile(r"^\$batch$"), ()),
+    Route("deletedUsers.list", "GET", re.compile(r"^directory/deletedItems/microsoft\.graph\.user$")),
+    # Beta, delegated permissions only (sim/permissions.py).
+    Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$")),
+    Route("batch", "POST", re.compile(r"^\$batch$")),
 ]
+
+
+# The type each v1.0 read returns, and the query options its handler applies itself (checking them there);
+# any other $select or $expand is checked here: undeclared is Graph's 400, declared but not rendered is said (501).
+QUERY_SHAPES: dict[str, tuple[str, frozenset[str]]] = {
+    "policy.get": ("microsoft.graph.deviceRegistrationPolicy", frozenset()),
+    "users.list": ("microsoft.graph.user", frozenset({"$select", "$expand"})),
+    "users.get": ("microsoft.graph.user", frozenset({"$select", "$expand"})),
+    "users.transitiveMemberOf": ("microsoft.graph.group", frozenset()),
+    "groups.get": ("microsoft.graph.group", frozenset({"$select", "$expand"})),
+    "groups.transitiveMembers": ("microsoft.graph.directoryObject", frozenset({"$select"})),
+    "troubleshootingEvents.list": ("microsoft.graph.enrollmentTroubleshootingEvent", frozenset()),
+    "conditionalAccess.list": ("microsoft.graph.conditionalAccessPolicy", frozenset()),
+    "conditionalAccess.get": ("microsoft.graph.conditionalAccessPolicy", frozenset()),
+    "enrollmentConfigurations.list": ("microsoft.graph.deviceEnrollmentConfiguration", frozenset({"$expand"})),
+    "enrollmentConfigurations.get": ("microsoft.graph.deviceEnrollmentConfiguration", frozenset({"$expand"})),
+    "signIns.list": ("microsoft.graph.signIn", frozenset()),
+    "deletedUsers.list": ("microsoft.graph.user", frozenset({"$select"})),
+}
+
+
+def _check_query_options(route: str, query: dict[str, str]) -> None:
+    shape = QUERY_SHAPES.get(route)
+    if shape is None:
+        return
+    type_name, honoured = shape
+    code = SERVICE if route.startswith(("troubleshootingEvents", "conditionalAccess", "enrollment")) else DIRECTORY
+    if "$select" in query and "$select" not in honoured:
+        metadata().check_select(select_of(query), type_name, code)
+        raise GraphFailure(501, "NotImplemented", f"The simulated tenant does not apply $select on {type_name} here.")
+    if "$expand" in query and "$expand" not in honoured:
+        metadata().check_expand(expand_of(query), type_name, code)
+
+
+BETA_ONLY = frozenset({"mdmPolicies.list"})  # v1.0 has no such segment: 400 before any authorization
 
 
 @dataclass
@@ -186,6 +194,8 @@ class GraphSimulator:
         try:
             if route is None or match is None:
                 raise match_error(method, path)
+            if route.name in BETA_ONLY and version != "beta":
+                raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{path.split('/')[-1]}'.")
             if fault and fault.status:
                 raise _fault_failure(fault)
             self._authorize(route, claims)
@@ -220,11 +230,9 @@ class GraphSimulator:
         return None, None
 
     def _authorize(self, route: Route, claims: dict[str, Any]) -> None:
-        if not route.permissions:
-            return
-        roles = set(claims.get("roles", []))
-        if not roles.intersection(route.permissions):
-            raise GraphFailure(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if "scp" in claims:
+            return  # a delegated token: the signed-in user's access, not an app's roles
+        authorize_app(route.name, claims.get("roles", []))
 
     async def _handle(
         self,
@@ -239,11 +247,13 @@ class GraphSimulator:
         tenant = self.tenant
         base = f"{origin}/{version}"
         name = route.name
+        _check_query_options(name, query)
         if name == "policy.get":
             return GraphResponse(
                 200, {"@odata.context": f"{base}/$metadata#policies/deviceRegistrationPolicy/$entity", **tenant.policy}
             )
         if name == "policy.put":
+            metadata().check_body(body, "microsoft.graph.deviceRegistrationPolicy", DIRECTORY)
             updated = tenant.put_policy(body)
             return GraphResponse(
                 200, {"@odata.context": f"{base}/$metadata#policies/deviceRegistrationPolicy/$entity", **updated}
@@ -251,15 +261,16 @@ class GraphSimulator:
         if name == "users.list":
             return self._list_users(base, query)
         if name == "users.get":
+            select = select_of(query)
+            metadata().check_select(select, "microsoft.graph.user")
+            metadata().check_expand(expand_of(query), "microsoft.graph.user")
             user = tenant.user(match["id"])
-            select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
             return GraphResponse(
-                200, {"@odata.context": f"{base}/$metadata#users/$entity", **tenant.user_json(user, select)}
+                200, {"@odata.context": _entity_context(base, "users", select), **tenant.user_json(user, select)}
             )
         if name == "users.checkMemberGroups":
+            metadata().check_action("checkMemberGroups", "microsoft.graph.user", body)
             user = tenant.user(match["id"])
-            if not isinstance(body, dict) or not isinstance(body.get("groupIds"), list):
-                raise GraphFailure(400, "Request_BadRequest", "The request body must contain groupIds.")
             group_ids = body["groupIds"]
             if len(group_ids) > 20:
                 raise GraphFailure(
@@ -278,23 +289,26 @@ class GraphSimulator:
             groups = [tenant.group_json(g) for g in sorted(tenant.group_ids_of(user["id"]))]
             return self._page(base, f"users/{match['id']}/transitiveMemberOf", query, groups, 100, 999)
         if name == "groups.get":
+            select = select_of(query)
+            metadata().check_select(select, "microsoft.graph.group")
+            metadata().check_expand(expand_of(query), "microsoft.graph.group")
             if match["id"] not in tenant.groups:
                 raise GraphFailure(404, "Request_ResourceNotFound", f"Resource '{match['id']}' does not exist.")
-            return GraphResponse(200, tenant.group_json(match["id"]))
+            group = tenant.group_json(match["id"], select)
+            return GraphResponse(200, {"@odata.context": _entity_context(base, "groups", select), **group})
         if name == "groups.transitiveMembers":
             ids = tenant.transitive_member_ids(match["id"])
             cast = match["cast"]
             if cast:
                 ids = [i for i in ids if (i in tenant.groups) == (cast == "group")]
-            select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
-            declared = USER_PROPERTIES if cast == "user" else GROUP_PROPERTIES if cast == "group" else None
-            check_properties(
-                select, declared or (USER_PROPERTIES & GROUP_PROPERTIES), "microsoft.graph.directoryObject"
-            )
+            select = select_of(query)
+            members = () if cast else ("microsoft.graph.user", "microsoft.graph.group")
+            metadata().check_select(select, f"microsoft.graph.{cast or 'directoryObject'}", derived=members)
             path = f"groups/{match['id']}/transitiveMembers" + (f"/microsoft.graph.{cast}" if cast else "")
             return self._page(base, path, query, ids, 100, 999, decorate=lambda i: tenant.object_json(i, select))
         if name == "directoryObjects.getByIds":
-            if not isinstance(body, dict) or not isinstance(body.get("ids"), list) or not body["ids"]:
+            metadata().check_action("getByIds", "microsoft.graph.directoryObject", body)
+            if not body["ids"]:
                 raise GraphFailure(400, "Request_BadRequest", "The request body must contain a non-empty ids list.")
             if len(body["ids"]) > 1000:
                 raise GraphFailure(400, "Request_BadRequest", "The number of ids exceeds the limit of 1000.")
@@ -326,12 +340,16 @@ class GraphSimulator:
                 },
             )
         if name == "conditionalAccess.patch":
-            if "Policy.Read.All" not in claims.get("roles", []):
-                raise GraphFailure(403, "AccessDenied", "Updating a policy also needs Policy.Read.All.")
+            metadata().check_body(body, "microsoft.graph.conditionalAccessPolicy", SERVICE, CA_SCHEMA_ERROR)
             tenant.patch_ca_policy(match["id"], body, self.clock())
             return GraphResponse(204, None)
         if name == "enrollmentConfigurations.get":
-            item = {k: v for k, v in tenant.enrollment_configuration(match["id"]).items() if k != "assignments"}
+            expand = expand_of(query)
+            metadata().check_expand(expand, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE, ["assignments"])
+            stored = tenant.enrollment_configuration(match["id"])
+            item = {k: v for k, v in stored.items() if k != "assignments"}
+            if expand:  # assignments are a navigation property: only there when expanded
+                item["assignments"] = stored.get("assignments", [])
             return GraphResponse(
                 200,
                 {
@@ -340,6 +358,7 @@ class GraphSimulator:
                 },
             )
         if name == "enrollmentConfigurations.patch":
+            metadata().check_body(body, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE)
             tenant.patch_enrollment_configuration(match["id"], body, self.clock())
             return GraphResponse(204, None)
         if name == "conditionalAccess.list":
@@ -354,9 +373,8 @@ class GraphSimulator:
                 decorate=lambda p: {"@odata.type": "#microsoft.graph.conditionalAccessPolicy", **p},
             )
         if name == "enrollmentConfigurations.list":
-            expand = query.get("$expand", "")
-            if expand and expand != "assignments":
-                raise GraphFailure(400, "BadRequest", f"Could not find a property named '{expand}' to expand.")
+            expand = expand_of(query)
+            metadata().check_expand(expand, "microsoft.graph.deviceEnrollmentConfiguration", SERVICE, ["assignments"])
 
             def configuration(item: dict[str, Any]) -> dict[str, Any]:
                 rendered = {k: v for k, v in item.items() if k != "assignments"}
@@ -385,8 +403,8 @@ class GraphSimulator:
                 decorate=lambda i: {"@odata.type": "#microsoft.graph.signIn", **i},
             )
         if name == "deletedUsers.list":
-            select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
-            check_properties(select, USER_PROPERTIES, "microsoft.graph.user")
+            select = select_of(query)
+            metadata().check_select(select, "microsoft.graph.user")
             items = list(tenant.extra.get("deletedUsers", []))
 
             def deleted(user: dict[str, Any]) -> dict[str, Any]:
@@ -397,28 +415,34 @@ class GraphSimulator:
                 base, "directory/deletedItems/microsoft.graph.user", query, items, 100, 999, decorate=deleted
             )
         if name == "mdmPolicies.list":
-            if version != "beta":
-                raise GraphFailure(
-                    400, "BadRequest", "Resource not found for the segment 'mobileDeviceManagementPolicies'."
-                )
-            if "scp" not in claims:
-                raise GraphFailure(
-                    403,
-                    "Authorization_RequestDenied",
-                    "This operation supports only delegated permissions; application permissions are not supported.",
-                )
-            return GraphResponse(200, {"value": list(tenant.extra.get("mobileDeviceManagementPolicies", []))})
+            type_name = "microsoft.graph.mobilityManagementPolicy"
+            select, expand = select_of(query), expand_of(query) or []
+            metadata().check_beta_query(select, expand, type_name)
+            _, navigation = metadata().beta_names(type_name)
+
+            def mdm_policy(item: dict[str, Any]) -> dict[str, Any]:
+                # Navigation properties (includedGroups) are there only when expanded; $select keeps the id.
+                shown = {k: v for k, v in item.items() if k not in navigation or k in expand}
+                if select:
+                    shown = {k: v for k, v in shown.items() if k in ("id", *select, *expand)}
+                return shown
+
+            items = [mdm_policy(p) for p in tenant.extra.get("mobileDeviceManagementPolicies", [])]
+            return GraphResponse(
+                200, {"@odata.context": f"{base}/$metadata#policies/mobileDeviceManagementPolicies", "value": items}
+            )
         if name == "batch":
             return await self._batch(version, body, claims, origin)
         raise GraphFailure(400, "BadRequest", "Unsupported request.")
 
     def _list_users(self, base: str, query: dict[str, str]) -> GraphResponse:
         users = list(self.tenant.users.values())
-        select = [s.strip() for s in query["$select"].split(",")] if "$select" in query else None
-        check_properties(select, USER_PROPERTIES, "microsoft.graph.user")
+        select = select_of(query)
+        metadata().check_select(select, "microsoft.graph.user")
+        metadata().check_expand(expand_of(query), "microsoft.graph.user")
         if "$filter" in query:
             clause = parse_user_filter(query["$filter"])
-            check_properties([filter_property(clause)], USER_PROPERTIES, "microsoft.graph.user")
+            metadata().check_select([filter_property(clause)], "microsoft.graph.user")
             users = [u for u in users if user_matches(u, clause)]
 
         def as_json(user: dict[str, Any]) -> dict[str, Any]:  # only the page's users are rendered
@@ -486,6 +510,12 @@ class GraphSimulator:
 
         responses = await asyncio.gather(*(run(item) for item in requests))
         return GraphResponse(200, {"responses": list(responses)})
+
+
+def _entity_context(base: str, entity_set: str, select: list[str] | None) -> str:
+    """Graph's @odata.context for one entity: with $select, the selected properties are named in it."""
+    shape = f"{entity_set}({','.join(select)})" if select else entity_set
+    return f"{base}/$metadata#{shape}/$entity"
 
 
 def match_error(method: str, path: str) -> GraphFailure:
@@ -659,6 +689,11 @@ async def graph_handler(request: web.Request) -> web.Response:
     )
     headers = dict(response.headers or {})
     headers["Date"] = format_datetime(utcnow(), usegmt=True)
+    error = response.body.get("error") if isinstance(response.body, dict) else None
+    if isinstance(error, dict):  # Graph's innerError names the request as its headers do
+        error.setdefault("innerError", {}).update(
+            {"request-id": client_request_id, "client-request-id": client_request_id}
+        )
     return _json(response.status, response.body, headers, request_id=client_request_id)
 
 
@@ -708,7 +743,31 @@ async def control_events(request: web.Request) -> web.Response:
     return web.json_response({"count": len(tenant.events)})
 
 
+# What the simulator serves from a fixture, by the type Graph declares for it: a fixture object Graph could not
+# return (an undeclared property, a value of the wrong type) is refused when the simulator starts.
+FIXTURE_TYPES = {
+    "conditionalAccessPolicies": "microsoft.graph.conditionalAccessPolicy",
+    "deviceEnrollmentConfigurations": "microsoft.graph.deviceEnrollmentConfiguration",
+    "signIns": "microsoft.graph.signIn",
+}
+
+
+def check_fixture(tenant: Tenant) -> None:
+    served: list[tuple[str, Any, str]] = [
+        ("deviceRegistrationPolicy", tenant.policy, "microsoft.graph.deviceRegistrationPolicy"),
+        *(("troubleshootingEvents", e, "microsoft.graph.enrollmentTroubleshootingEvent") for e in tenant.events),
+    ]
+    for key, type_name in FIXTURE_TYPES.items():
+        served += [(key, item, type_name) for item in tenant.extra.get(key, [])]
+    for key, item, type_name in served:
+        try:
+            metadata().check_body(item, type_name)
+        except GraphFailure as failure:
+            raise ValueError(f"tenant fixture {key}: {failure.message}") from failure
+
+
 def create_sim_app(tenant: Tenant, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    check_fixture(tenant)
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[SIMULATOR] = GraphSimulator(tenant, clock)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token_endpoint)

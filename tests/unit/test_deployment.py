@@ -16,6 +16,7 @@ import pytest
 from bot.changes import KINDS
 from bot.graph import PERMISSIONS
 from bot.settings import load_settings
+from sim.permissions import APPLICATION_PERMISSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 ATK = ROOT / "node_modules" / ".bin" / "atk"
@@ -159,20 +160,68 @@ def test_the_app_settings_it_deploys_are_a_valid_configuration_of_the_bot():
     assert not {k for k in env if "SECRET" in k or "PASSWORD" in k.upper()}
 
 
-def test_the_graph_identity_gets_what_the_diagnosis_reads_and_only_opted_in_writes():
-    text = (INFRA / "azure.bicep").read_text()
-    always = set(re.findall(r"^\s{8}'([A-Za-z]+\.[A-Za-z.]+)'$", text, re.M))
-    always |= {p.replace(".ReadWrite.", ".Read.") for p in always}  # Graph: a ReadWrite permission includes Read
-    needed = set()
-    for permission in PERMISSIONS.values():
-        if "delegated" in permission:
-            continue  # Graph offers no application permission for it: never granted, the card says so
-        needed |= set(re.findall(r"\b[A-Z][A-Za-z]+\.[A-Za-z]+(?:\.[A-Za-z]+)?\b", permission))
+# Each Graph operation of bot/graph.py and the simulator's routes (Microsoft's APIs) it calls.
+OPERATION_ROUTES = {
+    "read the device registration policy": ("policy.get",),
+    "change the device registration policy": ("policy.put",),
+    "list the package accounts": ("users.list",),
+    "check group memberships": ("groups.transitiveMembers",),
+    "check an approver's group membership": ("users.checkMemberGroups",),
+    "resolve names": ("users.get", "groups.get"),  # without Directory.Read.All: users and groups in a $batch
+    "read troubleshooting events": ("troubleshootingEvents.list",),
+    "read Conditional Access policies": ("conditionalAccess.list",),
+    "read enrollment restrictions": ("enrollmentConfigurations.list",),
+    "read deleted users": ("deletedUsers.list",),
+    "read sign-in logs": ("signIns.list",),
+    "read a Conditional Access policy": ("conditionalAccess.get",),
+    "read an enrollment restriction": ("enrollmentConfigurations.get",),
+    "change an enrollment restriction": ("enrollmentConfigurations.patch",),
+    "change a Conditional Access policy": ("conditionalAccess.patch",),
+    "read the MDM user scope": ("mdmPolicies.list",),
+}
+PERMISSION_NAME = re.compile(r"\b[A-Z][A-Za-z]+\.[A-Za-z]+(?:\.[A-Za-z]+)?\b")
+
+
+def granted_always() -> set[str]:
+    return set(re.findall(r"^\s{8}'([A-Za-z]+\.[A-Za-z.]+)'$", (INFRA / "azure.bicep").read_text(), re.M))
+
+
+def readme_permission_table() -> set[str]:
+    text = (ROOT / "README.md").read_text()
+    table = text.split("3. **Grant the Microsoft Graph application permissions**", 1)[1].split("\n\n   ", 2)[1]
+    return set(re.findall(r"^   \| `([A-Za-z.]+)` \|", table, re.M))
+
+
+def test_permissions_claimed_granted_documented_and_simulated_agree_with_microsofts_pages():
+    """The bot's claims (bot/graph.py), the Bicep grants, the README's table, the demo tenant's app and the
+    simulator's authorisation (sim/permissions.py, one row per Microsoft permissions page) say the same."""
+    assert set(OPERATION_ROUTES) == set(PERMISSIONS)
+    always = granted_always()
+    assert {"User.Read.All", "Policy.ReadWrite.DeviceConfiguration"} <= always  # the Bicep was read
     opt_in = {kind.write_permission for kind in KINDS.values() if kind.opt_in}
-    assert needed - opt_in <= always, f"not granted: {sorted(needed - opt_in - always)}"
+    for operation, routes in OPERATION_ROUTES.items():
+        requirements = [APPLICATION_PERMISSIONS[r] for r in routes]
+        claimed = set(PERMISSION_NAME.findall(PERMISSIONS[operation]))
+        if "delegated" in PERMISSIONS[operation]:
+            assert all(not r.alternatives for r in requirements), operation  # no application permission exists
+            continue
+        # The bot names the least privileged permission Microsoft's page lists, not a broader one it holds.
+        assert claimed == set().union(*(r.least_privileged for r in requirements)), operation
+        # What the deployment grants (with the opt-in writes when opted in) reaches every API the bot calls.
+        for requirement in requirements:
+            assert requirement.satisfied_by(always | opt_in), (operation, requirement.page)
+    # Nothing granted that the bot does without: each grant is the only one some API the bot calls accepts.
+    used = [APPLICATION_PERMISSIONS[r] for routes in OPERATION_ROUTES.values() for r in routes]
+    reached = [r for r in used if r.alternatives and r.satisfied_by(always)]  # without the opt-in writes
+    for permission in always:
+        assert any(not r.satisfied_by(always - {permission}) for r in reached), permission
     assert not (opt_in & always)  # the dangerous writes only behind their parameter
+    text = (INFRA / "azure.bicep").read_text()
     for permission in opt_in:
         assert re.search(rf"\? \['{re.escape(permission)}'\] : \[\]", text), permission
+    assert readme_permission_table() == always
+    demo = json.loads((ROOT / "sim" / "fixtures" / "demo.json").read_text())
+    assert set(demo["apps"][0]["permissions"]) == always  # the demo runs with what a deployment grants
 
 
 def test_the_deployment_zip_carries_the_app_and_its_lock_and_nothing_else():
