@@ -15,20 +15,27 @@ import pytest
 
 from bot.signin import LOGIN_REQUEST, PRECONDITION_FAILED
 from tests.integration.test_approvals import APPROVERS_GROUP, UNCOVERED, request_change, use_channel
-from tests.support.activities import MEGAN, NESTOR, card_action
+from tests.support.activities import MEGAN, NESTOR, REQUESTER, card_action, message
 from tests.support.cards import text_of
 
 TEAMS_CLIENT = "1fec8e78-bce4-4aaf-ab1b-5451cc387264"  # Teams desktop/mobile, pre-authorised on the bot's API
-UPN = {MEGAN: "meganb@contoso.onmicrosoft.com", NESTOR: "nestorw@contoso.onmicrosoft.com"}
-PASSWORD = {MEGAN: "sim-password-megan", NESTOR: "sim-password-nestor"}
+UPN = {
+    MEGAN: "meganb@contoso.onmicrosoft.com",
+    NESTOR: "nestorw@contoso.onmicrosoft.com",
+    REQUESTER: "adelev@contoso.onmicrosoft.com",
+}
+PASSWORD = {MEGAN: "sim-password-megan", NESTOR: "sim-password-nestor", REQUESTER: "sim-password-adele"}
 WRITES = {"policy.put", "conditionalAccess.patch", "enrollmentConfigurations.patch"}
 
 
 @pytest.fixture
 def fixture_data(fixture_data: dict[str, Any]) -> dict[str, Any]:
-    """The app registration holds read permissions only."""
+    """The app registration holds read permissions only; automatic MDM enrollment is off (MDM user scope None)."""
     for app in fixture_data["apps"]:
         app["permissions"] = [p.replace("ReadWrite", "Read") for p in app["permissions"]]
+    fixture_data["mobileDeviceManagementPolicies"] = [
+        {"id": "0000000a-0000-0000-c000-000000000000", "displayName": "Microsoft Intune", "appliesTo": "none"}
+    ]
     return fixture_data
 
 
@@ -265,3 +272,29 @@ async def graph_token(session: aiohttp.ClientSession, sim, user: str) -> str:
     async with session.post(f"{sim.url}/{sim.tenant.tenant_id}/oauth2/v2.0/token", data=form) as answer:
         assert answer.status == 200
         return str((await answer.json())["access_token"])
+
+
+async def test_the_mdm_user_scope_is_judged_after_a_sign_in(approver_bot, connector, sim):
+    bot = approver_bot
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    card = connector.cards()[-1]
+    action = next(a for a in card["actions"] if a.get("verb") == "diagnosis.mdm_scope")
+    assert action["title"] == "Sign in to check the MDM user scope"
+    assert "Automatic MDM enrollment is off" not in text_of(card)  # the app cannot read it
+    assert [r["status"] for r in sim.simulator.requests if r["route"] == "mdmPolicies.list"] in ([], [403])
+
+    def press_scope(**value: Any) -> dict[str, Any]:
+        activity = card_action(connector.url, "diagnosis.mdm_scope", action["data"], reply_to="diagnosis-card")
+        activity["value"].update(value)
+        return activity
+
+    _, asked = await bot.post(press_scope())
+    assert asked["statusCode"] == 401 and asked["type"] == LOGIN_REQUEST
+    token = await sso_token(sim, REQUESTER, asked["value"]["tokenExchangeResource"]["uri"])
+    _, answer = await bot.post(
+        press_scope(authentication={"id": "exchange-mdm", "connectionName": "graph", "token": token})
+    )
+    judged = text_of(answer["value"])
+    assert "Automatic MDM enrollment is off" in judged and "MDM user scope is None" in judged
+    reads = [r for r in sim.simulator.requests if r["route"] == "mdmPolicies.list" and r["status"] == 200]
+    assert [r["caller"] for r in reads] == [{"kind": "user", "id": REQUESTER}]
