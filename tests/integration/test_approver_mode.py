@@ -15,7 +15,7 @@ import pytest
 
 from bot.signin import LOGIN_REQUEST, PRECONDITION_FAILED
 from tests.integration.test_approvals import APPROVERS_GROUP, UNCOVERED, request_change, use_channel
-from tests.support.activities import MEGAN, NESTOR, REQUESTER, card_action, message
+from tests.support.activities import CHANNEL, MEGAN, NESTOR, REQUESTER, card_action, message
 from tests.support.cards import text_of
 
 TEAMS_CLIENT = "1fec8e78-bce4-4aaf-ab1b-5451cc387264"  # Teams desktop/mobile, pre-authorised on the bot's API
@@ -298,3 +298,28 @@ async def test_the_mdm_user_scope_is_judged_after_a_sign_in(approver_bot, connec
     assert "Automatic MDM enrollment is off" in judged and "MDM user scope is None" in judged
     reads = [r for r in sim.simulator.requests if r["route"] == "mdmPolicies.list" and r["status"] == 200]
     assert [r["caller"] for r in reads] == [{"kind": "user", "id": REQUESTER}]
+
+
+async def test_a_sign_in_card_magic_code_is_redeemed_and_the_next_press_goes_through(approver_bot, connector, sim):
+    """The classic sign-in card's `signin/verifyState`: the Token Service keeps the token; the bot keeps nothing."""
+    bot = approver_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    asked = await press(bot, connector, "approval.approve", request_id, MEGAN)
+    link = asked["value"]["buttons"][0]["value"]
+    form = {"state": link.split("state=", 1)[1], "username": UPN[MEGAN], "password": PASSWORD[MEGAN]}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+        async with session.post(link.split("?", 1)[0], data=form) as page:
+            code = (await page.json())["magicCode"]
+    verify = card_action(connector.url, "unused", conversation_type="channel", user=MEGAN)
+    verify.update({"name": "signin/verifyState", "value": {"state": "000000" if code != "000000" else "111111"}})
+    status, _ = await bot.post(verify)
+    assert status == 404  # a wrong code signs nobody in
+    verify["value"] = {"state": code}
+    status, _ = await bot.post(verify)
+    assert status == 200
+    assert "You are signed in. Press the button again to go on." in connector.texts_in(f"{CHANNEL};messageid=1")
+    answer = await press(bot, connector, "approval.approve", request_id, MEGAN)
+    assert "Approved by Megan Bowen" in text_of(answer["value"])
+    await bot.idle()
+    assert [w["caller"]["id"] for w in writes(sim)] == [MEGAN]
