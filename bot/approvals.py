@@ -7,7 +7,7 @@ import logging
 import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.approval_board import CHANNEL_SETTING, ApprovalBoard, stale_join
 from bot.changes import Result, kind_of
@@ -34,6 +34,7 @@ from bot.graph import GraphGateway
 from bot.observability import Metrics
 from bot.proactive import Background, Messenger, channel_base_id
 from bot.settings import Settings, window_seconds
+from bot.signin import WithoutSignIn
 from bot.storage import AuditEntry, Storage
 from cards.approval import (
     build_approval_card,
@@ -170,7 +171,8 @@ class ApprovalService:
     # ---- the request ------------------------------------------------------------------------------
     def window_for(self, plan: Any, asked: str | None) -> str:
         """The window a request gets: what was asked if the operator offers it, else the operator's default."""
-        if not windows.can_have_window(plan):
+        # Approver mode: the end of a window would be a write the bot makes on its own, which it may not.
+        if not windows.can_have_window(plan) or self._settings.apply_as == "approver":
             return windows.PERMANENT
         offered = {*self._settings.join_windows, windows.PERMANENT}
         return asked if asked in offered else self._settings.join_window_default
@@ -453,20 +455,25 @@ class ApprovalService:
         except GraphError:
             return False
 
+    def _app_writer(self) -> GraphGateway:
+        """The app's own gateway; in approver mode one that reads but never writes (no sign-in at hand)."""
+        if self._settings.apply_as == "approver":
+            return cast(GraphGateway, WithoutSignIn(self._graph))
+        return self._graph
+
     async def _write(self, request: ApprovalRequest, writer: GraphGateway | None = None) -> Transition | None:
         """Apply the request's plan through its kind: read, refuse stale, write exactly the plan, read back."""
         now = self._clock.now
         kind = kind_of(request.plan)
         try:
-            outcome = await kind.apply(writer or self._graph, request.plan)
+            outcome = await kind.apply(writer or self._app_writer(), request.plan)
         except GraphError as exc:
             log.warning("request %s: applying failed: %s", request.id, exc)
             error = exc.message
-            if exc.status == 403 and self._settings.apply_as == "approver":
+            if exc.status == 403 and writer is not None:
                 error = (
-                    "Microsoft Graph refused the change: it is made with an approver's own sign-in, and "
-                    + ("the approver's role did not allow it." if writer else "none was at hand (the bot resumed it).")
-                    + " Nothing was written. An approver who holds the role presses Retry and signs in."
+                    "Microsoft Graph refused the change made with the approver's own sign-in: their role did not "
+                    "allow it. Nothing was written. An approver who holds the role presses Retry and signs in."
                 )
             elif exc.status == 403:
                 error += f" Grant admin consent for {kind.write_permission}, then Retry."

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from bot.clock import Clock
-from bot.errors import BotError
+from bot.errors import BotError, GraphError
 from bot.graph import GraphGateway, MsGraphGateway, UserTokenCredential
 from bot.settings import Settings
 from bot.storage import Storage
@@ -86,6 +86,35 @@ def _expiry(value: Any) -> int:
         return int(datetime.fromisoformat(str(value).replace("0000000Z", "+00:00").replace("Z", "+00:00")).timestamp())
     except ValueError:
         return 0
+
+
+NO_SIGN_IN = (
+    "This change is made with an approver's own sign-in, and none was at hand (the bot restarted while applying "
+    "it). Nothing was written. An approver who holds the role presses Retry and signs in."
+)
+
+
+class WithoutSignIn:
+    """Approver mode with no approver's sign-in at hand (an apply resumed after a restart): reads go through the
+    app, which may read; a write is refused here, before Graph, since the app holds no write permission."""
+
+    def __init__(self, graph: GraphGateway):
+        self._graph = graph
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._graph, name)
+
+    async def _refuse(self, operation: str) -> Any:
+        raise GraphError(NO_SIGN_IN, operation=operation)
+
+    async def put_policy(self, body: dict[str, Any]) -> Any:
+        return await self._refuse("change the device registration policy")
+
+    async def patch_ca_policy(self, policy_id: str, body: dict[str, Any]) -> Any:
+        return await self._refuse("change a Conditional Access policy")
+
+    async def patch_enrollment_configuration(self, configuration_id: str, body: dict[str, Any]) -> Any:
+        return await self._refuse("change an enrollment restriction")
 
 
 class TokenService:

@@ -92,7 +92,7 @@ async def _view(
         notice=notice,
         events=events,
         events_error=events_error,
-        windows=deps.settings.join_windows,
+        windows=deps.settings.join_windows if deps.settings.apply_as == "app" else (),  # approver: no timed ends
         window_default=deps.settings.join_window_default,
         mdm_sign_in=deps.signin is not None and not reading.mdm_scope_read,
     )

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from bot.signin import LOGIN_REQUEST, PRECONDITION_FAILED
+from sim.tenant import Fault
 from tests.integration.test_approvals import APPROVERS_GROUP, UNCOVERED, request_change, use_channel
 from tests.support.activities import CHANNEL, MEGAN, NESTOR, REQUESTER, card_action, message
 from tests.support.cards import text_of
@@ -323,3 +324,32 @@ async def test_a_sign_in_card_magic_code_is_redeemed_and_the_next_press_goes_thr
     assert "Approved by Megan Bowen" in text_of(answer["value"])
     await bot.idle()
     assert [w["caller"]["id"] for w in writes(sim)] == [MEGAN]
+
+
+async def test_an_apply_resumed_without_a_sign_in_writes_nothing_and_asks_for_one(bot_factory, connector, sim, clock):
+    """The bot went down while applying with Megan's token, which is gone with it: the next start-up re-reads as
+    the app, writes nothing, and the request fails asking an approver to Retry and sign in."""
+    connector.members = []
+    first = await bot_factory(**approver_env(sim))
+    await use_channel(first, connector)
+    request_id, _ = await request_change(first, connector)
+    # No time-bound window in approver mode: its end would be a write the bot makes on its own.
+    reading = Fault(route="policy.get", times=1, arrived=asyncio.Event(), gate=asyncio.Event())
+    asked = await press(first, connector, "approval.approve", request_id, MEGAN)
+    token = await sso_token(sim, MEGAN, asked["value"]["tokenExchangeResource"]["uri"])
+    sim.tenant.faults.append(reading)
+    authentication = {"id": "exchange-restart", "connectionName": "graph", "token": token}
+    await press(first, connector, "approval.approve", request_id, MEGAN, authentication=authentication)
+    await asyncio.wait_for(reading.arrived.wait(), 10)  # the apply, as Megan, is reading the policy
+    await first.stop()
+    reading.gate.set()
+    clock.advance(minutes=10)
+    second = await bot_factory(**approver_env(sim))
+    await second.idle()
+    assert writes(sim) == []  # not even a refused attempt as the app
+    from app import DEPS
+
+    request = await second.app[DEPS].storage.get_approval(request_id)
+    assert request is not None and request.state.value == "failed"
+    assert "none was at hand" in (request.error or "") and "presses Retry and signs in" in (request.error or "")
+    assert request.extra.get("window", "permanent") == "permanent"
