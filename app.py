@@ -111,7 +111,8 @@ def create_app(
                 token_service_authorization(settings, adapter.auth.tokens),
                 settings.connector_timeout,
             )
-            deps.signin = SignIn(settings, the_storage, the_clock, service)
+            # An approver's write invalidates the shared tenant reading, as the app's own writes do.
+            deps.signin = SignIn(settings, the_storage, the_clock, service, on_write=readings.invalidate)
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)

@@ -129,7 +129,8 @@ class TokenService:
 
     async def _call(self, method: str, path: str, query: dict[str, str], body: Any = None) -> tuple[int, Any]:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as to every other outbound client
+            self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=True)
         headers = {"Accept": "application/json"}
         authorization = await self._authorization()
         if authorization:
@@ -180,11 +181,19 @@ class TokenService:
 class SignIn:
     """A person's Graph token for one piece of work, by SSO exchange, magic code, or the Token Service's cache."""
 
-    def __init__(self, settings: Settings, storage: Storage, clock: Clock, service: TokenService):
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        clock: Clock,
+        service: TokenService,
+        on_write: Callable[[], None] | None = None,
+    ):
         self._settings = settings
         self._storage = storage
         self._clock = clock
         self.service = service
+        self._on_write = on_write  # told of every write made with a person's sign-in
 
     @property
     def connection(self) -> str:
@@ -256,7 +265,10 @@ class SignIn:
     def graph_as(self, token: UserToken) -> MsGraphGateway:
         """A Graph gateway whose every call is made as the signed-in person (close it when the work is done)."""
         credential = UserTokenCredential(token.token, token.expires_on)
-        return MsGraphGateway(self._settings.graph, self._clock, credential=credential)
+        gateway = MsGraphGateway(self._settings.graph, self._clock, credential=credential)
+        if self._on_write is not None:
+            gateway.on_write(self._on_write)
+        return gateway
 
     async def verify_state(self, attempt: SignInAttempt) -> bool:
         """A `signin/verifyState` invoke: redeem the magic code; the Token Service keeps the token for next time."""

@@ -16,7 +16,7 @@ import pytest
 from bot.signin import LOGIN_REQUEST, PRECONDITION_FAILED
 from sim.tenant import Fault
 from tests.integration.test_approvals import APPROVERS_GROUP, UNCOVERED, request_change, use_channel
-from tests.support.activities import CHANNEL, MEGAN, NESTOR, REQUESTER, card_action, message
+from tests.support.activities import CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
 from tests.support.cards import text_of
 
 TEAMS_CLIENT = "1fec8e78-bce4-4aaf-ab1b-5451cc387264"  # Teams desktop/mobile, pre-authorised on the bot's API
@@ -56,6 +56,7 @@ def approver_env(sim) -> dict[str, str]:
         "OAUTH_CONNECTION_NAME": "graph",
         "BOT_TOKEN_SERVICE_URL": sim.url,
         "BOT_TOKEN_SERVICE_CA_BUNDLE": str(sim.ca_pem),
+        "TENANT_READING_SECONDS": "60",  # a reading is shared: an approver's write must end it
     }
 
 
@@ -134,6 +135,10 @@ async def test_the_approvers_own_sign_in_makes_the_change(approver_bot, connecto
     applied = [e for e in entries if e.to_state == "applied"]
     assert len(applied) == 1
     assert applied[0].actor_id == MEGAN and applied[0].data["madeWith"] == "the approver's own sign-in"
+    # Megan's write ends the shared tenant reading (the clock has not moved): a new diagnosis sees the change.
+    assert "2 package accounts may not join devices" in text_of(connector.cards_in(PERSONAL)[0][1])
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+    assert "package accounts may not join devices" not in text_of(connector.cards()[-1])
 
 
 async def _audit(bot) -> list[Any]:
