@@ -117,6 +117,22 @@ class WithoutSignIn:
         return await self._refuse("change an enrollment restriction")
 
 
+class SignedInGateway(MsGraphGateway):
+    """MsGraphGateway as a signed-in person, who is signed out of the Token Service when it is closed."""
+
+    def __init__(self, *args: Any, sign_out: Callable[[], Awaitable[None]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sign_out: Callable[[], Awaitable[None]] | None = sign_out
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            sign_out, self._sign_out = self._sign_out, None  # once, however often it is closed
+            if sign_out is not None:
+                await sign_out()
+
+
 class TokenService:
     """The Bot Framework Token Service's REST API (what botframework-connector's TokenApiClient calls), on aiohttp."""
 
@@ -262,10 +278,19 @@ class SignIn:
             raise await self.login_request(attempt, text)
         return token
 
-    def graph_as(self, token: UserToken) -> MsGraphGateway:
-        """A Graph gateway whose every call is made as the signed-in person (close it when the work is done)."""
+    def graph_as(self, token: UserToken, attempt: SignInAttempt) -> MsGraphGateway:
+        """A Graph gateway whose every call is made as the signed-in person. Closing it (when the work is done)
+        also signs them out of the Token Service, so their token is not kept there either: the next press asks
+        again (silently, with single sign-on)."""
         credential = UserTokenCredential(token.token, token.expires_on)
-        gateway = MsGraphGateway(self._settings.graph, self._clock, credential=credential)
+
+        async def sign_out() -> None:
+            try:
+                await self.service.sign_out(attempt.user_id, self.connection, attempt.channel_id)
+            except TokenServiceError as exc:  # the token expires on its own; said once in the log
+                log.warning("could not sign a person out of the Token Service: %s", exc)
+
+        gateway = SignedInGateway(self._settings.graph, self._clock, credential=credential, sign_out=sign_out)
         if self._on_write is not None:
             gateway.on_write(self._on_write)
         return gateway

@@ -33,6 +33,7 @@ class TokenStore:
 
     tokens: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (user object id, connection)
+    issued: list[str] = field(default_factory=list)  # every token handed out (tests search for them)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -107,7 +108,7 @@ async def get_sign_in_resource(request: web.Request) -> web.Response:
 
 async def exchange(request: web.Request) -> web.Response:
     sim = request.app[_SIM]
-    store: TokenStore = request.app[_STORE]
+    store: TokenStore = request.app[TOKEN_STORE]
     user_id, name = request.query.get("userId", ""), request.query.get("connectionName", "")
     channel_id = request.query.get("channelId", "")
     connection = _connection(sim)
@@ -134,19 +135,21 @@ async def exchange(request: web.Request) -> web.Response:
         return _error(400, "ExchangeFailed", "The token could not be exchanged: it is not a valid SSO token.")
     token, expires = _graph_token_for(sim, user)
     store.tokens[(user_id, name)] = (token, expires)
+    store.issued.append(token)
     _record(sim, request, "tokenService.exchange", 200)
     return web.json_response(_token_response(channel_id, name, token, expires))
 
 
 async def get_token(request: web.Request) -> web.Response:
     sim = request.app[_SIM]
-    store: TokenStore = request.app[_STORE]
+    store: TokenStore = request.app[TOKEN_STORE]
     user_id, name = request.query.get("userId", ""), request.query.get("connectionName", "")
     channel_id, code = request.query.get("channelId", ""), request.query.get("code", "")
     if code:
         redeemed = store.codes.pop(code, None)
         if redeemed is not None and redeemed[1] == name:
             store.tokens[(user_id, name)] = _graph_token_for(sim, sim.tenant.users[redeemed[0]])
+            store.issued.append(store.tokens[(user_id, name)][0])
     held = store.tokens.get((user_id, name))
     if held is None or held[1] <= sim.clock():
         _record(sim, request, "tokenService.getToken", 404)
@@ -157,7 +160,7 @@ async def get_token(request: web.Request) -> web.Response:
 
 async def sign_out(request: web.Request) -> web.Response:
     sim = request.app[_SIM]
-    store: TokenStore = request.app[_STORE]
+    store: TokenStore = request.app[TOKEN_STORE]
     name = request.query.get("connectionName", "")
     user_id = request.query.get("userId", "")
     for key in [k for k in store.tokens if k[0] == user_id and (not name or k[1] == name)]:
@@ -170,7 +173,7 @@ async def sign_in_page(request: web.Request) -> web.Response:
     """The page a sign-in button opens. GET shows a form; POST with the user's name and password answers the magic
     code a person would type into the chat (or Teams would send back as the action's `state`)."""
     sim = request.app[_SIM]
-    store: TokenStore = request.app[_STORE]
+    store: TokenStore = request.app[TOKEN_STORE]
     if request.method == "GET":
         shown = escape(request.query.get("state", ""))
         html = (
@@ -194,12 +197,12 @@ async def sign_in_page(request: web.Request) -> web.Response:
 
 
 _SIM: web.AppKey[Any] = web.AppKey("token_service_simulator", object)
-_STORE: web.AppKey[TokenStore] = web.AppKey("token_store", TokenStore)
+TOKEN_STORE: web.AppKey[TokenStore] = web.AppKey("token_store", TokenStore)
 
 
 def add_routes(app: web.Application, simulator: Any) -> None:
     app[_SIM] = simulator
-    app[_STORE] = TokenStore()
+    app[TOKEN_STORE] = TokenStore()
     app.router.add_get("/api/botsignin/GetSignInResource", get_sign_in_resource)
     app.router.add_post("/api/usertoken/exchange", exchange)
     app.router.add_get("/api/usertoken/GetToken", get_token)

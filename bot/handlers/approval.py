@@ -56,7 +56,7 @@ async def _act_signed_in(turn: Turn, request_id: str, action: Action) -> dict[st
     token = await signin.token_for(
         turn.sign_in_attempt(), f"Sign in: {kind.title} is changed with your own account, as you approve it."
     )
-    writer = signin.graph_as(token)
+    writer = signin.graph_as(token, turn.sign_in_attempt())
     try:
         lacking = await missing_role(writer, kind.name)
     except BaseException:

@@ -235,7 +235,7 @@ async def check_mdm_scope(turn: Turn, payload: CheckMdmScope) -> dict[str, Any]:
     token = await deps.signin.token_for(
         turn.sign_in_attempt(), "Sign in: Graph shows the MDM user scope only to a signed-in admin."
     )
-    reader = deps.signin.graph_as(token)
+    reader = deps.signin.graph_as(token, turn.sign_in_attempt())
 
     async def judged() -> dict[str, Any]:
         try:
