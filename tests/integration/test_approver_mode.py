@@ -361,3 +361,13 @@ async def test_an_apply_resumed_without_a_sign_in_writes_nothing_and_asks_for_on
     assert request is not None and request.state.value == "failed"
     assert "none was at hand" in (request.error or "") and "presses Retry and signs in" in (request.error or "")
     assert request.extra.get("window", "permanent") == "permanent"
+    # As it says: Megan presses Retry, signs in (silently), and the change is made as her.
+    asked = await press(second, connector, "approval.retry", request_id, MEGAN)
+    assert asked["statusCode"] == 401
+    token = await sso_token(sim, MEGAN, asked["value"]["tokenExchangeResource"]["uri"])
+    authentication = {"id": "exchange-retry", "connectionName": "graph", "token": token}
+    await press(second, connector, "approval.retry", request_id, MEGAN, authentication=authentication)
+    await second.idle()
+    assert [w["caller"]["id"] for w in writes(sim)] == [MEGAN]
+    retried = await second.app[DEPS].storage.get_approval(request_id)
+    assert retried is not None and retried.state.value == "applied"
