@@ -43,6 +43,7 @@ from cards.approval import (
     build_request_status_card,
     short_id,
 )
+from cards.common import plain
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +364,7 @@ class ApprovalService:
         and the request keeps waiting for an approver who holds it."""
         kind = kind_of(request.plan)
         notice = (
-            f"{origin.user_name}, your account does not hold {roles}, which Microsoft Graph requires to change "
+            f"{plain(origin.user_name)}, your account does not hold {roles}, which Microsoft Graph requires to change "
             f"{kind.title} with your own sign-in. Nothing was changed: the request still waits for an approver who "
             "holds that role."
         )

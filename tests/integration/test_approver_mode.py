@@ -77,11 +77,15 @@ async def sso_token(sim, user: str, resource: str) -> str:
             return str((await answer.json())["access_token"])
 
 
-async def press(bot, connector, verb: str, request_id: str, user: str, **value: Any) -> dict[str, Any]:
+async def press(
+    bot, connector, verb: str, request_id: str, user: str, name: str | None = None, **value: Any
+) -> dict[str, Any]:
     """An approver's press on the channel card; `value` adds what Teams sends on a retry (authentication, state)."""
     activity = card_action(
         connector.url, verb, {"requestId": request_id}, conversation_type="channel", user=user, reply_to="approval-card"
     )
+    if name is not None:
+        activity["from"]["name"] = name
     activity["value"].update(value)
     status, body = await bot.post(activity)
     assert status == 200
@@ -96,13 +100,15 @@ def app_roles(sim) -> set[str]:
     return {p for app in sim.tenant.apps.values() for p in app.permissions}
 
 
-async def approve_with_sso(bot, connector, sim, request_id: str, user: str, exchange_id: str) -> dict[str, Any]:
+async def approve_with_sso(
+    bot, connector, sim, request_id: str, user: str, exchange_id: str, name: str | None = None
+) -> dict[str, Any]:
     asked = await press(bot, connector, "approval.approve", request_id, user)
     assert asked["statusCode"] == 401 and asked["type"] == LOGIN_REQUEST
     resource = asked["value"]["tokenExchangeResource"]
     token = await sso_token(sim, user, resource["uri"])
     authentication = {"id": exchange_id, "connectionName": "graph", "token": token}
-    return await press(bot, connector, "approval.approve", request_id, user, authentication=authentication)
+    return await press(bot, connector, "approval.approve", request_id, user, name, authentication=authentication)
 
 
 async def test_the_approvers_own_sign_in_makes_the_change(approver_bot, connector, sim):
@@ -154,8 +160,11 @@ async def test_an_approver_without_the_role_changes_nothing_and_is_told_which(ap
     bot = approver_bot
     await use_channel(bot, connector)
     request_id, _ = await request_change(bot, connector)
-    answer = await approve_with_sso(bot, connector, sim, request_id, NESTOR, "exchange-nestor")
+    name = "Nestor **[boss](https://evil.example)**"  # a display name is the person's own text
+    answer = await approve_with_sso(bot, connector, sim, request_id, NESTOR, "exchange-nestor", name)
     text = text_of(answer["value"])
+    raw = json.dumps(answer["value"])
+    assert "[boss](https" not in raw and r"\\[boss\\]" in raw  # shown as written, never a link
     assert "does not hold Cloud Device Administrator (or Global Administrator)" in text
     assert "Nothing was changed: the request still waits for an approver who holds that role." in text
     await bot.idle()
