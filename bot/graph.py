@@ -225,6 +225,12 @@ def roles_of(token: str) -> frozenset[str]:
     return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
 
 
+def signed_in_user(token: str) -> str | None:
+    """The object id (`oid`) of the person a delegated Graph token was issued to."""
+    oid = _claims_of(token).get("oid")
+    return str(oid) if oid and is_delegated(token) else None
+
+
 def is_delegated(token: str) -> bool:
     """A token for a signed-in user carries `scp`; an app's own token (client credentials) never does."""
     return bool(_claims_of(token).get("scp"))

@@ -45,6 +45,7 @@ APPROVER_ROLES: dict[str, tuple[tuple[str, str], ...]] = {
     "allow_windows": (("3a2c62db-5318-420d-8d74-23affee5d9d5", "Intune Administrator"), GLOBAL_ADMIN),
 }
 Authorization = Callable[[], Awaitable[str | None]]
+MAX_ID = 256  # an exchange id or a magic code longer than this is not Teams' (and is never stored)
 
 
 class TokenServiceError(BotError):
@@ -260,6 +261,8 @@ class SignIn:
     async def token_for(self, attempt: SignInAttempt, text: str) -> UserToken:
         """The person's token, or SignInRequired (to be the invoke's answer)."""
         channel = attempt.channel_id
+        if len(attempt.exchange_id or "") > MAX_ID or len(attempt.magic_code or "") > MAX_ID:
+            raise self.precondition_failed("The sign-in this action carries is not one Teams would send.")
         if attempt.exchange_token:
             exchange_id = attempt.exchange_id or ""
             # Several Teams clients (and replicas) can carry the same exchange: the database decides who does it.

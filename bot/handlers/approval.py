@@ -7,6 +7,7 @@ from typing import Any
 from bot.changes import KINDS
 from bot.domain.approval import Action, State
 from bot.domain.recognizer import Recognition
+from bot.graph import signed_in_user
 from bot.handlers.context import Turn
 from bot.handlers.later import answer_later
 from bot.signin import missing_role
@@ -57,6 +58,14 @@ async def _act_signed_in(turn: Turn, request_id: str, action: Action) -> dict[st
         turn.sign_in_attempt(), f"Sign in: {kind.title} is changed with your own account, as you approve it."
     )
     writer = signin.graph_as(token, turn.sign_in_attempt())
+    if signed_in_user(token.token) != origin.user_id:
+        # The change must be made by the approver who pressed (whose membership was checked), not another account.
+        await writer.close()  # and signed out
+        return build_notice_card(
+            "Sign in as yourself",
+            "The account you signed in with is not the one you use in Teams, so nothing was changed. Press "
+            "Approve again and sign in with your own account.",
+        )
     try:
         lacking = await missing_role(writer, kind.name)
     except BaseException:

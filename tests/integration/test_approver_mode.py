@@ -380,3 +380,26 @@ async def test_an_apply_resumed_without_a_sign_in_writes_nothing_and_asks_for_on
     assert [w["caller"]["id"] for w in writes(sim)] == [MEGAN]
     retried = await second.app[DEPS].storage.get_approval(request_id)
     assert retried is not None and retried.state.value == "applied"
+
+
+async def test_the_change_is_made_only_as_the_approver_who_pressed(approver_bot, connector, sim):
+    bot = approver_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    asked = await press(bot, connector, "approval.approve", request_id, MEGAN)
+    uri = asked["value"]["tokenExchangeResource"]["uri"]
+    # Megan's press carrying someone else's sign-in (a second account, or a forged one): nothing is written.
+    others = {"id": "exchange-other", "connectionName": "graph", "token": await sso_token(sim, NESTOR, uri)}
+    answer = await press(bot, connector, "approval.approve", request_id, MEGAN, authentication=others)
+    assert "The account you signed in with is not the one you use in Teams" in text_of(answer["value"])
+    assert not await token_service_holds(sim, f"29:{MEGAN}")  # signed out again
+    # An exchange id no Teams client sends is refused before the database or the Token Service sees it.
+    odd = {"id": "x" * 300, "connectionName": "graph", "token": await sso_token(sim, MEGAN, uri)}
+    refused = await press(bot, connector, "approval.approve", request_id, MEGAN, authentication=odd)
+    assert refused["statusCode"] == 412
+    await bot.idle()
+    assert writes(sim) == []
+    assert len([r for r in sim.simulator.requests if r["route"] == "tokenService.exchange"]) == 1
+    from app import DEPS
+
+    assert await bot.app[DEPS].storage.get_setting("token-exchange:" + "x" * 300) is None
