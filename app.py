@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from botbuilder.core import TurnContext
 
-from bot.adapter import create_adapter
+from bot.adapter import create_adapter, token_service_authorization
 from bot.alerts import AlertService
 from bot.approvals import ApprovalService
 from bot.auth import SigningKeys, TokenValidator
@@ -28,6 +28,7 @@ from bot.observability import Metrics, configure_logging
 from bot.packages import PackageWatch
 from bot.proactive import Background, Messenger
 from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_settings
+from bot.signin import SignIn, TokenService
 from bot.storage import Storage, open_storage
 from bot.teams_bot import EnrollmentDoctorBot
 from bot.web import healthz, make_messages_handler
@@ -103,6 +104,15 @@ def create_app(
             background=background,
             messenger=messenger,
         )
+        if settings.apply_as == "approver":
+            service = TokenService(
+                settings.token_service_url,
+                settings.token_service_ca_bundle,
+                token_service_authorization(settings, adapter.auth.tokens),
+                settings.connector_timeout,
+            )
+            # An approver's write invalidates the shared tenant reading, as the app's own writes do.
+            deps.signin = SignIn(settings, the_storage, the_clock, service, on_write=readings.invalidate)
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
@@ -118,6 +128,8 @@ def create_app(
         if validator is not None:
             await validator.close()
         await adapter.auth.close()
+        if deps.signin is not None:
+            await deps.signin.service.close()
         if graph is None:
             await the_graph.close()
         if storage is None:

@@ -17,7 +17,11 @@ import aiohttp
 import orjson
 from azure.core.exceptions import DeserializationError
 from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+    ConfigurationServiceClientCredentialFactory,
+)
 from botbuilder.schema import Activity, CallerIdConstants, ResourceResponse
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
@@ -429,3 +433,22 @@ def _plain(activity: Activity) -> bool:
 def create_adapter(settings: Settings, clock: Clock) -> RetryingCloudAdapter:
     auth = ConfigurationBotFrameworkAuthentication(_BotConfig(settings))
     return RetryingCloudAdapter(CachingBotFrameworkAuthentication(auth, settings.connector_timeout, clock), clock)
+
+
+def token_service_authorization(settings: Settings, tokens: ConnectorTokens) -> Callable[[], Awaitable[str | None]]:
+    """The bot's own bearer token for the Bot Framework Token Service (the same identity and audience as for the
+    Bot Connector, kept by the same ConnectorTokens); none without an app id, as for the Bot Connector."""
+    factory = ConfigurationServiceClientCredentialFactory(_BotConfig(settings))
+    made: list[Any] = []
+
+    async def authorization() -> str | None:
+        if not settings.app_id:
+            return None
+        if not made:
+            tenant = settings.app_tenant_id if settings.app_type == "SingleTenant" else "botframework.com"
+            login = f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+            oauth_scope = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+            made.append(await factory.create_credentials(settings.app_id, oauth_scope, login, True))
+        return await tokens.authorization(made[0])
+
+    return authorization

@@ -7,7 +7,7 @@ import logging
 import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.approval_board import CHANNEL_SETTING, ApprovalBoard, stale_join
 from bot.changes import Result, kind_of
@@ -34,6 +34,7 @@ from bot.graph import GraphGateway
 from bot.observability import Metrics
 from bot.proactive import Background, Messenger, channel_base_id
 from bot.settings import Settings, window_seconds
+from bot.signin import WithoutSignIn
 from bot.storage import AuditEntry, Storage
 from cards.approval import (
     build_approval_card,
@@ -42,6 +43,7 @@ from cards.approval import (
     build_request_status_card,
     short_id,
 )
+from cards.common import plain
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +172,8 @@ class ApprovalService:
     # ---- the request ------------------------------------------------------------------------------
     def window_for(self, plan: Any, asked: str | None) -> str:
         """The window a request gets: what was asked if the operator offers it, else the operator's default."""
-        if not windows.can_have_window(plan):
+        # Approver mode: the end of a window would be a write the bot makes on its own, which it may not.
+        if not windows.can_have_window(plan) or self._settings.apply_as == "approver":
             return windows.PERMANENT
         offered = {*self._settings.join_windows, windows.PERMANENT}
         return asked if asked in offered else self._settings.join_window_default
@@ -195,7 +198,8 @@ class ApprovalService:
                 earlier[-1] if earlier else None,
             )
         kind = kind_of(plan)
-        if kind.opt_in and not (await self._granted(kind.write_permission)):
+        # In approver mode the approver's own role decides, not a permission the app holds.
+        if kind.opt_in and self._settings.apply_as == "app" and not (await self._granted(kind.write_permission)):
             return build_notice_card(
                 "I am not allowed to make this change",
                 f"The operator has not granted me {kind.write_permission}, so this change is yours to make: "
@@ -295,7 +299,33 @@ class ApprovalService:
             )
         return ok
 
-    async def act(self, origin: Origin, request: ApprovalRequest, action: Action, reason: str | None = None) -> dict:
+    async def act(
+        self,
+        origin: Origin,
+        request: ApprovalRequest,
+        action: Action,
+        reason: str | None = None,
+        *,
+        writer: GraphGateway | None = None,
+    ) -> dict:
+        """With `writer` (a gateway signed in as the approver), an approved change is made with it, then it is
+        closed; every path that does not hand it to the apply closes it here."""
+        handed: list[bool] = []  # set once the writer belongs to the apply it was spawned with
+        try:
+            return await self._act(origin, request, action, reason, writer, handed)
+        finally:
+            if writer is not None and not handed:
+                await writer.close()
+
+    async def _act(
+        self,
+        origin: Origin,
+        request: ApprovalRequest,
+        action: Action,
+        reason: str | None,
+        writer: GraphGateway | None,
+        handed: list[bool],
+    ) -> dict:
         actor = await self.actor(origin)
         result = decide(
             request,
@@ -319,12 +349,27 @@ class ApprovalService:
             return card_for(await self.board.view(latest, for_approver=False, notice=notice))
         new = result.new
         if new.state is State.APPROVED:
-            self._background.spawn(self.apply(new.id), name=f"apply-{new.id}")
+            as_user = (writer, actor) if writer is not None else None
+            if writer is not None:
+                handed.append(True)
+            self._background.spawn(self.apply(new.id, as_user), name=f"apply-{new.id}")
         else:
             self._background.spawn(self.board.refresh_everywhere(new, notify=True), name=f"refresh-{new.id}")
         if action is Action.CANCEL:
             return build_request_status_card(await self.board.view(new))
         return build_approval_card(await self.board.view(new))
+
+    async def refuse_for_role(self, origin: Origin, request: ApprovalRequest, roles: str) -> dict[str, Any]:
+        """Approver mode: the approver lacks the directory role Graph requires for this change. Nothing is written
+        and the request keeps waiting for an approver who holds it."""
+        kind = kind_of(request.plan)
+        notice = (
+            f"{plain(origin.user_name)}, your account does not hold {roles}, which Microsoft Graph requires to change "
+            f"{kind.title} with your own sign-in. Nothing was changed: the request still waits for an approver who "
+            "holds that role."
+        )
+        log.info("request %s: approver lacks the role for %s: nothing written", request.id, kind.name)
+        return build_approval_card(await self.board.view(request, for_approver=True, notice=notice))
 
     async def replan(self, origin: Origin, request: ApprovalRequest, diagnosis: Diagnosis) -> dict[str, Any]:
         if request.state is not State.STALE:
@@ -366,8 +411,16 @@ class ApprovalService:
         )
 
     # ---- applying ---------------------------------------------------------------------------------
-    async def apply(self, request_id: str) -> None:
-        """Apply exactly the approved plan, once: CAS into APPLYING, re-read, write, re-read to confirm."""
+    async def apply(self, request_id: str, as_user: tuple[GraphGateway, Actor] | None = None) -> None:
+        """Apply exactly the approved plan, once: CAS into APPLYING, re-read, write, re-read to confirm. With
+        `as_user`, every Graph call is made with that approver's own sign-in (then the gateway is closed)."""
+        try:
+            await self._apply(request_id, as_user)
+        finally:
+            if as_user is not None:
+                await as_user[0].close()
+
+    async def _apply(self, request_id: str, as_user: tuple[GraphGateway, Actor] | None) -> None:
         request = await self._storage.get_approval(request_id)
         if request is None:
             return
@@ -379,12 +432,14 @@ class ApprovalService:
             return  # someone else is applying it (or it is no longer to be applied)
         request = transition.new
         await self.board.refresh_everywhere(request)
-        outcome = await self._write(request)
+        outcome = await self._write(request, as_user[0] if as_user else None)
         if outcome is not None:
             outcome = windows.with_window_started(
                 outcome, self._clock.now(), window_seconds(windows.window_of(request))
             )
-        if outcome is not None and await self._commit(outcome, None):
+        # In approver mode the audit names the person whose own sign-in made the change.
+        by, signed_in = (as_user[1], {"madeWith": "the approver's own sign-in"}) if as_user else (None, {})
+        if outcome is not None and await self._commit(outcome, by, **signed_in):
             await self.board.refresh_everywhere(outcome.new, notify=True)
 
     async def _explain(self, refusal: Refusal, message: str) -> str:
@@ -401,16 +456,27 @@ class ApprovalService:
         except GraphError:
             return False
 
-    async def _write(self, request: ApprovalRequest) -> Transition | None:
+    def _app_writer(self) -> GraphGateway:
+        """The app's own gateway; in approver mode one that reads but never writes (no sign-in at hand)."""
+        if self._settings.apply_as == "approver":
+            return cast(GraphGateway, WithoutSignIn(self._graph))
+        return self._graph
+
+    async def _write(self, request: ApprovalRequest, writer: GraphGateway | None = None) -> Transition | None:
         """Apply the request's plan through its kind: read, refuse stale, write exactly the plan, read back."""
         now = self._clock.now
         kind = kind_of(request.plan)
         try:
-            outcome = await kind.apply(self._graph, request.plan)
+            outcome = await kind.apply(writer or self._app_writer(), request.plan)
         except GraphError as exc:
             log.warning("request %s: applying failed: %s", request.id, exc)
             error = exc.message
-            if exc.status == 403:
+            if exc.status == 403 and writer is not None:
+                error = (
+                    "Microsoft Graph refused the change made with the approver's own sign-in: their role did not "
+                    "allow it. Nothing was written. An approver who holds the role presses Retry and signs in."
+                )
+            elif exc.status == 403:
                 error += f" Grant admin consent for {kind.write_permission}, then Retry."
             return finish(request, Action.FAIL, now(), error=error)
         if outcome.result is Result.ALREADY:

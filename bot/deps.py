@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.alerts import AlertService
     from bot.approvals import ApprovalService
     from bot.proactive import Background, Messenger
+    from bot.signin import SignIn
 
 
 @dataclass
@@ -30,3 +31,4 @@ class Deps:
     metrics: Metrics
     background: Background
     messenger: Messenger
+    signin: SignIn | None = None  # approver mode (APPLY_AS=approver): the approver's own sign-in

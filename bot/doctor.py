@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from bot.clock import Clock
@@ -36,6 +36,7 @@ MAX_EVENT_PAGES = 20
 class TenantReading:
     diagnosis: Diagnosis
     names: DirectoryNames
+    mdm_scope_read: bool = False  # Graph serves it to a signed-in person only
 
 
 T = TypeVar("T")
@@ -163,7 +164,7 @@ async def read_tenant(
     diagnosis = diagnose(policy, list(accounts), groups_of, clock.now(), mentioned, evidence, codes)
     # Package accounts are named by their UPN, already read; the policy's own entries by their display names.
     names = DirectoryNames({**{a.id: a.user_principal_name for a in accounts}, **state.names.names})
-    return TenantReading(diagnosis, names)
+    return TenantReading(diagnosis, names, state.mdm_scope is not None)
 
 
 class TenantReadings:
@@ -220,9 +221,13 @@ class TenantReadings:
         codes: Iterable[str | CodeClue] = (),
         *,
         fresh: bool = False,
+        mdm_scope: MdmScope | None = None,
     ) -> TenantReading:
-        """read_tenant over the shared state."""
+        """read_tenant over the shared state; with `mdm_scope` (read by a signed-in person) judged with it."""
         state = await self.state(fresh=fresh)
+        if mdm_scope is not None:
+            unread = tuple(u for u in state.unreadable if u.what != "the MDM user scope")
+            state = replace(state, mdm_scope=mdm_scope, unreadable=unread)
         return await read_tenant(self._graph, self._clock, mentioned_guids, codes, state=state)
 
 

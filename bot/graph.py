@@ -72,6 +72,7 @@ PERMISSIONS = {
     "change an enrollment restriction": "DeviceManagementServiceConfig.ReadWrite.All",
     "change a Conditional Access policy": "Policy.ReadWrite.ConditionalAccess (with Policy.Read.All)",
     "read the MDM user scope": "Policy.Read.All (delegated: Graph offers no application permission)",
+    "read your directory roles": "User.Read (delegated)",
 }
 RETRYABLE = {429, 503, 504}
 
@@ -89,6 +90,8 @@ class GraphGateway(Protocol):
     async def group_user_ids(self, group_ids: Sequence[str]) -> dict[str, frozenset[str]]: ...
 
     async def granted_roles(self) -> frozenset[str]: ...
+
+    async def my_directory_roles(self) -> dict[str, str]: ...
 
     async def resolve_names(self, user_ids: Iterable[str], group_ids: Iterable[str]) -> DirectoryNames: ...
 
@@ -226,6 +229,12 @@ def roles_of(token: str) -> frozenset[str]:
     return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
 
 
+def signed_in_user(token: str) -> str | None:
+    """The object id (`oid`) of the person a delegated Graph token was issued to."""
+    oid = _claims_of(token).get("oid")
+    return str(oid) if oid and is_delegated(token) else None
+
+
 def is_delegated(token: str) -> bool:
     """A token for a signed-in user carries `scp`; an app's own token (client credentials) never does."""
     return bool(_claims_of(token).get("scp"))
@@ -349,10 +358,29 @@ class SingleFlightCredential:
         await self._inner.close()
 
 
+class UserTokenCredential:
+    """A signed-in person's Graph token, held in memory for the one piece of work that needs it (never stored)."""
+
+    def __init__(self, token: str, expires_on: int):
+        self._token = AccessToken(token, expires_on)
+
+    def __repr__(self) -> str:
+        return "UserTokenCredential(<token withheld>)"
+
+    async def get_token(self, *scopes: str, claims: str | None = None, **kwargs: Any) -> AccessToken:
+        return self._token
+
+    async def close(self) -> None:
+        return None
+
+
 class MsGraphGateway:
     """GraphGateway over the real msgraph-sdk request pipeline (auth, retry with Retry-After, redirects)."""
 
-    def __init__(self, settings: GraphSettings, clock: Clock, metrics: Metrics | None = None):
+    def __init__(
+        self, settings: GraphSettings, clock: Clock, metrics: Metrics | None = None, *, credential: Any = None
+    ):
+        """With `credential` (a signed-in person's token, bot/signin.py) every call is made as that person."""
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
@@ -363,7 +391,9 @@ class MsGraphGateway:
         if settings.ca_bundle:
             credential_kwargs["connection_verify"] = settings.ca_bundle
         self._credential: Any
-        if settings.credential == "secret":
+        if credential is not None:
+            self._credential = credential
+        elif settings.credential == "secret":
             self._credential = ClientSecretCredential(
                 settings.tenant_id, settings.client_id, settings.client_secret or "", **credential_kwargs
             )
@@ -654,6 +684,16 @@ class MsGraphGateway:
         parts = [ids[i : i + GET_BY_IDS_MAX] for i in range(0, len(ids), GET_BY_IDS_MAX)]
         found = await asyncio.gather(*(chunk(part) for part in parts))
         return DirectoryNames({str(o["id"]): _display_name(o) for part in found for o in part})
+
+    async def my_directory_roles(self) -> dict[str, str]:
+        """The signed-in person's active directory roles (template id -> name); delegated only (User.Read)."""
+        url = "/me/transitiveMemberOf/microsoft.graph.directoryRole?$select=displayName,roleTemplateId"
+        found: dict[str, str] = {}
+        async for page in self._pages("read your directory roles", url):
+            for role in page:
+                if role.get("roleTemplateId"):
+                    found[str(role["roleTemplateId"])] = str(role.get("displayName") or role["roleTemplateId"])
+        return found
 
     async def granted_roles(self) -> frozenset[str]:
         """The application permissions the app's Graph token carries (its `roles` claim)."""

@@ -37,12 +37,22 @@ def package_values(env: Mapping[str, str]) -> dict[str, str]:
     teams_app_id = env.get("TEAMS_APP_ID", "").strip() or str(uuid.uuid5(uuid.NAMESPACE_URL, f"teams-app:{bot_id}"))
     if not GUID.match(teams_app_id):
         problems.append(f"TEAMS_APP_ID must be a GUID, got {teams_app_id!r}")
+    # Teams single sign-on's app (approver mode: the sign-in app registration); else the bot's own id.
+    signin_app_id = env.get("SIGNIN_APP_ID", "").strip() or bot_id
+    if not GUID.match(signin_app_id):
+        problems.append(f"SIGNIN_APP_ID must be the sign-in app registration's id (a GUID), got {signin_app_id!r}")
     version = env.get("APP_VERSION", "1.0.0").strip()
     if not re.match(r"^\d+\.\d+\.\d+$", version):
         problems.append(f"APP_VERSION must be a semantic version like 1.2.3, got {version!r}")
     if problems:
         raise PackageError("Cannot build the app package:\n  - " + "\n  - ".join(problems))
-    return {"BOT_ID": bot_id, "BOT_DOMAIN": domain, "TEAMS_APP_ID": teams_app_id, "APP_VERSION": version}
+    return {
+        "BOT_ID": bot_id,
+        "BOT_DOMAIN": domain,
+        "TEAMS_APP_ID": teams_app_id,
+        "APP_VERSION": version,
+        "SIGNIN_APP_ID": signin_app_id,
+    }
 
 
 def fill_manifest(values: Mapping[str, str], template: Path = TEMPLATE) -> dict[str, Any]:

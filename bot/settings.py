@@ -15,6 +15,7 @@ from bot.graph import GraphSettings
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 APP_TYPES = ("SingleTenant", "MultiTenant", "UserAssignedMSI")
 CREDENTIALS = ("secret", "certificate", "managed_identity")
+APPLY_AS = ("app", "approver")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class Settings:
     package_warn_days: tuple[int, ...] = (14, 3)  # warn this many days before a package expires
     join_windows: tuple[str, ...] = ("1d", "7d", "30d")  # how long an approved join permission may last
     join_window_default: str = "permanent"
+    apply_as: str = "app"  # "app": the app's own write permission; "approver": the approver's own sign-in
+    oauth_connection_name: str = "graph"  # the Azure Bot's OAuth connection (approver mode)
+    token_service_url: str = "https://token.botframework.com"  # the Bot Framework Token Service
+    token_service_ca_bundle: str | None = None
 
     @property
     def approvals_configured(self) -> bool:
@@ -263,6 +268,18 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if window_default != "permanent" and window_default not in windows:
         problems.append(f"JOIN_WINDOW_DEFAULT must be permanent or one of JOIN_WINDOWS, got {window_default!r}")
         window_default = "permanent"
+    apply_as = get("APPLY_AS", "app").lower() or "app"
+    if apply_as not in APPLY_AS:
+        problems.append(f"APPLY_AS must be app or approver, got {apply_as!r}")
+    connection_name = get("OAUTH_CONNECTION_NAME", "graph")
+    if apply_as == "approver" and not connection_name:
+        problems.append("OAUTH_CONNECTION_NAME is required when APPLY_AS is approver (the Azure Bot's connection)")
+    token_service = get("BOT_TOKEN_SERVICE_URL", "https://token.botframework.com").rstrip("/")
+    if urlsplit(token_service).scheme != "https" or not urlsplit(token_service).hostname:
+        problems.append(f"BOT_TOKEN_SERVICE_URL must be an https URL, got {token_service!r}")
+    token_service_ca = get("BOT_TOKEN_SERVICE_CA_BUNDLE") or None
+    if token_service_ca and not Path(token_service_ca).is_file():
+        problems.append(f"BOT_TOKEN_SERVICE_CA_BUNDLE {token_service_ca!r} does not exist")
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(
@@ -304,4 +321,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         join_window_default=window_default,
         alert_clear_factor=alert_clear,
         alert_baseline_windows=alert_baseline,
+        apply_as=apply_as,
+        oauth_connection_name=connection_name,
+        token_service_url=token_service,
+        token_service_ca_bundle=token_service_ca,
     )

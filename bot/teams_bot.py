@@ -18,6 +18,7 @@ from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
 from bot.handlers.context import Turn
 from bot.handlers.errors import error_card_for
 from bot.proactive import channel_base_id
+from bot.signin import SignInRequired
 from bot.storage import ConversationRecord
 from cards.common import CARD_CONTENT_TYPE
 from cards.diagnosis import build_out_of_date_card, build_welcome_card
@@ -129,6 +130,8 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
 
     # ---- card actions ----------------------------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        if turn_context.activity.name == "signin/verifyState" and self._deps.signin is not None:
+            return await self._funnel(turn_context, lambda: self._verify_state(turn_context))
         if turn_context.activity.name != "adaptiveCard/action":
             # botbuilder answers an invoke it has no handler for with 501; this bot handles card actions only.
             log.info("activity %s: refused invoke %r", turn_context.activity.id, turn_context.activity.name)
@@ -144,10 +147,23 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
                 log.info("activity %s: refused card action %r", turn_context.activity.id, action.get("verb"))
                 return card_invoke_response(build_out_of_date_card())
             handler = VERB_HANDLERS[verb_of(payload)]
-            card = await handler(Turn(turn_context, self._deps), payload)
+            try:
+                card = await handler(Turn(turn_context, self._deps), payload)
+            except SignInRequired as needed:  # approver mode: Teams signs the person in, then sends this again
+                return InvokeResponse(status=200, body=needed.body)
             return card_invoke_response(card)
 
         return await self._funnel(turn_context, work)
+
+    async def _verify_state(self, turn_context: TurnContext) -> InvokeResponse:
+        """The sign-in card's magic code: redeemed with the Token Service, which keeps the token for the person's
+        next press (nothing is kept here)."""
+        assert self._deps.signin is not None
+        turn = Turn(turn_context, self._deps)
+        if await self._deps.signin.verify_state(turn.sign_in_attempt()):
+            await turn_context.send_activity("You are signed in. Press the button again to go on.")
+            return InvokeResponse(status=200, body={})
+        return InvokeResponse(status=404, body={})
 
 
 __all__ = ["EnrollmentDoctorBot", "card_invoke_response"]

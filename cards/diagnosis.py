@@ -37,7 +37,7 @@ from cards.common import (
     text,
     window_label,
 )
-from cards.verbs import Recheck, RequestApproval, ShowStep, StartDiagnosis
+from cards.verbs import CheckMdmScope, Recheck, RequestApproval, ShowStep, StartDiagnosis
 
 MAX_LISTED_ACCOUNTS = 12
 MAX_LISTED_EVENTS = 6
@@ -72,6 +72,7 @@ class DiagnosisView:
     events_error: str | None = None
     windows: tuple[str, ...] = ()  # how long an approved join permission may last (JOIN_WINDOWS)
     window_default: str = "permanent"
+    mdm_sign_in: bool = False  # the MDM user scope went unread and a signed-in person could read it
 
 
 def _when(value: datetime) -> str:
@@ -194,7 +195,10 @@ def build_device_settings_card(view: DiagnosisView) -> dict[str, Any]:
     fallback = f"Device settings: {JOIN_SETTING_LABEL} is {describe_join(join)}. " + " ".join(
         f.title + "." for f in d.findings
     )
-    return build_card(body, fallback_text=fallback, actions=_nav(view, None, ("join", "Next: join permissions")))
+    actions = _nav(view, None, ("join", "Next: join permissions"))
+    if view.mdm_sign_in:
+        actions.append(execute("Sign in to check the MDM user scope", CheckMdmScope(sessionId=view.session_id)))  # type: ignore[call-arg]
+    return build_card(body, fallback_text=fallback, actions=actions)
 
 
 def _account_line(status: AccountStatus, names: DirectoryNames) -> str:

@@ -25,6 +25,7 @@ class Verb(StrEnum):
     ALERT_ACK = "alert.ack"
     ALERT_DIAGNOSE = "alert.diagnose"
     PACKAGE_REQUEST = "package.request"
+    DIAGNOSIS_MDM_SCOPE = "diagnosis.mdm_scope"
 
 
 Step = Literal["settings", "join", "verify"]
@@ -55,6 +56,12 @@ class ShowStep(Payload):
 
 
 class Recheck(Payload):
+    session_id: str = Field(alias="sessionId", min_length=1, max_length=64)
+
+
+class CheckMdmScope(Payload):
+    """ "Sign in to check the MDM user scope": Graph serves it to a signed-in admin only, never to the app."""
+
     session_id: str = Field(alias="sessionId", min_length=1, max_length=64)
 
 
@@ -150,6 +157,7 @@ PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.ALERT_ACK: Acknowledge,
     Verb.ALERT_DIAGNOSE: DiagnoseAlert,
     Verb.PACKAGE_REQUEST: RequestForPackage,
+    Verb.DIAGNOSIS_MDM_SCOPE: CheckMdmScope,
 }
 
 

@@ -28,6 +28,14 @@ param allowCaExclusion bool = false
 @description('Grant DeviceManagementServiceConfig.ReadWrite.All, so approved enrollment restriction fixes can be applied.')
 param allowWindowsRestriction bool = false
 
+@allowed(['app', 'approver'])
+@description('app: the Graph identity holds the write permissions. approver: it reads only, and each approved change is made with the approving admin\'s own sign-in (Teams SSO through the Azure Bot\'s OAuth connection).')
+param applyAs string = 'app'
+
+@secure()
+@description('Approver mode: a client secret of the sign-in app registration (created by the first provision).')
+param signInClientSecret string = ''
+
 param postgresAdminLogin string = 'doctoradmin'
 
 @secure()
@@ -36,6 +44,16 @@ param postgresAdminPassword string
 
 var databaseName = 'enrollmentdoctor'
 var tenantId = subscription().tenantId
+var oauthConnectionName = 'graph'
+// Delegated scopes of an approver's own sign-in: who they are, reading, and the writes (Graph still requires their
+// directory role for each write: Cloud Device Administrator, Conditional Access Administrator, Intune Administrator).
+var approverScopes = [
+  'User.Read'
+  'Policy.Read.All'
+  'Policy.ReadWrite.DeviceConfiguration'
+  'Policy.ReadWrite.ConditionalAccess'
+  'DeviceManagementServiceConfig.ReadWrite.All'
+]
 
 resource botIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${resourceBaseName}-bot'
@@ -130,6 +148,8 @@ resource web 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'APPROVER_GROUP_ID', value: approverGroupId }
         { name: 'APPROVAL_CHANNEL_ID', value: approvalChannelId }
         { name: 'LOG_FORMAT', value: 'json' }
+        { name: 'APPLY_AS', value: applyAs }
+        { name: 'OAUTH_CONNECTION_NAME', value: oauthConnectionName }
         {
           name: 'DATABASE_URL'
           value: 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
@@ -148,6 +168,20 @@ module bot 'modules/bot.bicep' = {
     identityResourceId: botIdentity.id
     identityClientId: botIdentity.properties.clientId
     tenantId: tenantId
+    signInAppId: applyAs == 'approver' ? signIn.outputs.appId : ''
+    signInClientSecret: signInClientSecret
+    oauthConnectionName: oauthConnectionName
+    graphScopes: approverScopes
+  }
+}
+
+module signIn 'modules/signin.bicep' = if (applyAs == 'approver') {
+  name: 'sign-in-app'
+  params: {
+    botId: botIdentity.properties.clientId
+    displayName: '${botDisplayName} sign-in'
+    uniqueName: '${resourceBaseName}-signin'
+    graphScopes: approverScopes
   }
 }
 
@@ -157,7 +191,8 @@ module graphPermissions 'modules/graph-permissions.bicep' = {
   name: 'graph-permissions'
   params: {
     principalId: graphIdentity.properties.principalId
-    roles: concat(
+    // Approver mode: each write permission becomes its read counterpart (the approver's sign-in writes).
+    roles: union(map(concat(
       [
         'Policy.ReadWrite.DeviceConfiguration'
         'User.Read.All'
@@ -169,7 +204,7 @@ module graphPermissions 'modules/graph-permissions.bicep' = {
       ],
       allowCaExclusion ? ['Policy.ReadWrite.ConditionalAccess'] : [],
       allowWindowsRestriction ? ['DeviceManagementServiceConfig.ReadWrite.All'] : []
-    )
+    ), r => applyAs == 'approver' ? replace(r, '.ReadWrite.', '.Read.') : r), [])
   }
 }
 
@@ -179,4 +214,5 @@ output BOT_ENDPOINT string = 'https://${web.properties.defaultHostName}'
 output BOT_ID string = botIdentity.properties.clientId
 output BOT_TENANT_ID string = tenantId
 output GRAPH_IDENTITY_CLIENT_ID string = graphIdentity.properties.clientId
+output SIGNIN_APP_ID string = applyAs == 'approver' ? signIn.outputs.appId : botIdentity.properties.clientId
 output POSTGRES_SERVER string = postgres.properties.fullyQualifiedDomainName

@@ -137,6 +137,8 @@ APPLICATION_PERMISSIONS: Mapping[str, Requirement] = {
     ),
     # Beta mobileDeviceManagementPolicies: delegated only (Policy.Read.All); no application permission exists.
     "mdmPolicies.list": Requirement((), DOCS + "mobiledevicemanagementpolicies-list?view=graph-rest-beta"),
+    # /me: a signed-in user's call only; an app token is answered 400 by sim/delegated.py.
+    "me.transitiveMemberOf": Requirement((), DOCS + "user-list-transitivememberof?view=graph-rest-1.0"),
 }
 
 

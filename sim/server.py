@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
 
+from sim import delegated, token_service
 from sim.metadata import CA_SCHEMA_ERROR, DIRECTORY, SERVICE, expand_of, metadata, select_of
 from sim.permissions import authorize_app
 from sim.tenant import (
@@ -86,6 +87,8 @@ ROUTES = [
     # Beta, delegated permissions only (sim/permissions.py).
     Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$")),
     Route("batch", "POST", re.compile(r"^\$batch$")),
+    # /me needs a signed-in user: answered by sim/delegated.py (an app token gets Graph's 400).
+    Route("me.transitiveMemberOf", "GET", re.compile(r"^me/transitiveMemberOf/microsoft\.graph\.directoryRole$")),
 ]
 
 
@@ -213,6 +216,7 @@ class GraphSimulator:
             "route": name,
             "status": response.status,
             "batch": in_batch,
+            "caller": delegated.caller(claims),
         }
         if method in ("PUT", "POST", "PATCH"):
             entry["body"] = body
@@ -230,8 +234,9 @@ class GraphSimulator:
         return None, None
 
     def _authorize(self, route: Route, claims: dict[str, Any]) -> None:
-        if "scp" in claims:
-            return  # a delegated token: the signed-in user's access, not an app's roles
+        if claims.get("scp"):  # a signed-in user's token: the scope and, for a write, the user's role
+            delegated.authorize(route.name, claims, self.tenant)
+            return
         authorize_app(route.name, claims.get("roles", []))
 
     async def _handle(
@@ -340,6 +345,8 @@ class GraphSimulator:
                 },
             )
         if name == "conditionalAccess.patch":
+            if claims.get("scp") and "Policy.Read.All" not in str(claims["scp"]).split():
+                raise GraphFailure(403, "AccessDenied", "Updating a policy also needs Policy.Read.All.")
             metadata().check_body(body, "microsoft.graph.conditionalAccessPolicy", SERVICE, CA_SCHEMA_ERROR)
             tenant.patch_ca_policy(match["id"], body, self.clock())
             return GraphResponse(204, None)
@@ -433,6 +440,8 @@ class GraphSimulator:
             )
         if name == "batch":
             return await self._batch(version, body, claims, origin)
+        if name == "me.transitiveMemberOf":
+            return GraphResponse(200, delegated.my_directory_roles(tenant, claims, base))
         raise GraphFailure(400, "BadRequest", "Unsupported request.")
 
     def _list_users(self, base: str, query: dict[str, str]) -> GraphResponse:
@@ -591,6 +600,9 @@ async def token_endpoint(request: web.Request) -> web.Response:
             400, "invalid_request", "AADSTS90002", f"Tenant '{request.match_info['tenant']}' not found."
         )
     form = {key: str(value) for key, value in (await request.post()).items()}
+    if form.get("grant_type") == "password":  # test use only: a person's sign-in, played by a test
+        status, answer = delegated.password_grant(tenant, form, sim.clock())
+        return web.json_response(answer, status=status)
     if form.get("grant_type") != "client_credentials":
         return _token_error(
             400, "unsupported_grant_type", "AADSTS70003", "The app requested an unsupported grant type."
@@ -780,4 +792,5 @@ def create_sim_app(tenant: Tenant, clock: Callable[[], datetime] = utcnow) -> we
     app.router.add_post("/_sim/policy", control_policy)
     app.router.add_route("*", "/_sim/troubleshootingEvents", control_events)
     app.router.add_route("*", r"/{version:v1\.0|beta}/{tail:.*}", graph_handler)
+    token_service.add_routes(app, app[SIMULATOR])
     return app

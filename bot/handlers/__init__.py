@@ -43,4 +43,5 @@ VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.ALERT_ACK: alerts.take,
     Verb.ALERT_DIAGNOSE: alerts.diagnose,
     Verb.PACKAGE_REQUEST: diagnosis.request_for_package,
+    Verb.DIAGNOSIS_MDM_SCOPE: diagnosis.check_mdm_scope,
 }

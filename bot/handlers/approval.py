@@ -7,8 +7,10 @@ from typing import Any
 from bot.changes import KINDS
 from bot.domain.approval import Action, State
 from bot.domain.recognizer import Recognition
+from bot.graph import signed_in_user
 from bot.handlers.context import Turn
 from bot.handlers.later import answer_later
+from bot.signin import missing_role
 from cards.approval import AuditLine, build_audit_card, build_notice_card, build_request_status_card
 from cards.diagnosis import build_out_of_date_card
 from cards.verbs import Approve, AskToExtend, Cancel, EndWindow, ExtendWindow, Reject, Replan, Retry, ViewRequest
@@ -36,7 +38,52 @@ async def _act(turn: Turn, request_id: str, action: Action, reason: str | None =
     return await turn.deps.approvals.act(turn.origin(), request, action, reason)
 
 
+async def _act_signed_in(turn: Turn, request_id: str, action: Action) -> dict[str, Any]:
+    """Approver mode: the change is made with the approver's own sign-in. Who may approve and whether the request
+    can still be approved are answered first (no sign-in asked of someone who cannot act); then the approver's
+    token (SignInRequired becomes the invoke's 401/412 answer); then their role, before anything is written."""
+    approvals, origin, signin = turn.deps.approvals, turn.origin(), turn.deps.signin
+    assert signin is not None  # built whenever APPLY_AS=approver
+    request = await approvals.load_for(origin, request_id, from_requester=False)
+    if request is None:
+        return build_out_of_date_card(NOT_HERE)
+    wanted = State.PENDING if action is Action.APPROVE else State.FAILED
+    if request.state is not wanted or not await approvals.is_approver(origin.user_id):
+        return await approvals.act(origin, request, action)  # refused, and said why, as in app mode
+    own = origin.user_id == request.requester_id and not turn.deps.settings.allow_self_approval
+    if action is Action.APPROVE and own:
+        return await approvals.act(origin, request, action)
+    kind = KINDS[request.plan.kind]
+    token = await signin.token_for(
+        turn.sign_in_attempt(), f"Sign in: {kind.title} is changed with your own account, as you approve it."
+    )
+    writer = signin.graph_as(token, turn.sign_in_attempt())
+    if signed_in_user(token.token) != origin.user_id:
+        # The change must be made by the approver who pressed (whose membership was checked), not another account.
+        await writer.close()  # and signed out
+        return build_notice_card(
+            "Sign in as yourself",
+            "The account you signed in with is not the one you use in Teams, so nothing was changed. Press "
+            "Approve again and sign in with your own account.",
+        )
+    try:
+        lacking = await missing_role(writer, kind.name)
+    except BaseException:
+        await writer.close()
+        raise
+    if lacking is not None:
+        await writer.close()
+        return await approvals.refuse_for_role(origin, request, lacking)
+    return await approvals.act(origin, request, action, writer=writer)
+
+
+def _signed_in(turn: Turn) -> bool:
+    return turn.deps.settings.apply_as == "approver"
+
+
 async def approve(turn: Turn, payload: Approve) -> dict[str, Any]:
+    if _signed_in(turn):
+        return await _act_signed_in(turn, payload.request_id, Action.APPROVE)
     return await _act(turn, payload.request_id, Action.APPROVE)
 
 
@@ -49,6 +96,8 @@ async def cancel(turn: Turn, payload: Cancel) -> dict[str, Any]:
 
 
 async def retry(turn: Turn, payload: Retry) -> dict[str, Any]:
+    if _signed_in(turn):
+        return await _act_signed_in(turn, payload.request_id, Action.RETRY)
     return await _act(turn, payload.request_id, Action.RETRY)
 
 

@@ -13,6 +13,7 @@ from botbuilder.schema import Activity, ActivityTypes
 from bot.deps import Deps
 from bot.domain.approval import Origin
 from bot.proactive import card_message
+from bot.signin import SignInAttempt
 
 # Work a handler asked to run once the HTTP answer to this activity has been written (bot/web.py sets it): an
 # invoke's "checking" card must reach Teams before the update that replaces it.
@@ -79,6 +80,26 @@ class Turn:
             self.deps.background.spawn(work(), name=name)
         else:
             queue.append((name, work))
+
+    def sign_in_attempt(self) -> SignInAttempt:
+        """What this invoke carries for signing in: an SSO token (`authentication`) or a magic code (`state`)."""
+        activity = self.activity
+        value: dict[str, Any] = activity.value if isinstance(activity.value, dict) else {}
+        raw_auth = value.get("authentication")
+        auth: dict[str, Any] = raw_auth if isinstance(raw_auth, dict) else {}
+        state = value.get("state")
+        conversation = activity.conversation
+        return SignInAttempt(
+            user_id=(activity.from_property.id or "") if activity.from_property else "",
+            channel_id=activity.channel_id or "msteams",
+            bot_id=(activity.recipient.id or "") if activity.recipient else "",
+            conversation={"id": conversation.id, "tenantId": conversation.tenant_id} if conversation else {},
+            service_url=activity.service_url or "",
+            activity_id=activity.id,
+            exchange_id=str(auth["id"]) if auth.get("id") else None,
+            exchange_token=str(auth["token"]) if auth.get("token") else None,
+            magic_code=str(state) if isinstance(state, str | int) and str(state) else None,
+        )
 
     async def typing(self) -> None:
         await self.context.send_activity(Activity(type=ActivityTypes.typing))

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.deps import Deps
 from bot.doctor import recent_bulk_failures
+from bot.domain.causes import MdmScope
 from bot.domain.clues import CodeClue
 from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
@@ -16,7 +17,7 @@ from bot.handlers.later import answer_later, follow_up
 from bot.proactive import channel_base_id
 from bot.storage import DiagnosisSession
 from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_checking_card, build_out_of_date_card
-from cards.verbs import Recheck, RequestApproval, RequestForPackage, ShowStep, StartDiagnosis
+from cards.verbs import CheckMdmScope, Recheck, RequestApproval, RequestForPackage, ShowStep, StartDiagnosis
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,13 @@ def _clues(session: DiagnosisSession) -> Clues:
 
 
 async def _view(
-    deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None, *, fresh: bool = False
+    deps: Deps,
+    session: DiagnosisSession,
+    step: str,
+    notice: str | None = None,
+    *,
+    fresh: bool = False,
+    mdm_scope: MdmScope | None = None,
 ) -> DiagnosisView:
     events: tuple = ()
     events_error = None
@@ -73,7 +80,7 @@ async def _view(
         *session.error_codes,
         *(CodeClue(c, INTUNE_EVENTS, e.time) for e in events for c in extract_error_codes(e.failure_reason)),
     )
-    reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh)
+    reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh, mdm_scope=mdm_scope)
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())
@@ -85,8 +92,9 @@ async def _view(
         notice=notice,
         events=events,
         events_error=events_error,
-        windows=deps.settings.join_windows,
+        windows=deps.settings.join_windows if deps.settings.apply_as == "app" else (),  # approver: no timed ends
         window_default=deps.settings.join_window_default,
+        mdm_sign_in=deps.signin is not None and not reading.mdm_scope_read,
     )
 
 
@@ -121,9 +129,15 @@ async def _start(turn: Turn, clues: Clues) -> None:
 
 
 async def _step_card(
-    deps: Deps, session: DiagnosisSession, step: str, notice: str | None = None, *, fresh: bool = False
+    deps: Deps,
+    session: DiagnosisSession,
+    step: str,
+    notice: str | None = None,
+    *,
+    fresh: bool = False,
+    mdm_scope: MdmScope | None = None,
 ) -> dict[str, Any]:
-    return STEP_BUILDERS[step](await _view(deps, session, step, notice, fresh=fresh))
+    return STEP_BUILDERS[step](await _view(deps, session, step, notice, fresh=fresh, mdm_scope=mdm_scope))
 
 
 def _checking(session: DiagnosisSession, step: str) -> dict[str, Any]:
@@ -204,3 +218,34 @@ async def request_for_package(turn: Turn, payload: RequestForPackage) -> dict[st
         return await deps.approvals.request(turn.origin(), reading.diagnosis, session.id, "minimal", why)
 
     return await answer_later(turn, _checking(session, "join"), ask)
+
+
+async def check_mdm_scope(turn: Turn, payload: CheckMdmScope) -> dict[str, Any]:
+    """Read the MDM user scope with the person's own sign-in (Graph serves it to no app), and judge it with the
+    rest. Their token serves that one read; the next card reads without it again."""
+    session = await _owned_session(turn, payload.session_id)
+    if session is None:
+        return build_out_of_date_card("This diagnosis is not known in this conversation.")
+    deps = turn.deps
+    if deps.signin is None:
+        return build_out_of_date_card(
+            "Signing in is not set up here (APPLY_AS=approver and its OAuth connection): check the MDM user scope "
+            "in the portal yourself."
+        )
+    token = await deps.signin.token_for(
+        turn.sign_in_attempt(), "Sign in: Graph shows the MDM user scope only to a signed-in admin."
+    )
+    reader = deps.signin.graph_as(token, turn.sign_in_attempt())
+
+    async def judged() -> dict[str, Any]:
+        try:
+            scope = await reader.mdm_user_scope()
+        finally:
+            await reader.close()  # the token is let go before the diagnosis
+        return await _step_card(deps, session, "settings", mdm_scope=scope)
+
+    try:
+        return await answer_later(turn, _checking(session, "settings"), judged)
+    except BaseException:
+        await reader.close()  # the work was never scheduled
+        raise

@@ -307,6 +307,9 @@ async def test_every_json_answer_says_its_odata_context(mdm_sim):
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(sim.ca_pem))) as client:
         url = f"{sim.url}/beta/policies/mobileDeviceManagementPolicies"
         answered["mdmPolicies.list"] = await client.get(url, headers=headers)
+        me = {"Authorization": f"Bearer {delegated_token(sim.tenant, 'User.Read')}"}
+        url = f"{sim.url}/v1.0/me/transitiveMemberOf/microsoft.graph.directoryRole"
+        answered["me.transitiveMemberOf"] = await client.get(url, headers=me)
     for route, response in answered.items():
         assert response.status_code == 200, (route, response.text)
         assert "/$metadata#" in response.json()["@odata.context"], route

@@ -65,6 +65,7 @@ def _views() -> list[DiagnosisView]:
         DiagnosisView("s2", variants[0], DirectoryNames(), notice="Approvals are not set up yet.", events_error="x")
     )
     views.append(DiagnosisView("s3", _big_diagnosis(raw), DirectoryNames(), clues))
+    views.append(DiagnosisView("s4", variants[0], DirectoryNames(), mdm_sign_in=True))
     return views
 
 

@@ -58,7 +58,9 @@ def test_every_variable_the_project_uses_is_defined_in_the_environment_files():
     for path in (ROOT / "m365agents.yml", INFRA / "azure.parameters.json", ROOT / "manifest" / "manifest.json"):
         used = set(PLACEHOLDER.findall(path.read_text()))
         assert used and used <= defined, f"{path.name}: {sorted(used - defined)} are not in env/"
-    assert {"SECRET_POSTGRES_ADMIN_PASSWORD"} == {k for k in defined if k.startswith("SECRET_")}
+    assert {"SECRET_POSTGRES_ADMIN_PASSWORD", "SECRET_SIGNIN_CLIENT_SECRET"} == {
+        k for k in defined if k.startswith("SECRET_")
+    }
     assert not [k for k in env_keys(ROOT / "env" / ".env.dev") if k.startswith("SECRET_")]  # no secret committed
     assert "env/.env.*.user" in (ROOT / ".gitignore").read_text().split()
 
@@ -74,6 +76,7 @@ def test_the_manifest_with_an_environments_values_passes_atk_validate(tmp_path: 
         "TEAMS_APP_ID": "11111111-2222-4333-8444-555555555555",
         "BOT_ID": "99999999-2222-4333-8444-555555555555",
         "BOT_DOMAIN": "doctor-contoso.azurewebsites.net",
+        "SIGNIN_APP_ID": "77777777-2222-4333-8444-555555555555",
     }
     env = project / "env" / ".env.dev"
     text = env.read_text()
@@ -113,7 +116,7 @@ def test_bicep_parameters_outputs_and_modules_fit_together():
     assert {"AZURE_APP_SERVICE_RESOURCE_ID", "BOT_ID", "BOT_DOMAIN"} <= outputs
     assert outputs <= env_keys(ROOT / "env" / ".env.dev"), "provision writes outputs to env/.env.dev"
     text = main.read_text()
-    for module, body in re.findall(r"^module \w+ '([^']+)' = \{(.*?)^\}", text, re.M | re.S):
+    for module, body in re.findall(r"^module \w+ '([^']+)' = (?:if \(.*?\) )?\{(.*?)^\}", text, re.M | re.S):
         declared = bicep_params(INFRA / module)
         passed = set(re.findall(r"^\s{4}(\w+):", body.split("params:", 1)[1], re.M))
         assert passed <= set(declared) and {p for p, d in declared.items() if not d} <= passed, module
@@ -133,6 +136,8 @@ def app_settings() -> dict[str, str]:
         "tenantId": "0d0d0d0d-1111-4222-8333-444444444444",
         "approverGroupId": "0e0e0e0e-1111-4222-8333-444444444444",
         "approvalChannelId": "",
+        "applyAs": "app",
+        "oauthConnectionName": "graph",
     }
     settings = {}
     for name, value in re.findall(r"name: '([A-Za-z_]+)'\s*,?\s*value: (.+?)\s*\}?$", text, re.M):
@@ -178,6 +183,7 @@ OPERATION_ROUTES = {
     "change an enrollment restriction": ("enrollmentConfigurations.patch",),
     "change a Conditional Access policy": ("conditionalAccess.patch",),
     "read the MDM user scope": ("mdmPolicies.list",),
+    "read your directory roles": ("me.transitiveMemberOf",),  # approver mode: the approver's own roles
 }
 PERMISSION_NAME = re.compile(r"\b[A-Z][A-Za-z]+\.[A-Za-z]+(?:\.[A-Za-z]+)?\b")
 
@@ -235,3 +241,40 @@ def test_the_deployment_zip_carries_the_app_and_its_lock_and_nothing_else():
     for left_out in ("tests/unit/test_lock.py", "node_modules/x", ".venv/bin/python", "env/.env.dev", ".env"):
         assert not shipped(left_out), left_out
     assert (ROOT / "requirements.txt").read_text().split("\n")[-3:-1] == ["--require-hashes", "-r requirements.lock"]
+
+
+# ---- approver mode: Teams SSO, the OAuth connection, and a Graph identity that only reads ------------------------
+TEAMS_CLIENTS = {"1fec8e78-bce4-4aaf-ab1b-5451cc387264", "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"}
+
+
+def test_approver_mode_is_wired_through_the_manifest_the_bicep_and_the_settings():
+    manifest = json.loads((ROOT / "manifest" / "manifest.json").read_text())
+    assert manifest["webApplicationInfo"]["resource"] == "api://botid-${{BOT_ID}}"
+    assert "token.botframework.com" in manifest["validDomains"]
+    signin = (INFRA / "modules" / "signin.bicep").read_text()
+    assert set(re.findall(r"'([0-9a-f-]{36})' // Teams", signin)) == TEAMS_CLIENTS  # pre-authorised
+    assert "'api://botid-${botId}'" in signin and "value: 'access_as_user'" in signin
+    assert "consentType: 'AllPrincipals'" in signin
+    bot = (INFRA / "modules" / "bot.bicep").read_text()
+    assert "value: 'api://botid-${identityClientId}'" in bot  # the connection's token exchange URL
+    assert "serviceProviderId: '30dd229c-58e3-4a48-bdfd-91ec48eb906c'" in bot  # Azure Active Directory v2
+    main = (INFRA / "azure.bicep").read_text()
+    connection = re.search(r"^var oauthConnectionName = '(\w+)'", main, re.M)
+    assert connection and connection.group(1) == load_settings({**app_settings()}, dotenv=None).oauth_connection_name
+    scopes = set(re.findall(r"^  '([A-Za-z.]+)'$", main.split("var approverScopes = [", 1)[1].split("]", 1)[0], re.M))
+    writes = {kind.write_permission for kind in KINDS.values()}
+    assert {"User.Read"} | writes <= scopes  # who the approver is, and every write the kinds make
+
+    env = {**app_settings(), "APPLY_AS": "approver"}
+    assert load_settings(env, dotenv=None).apply_as == "approver"
+
+
+def test_in_approver_mode_the_graph_identity_is_granted_no_write():
+    text = (INFRA / "azure.bicep").read_text()
+    granted = set(re.findall(r"^\s{8}'([A-Za-z]+\.[A-Za-z.]+)'$", text, re.M))
+    granted |= set(re.findall(r"\? \['([A-Za-z.]+)'\] : \[\]", text))  # the opt-in writes, as if opted in
+    transform = re.search(r"r => applyAs == 'approver' \? replace\(r, '(\.ReadWrite\.)', '(\.Read\.)'\) : r", text)
+    assert transform, "the approver-mode transform of the Graph identity's roles is gone"
+    in_approver_mode = {p.replace(transform.group(1), transform.group(2)) for p in granted}
+    assert not [p for p in in_approver_mode if "ReadWrite" in p or "Write" in p]
+    assert "Policy.Read.DeviceConfiguration" in in_approver_mode  # the join permission is still read

@@ -27,7 +27,14 @@ def test_the_filled_manifest_validates_against_the_official_schema():
     assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
     titles = {c["title"] for lst in bot["commandLists"] for c in lst["commands"]}
     assert {"diagnose", "status", "alerts on", "alerts off", "audit", "help"} <= titles
-    assert manifest["validDomains"] == ["doctor.contoso.com"]
+    assert manifest["validDomains"] == ["doctor.contoso.com", "token.botframework.com"]
+    # Teams single sign-on (approver mode): the bot's exposed API, its app the bot's own unless told otherwise.
+    assert manifest["webApplicationInfo"] == {
+        "id": ENV["MicrosoftAppId"],
+        "resource": f"api://botid-{ENV['MicrosoftAppId']}",
+    }
+    signin = "99999999-2222-4333-8444-555555555555"
+    assert fill_manifest(package_values({**ENV, "SIGNIN_APP_ID": signin}))["webApplicationInfo"]["id"] == signin
     assert "${{" not in json.dumps(manifest)
 
 

@@ -101,3 +101,26 @@ def test_with_auth_on_the_bot_listens_everywhere_and_checks_tokens():
     assert settings.openid_metadata_url == "https://login.botframework.com/v1/.well-known/openidconfiguration"
     with pytest.raises(ConfigError, match="BOT_OPENID_METADATA_URL must be an https URL"):
         load_settings({**BASE, **AUTH, "BOT_OPENID_METADATA_URL": "http://keys.local"}, dotenv=None)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"APPLY_AS": "robot"}, "APPLY_AS must be app or approver"),
+        ({"APPLY_AS": "approver", "OAUTH_CONNECTION_NAME": ""}, "OAUTH_CONNECTION_NAME is required"),
+        ({"BOT_TOKEN_SERVICE_URL": "http://token.local"}, "BOT_TOKEN_SERVICE_URL must be an https URL"),
+        ({"BOT_TOKEN_SERVICE_CA_BUNDLE": "/nope.pem"}, "BOT_TOKEN_SERVICE_CA_BUNDLE"),
+    ],
+)
+def test_approver_mode_settings_are_checked(env, named):
+    with pytest.raises(ConfigError) as info:
+        load_settings({**BASE, **env}, dotenv=None)
+    assert named in str(info.value)
+
+
+def test_approver_mode_defaults():
+    settings = load_settings(BASE, dotenv=None)
+    assert settings.apply_as == "app"  # today's behaviour unless asked
+    approver = load_settings({**BASE, "APPLY_AS": "Approver"}, dotenv=None)
+    assert approver.apply_as == "approver" and approver.oauth_connection_name == "graph"
+    assert approver.token_service_url == "https://token.botframework.com"
