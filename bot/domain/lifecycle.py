@@ -113,9 +113,10 @@ class Move(StrEnum):
     CHECK = "check"  # read the tenant again (a new diagnosis card, never in the request card's place)
 
 
+APPROVER_MOVES = frozenset({Move.APPROVE, Move.REJECT, Move.RETRY, Move.REPLAN, Move.EXTEND, Move.END})
 # What each role could ever do; a press of anything else is not this card's (a forged or misplaced action).
 ROLE_MOVES = {
-    Role.APPROVERS: frozenset({Move.APPROVE, Move.REJECT, Move.RETRY, Move.REPLAN, Move.EXTEND, Move.END}),
+    Role.APPROVERS: APPROVER_MOVES,
     Role.EXTENSION: frozenset({Move.EXTEND, Move.END}),
     Role.REQUESTER: frozenset({Move.CANCEL, Move.ASK_EXTEND, Move.CHECK}),
     Role.FOLLOWER: frozenset({Move.CHECK}),

@@ -1,0 +1,441 @@
+"""The approval workflow: asking, deciding, re-planning, and the sweeps; in states (bot.domain.lifecycle) and views
+(every copy of a request's card, bot.approvals.copies). Applying and windows are modules of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from bot.approvals.applying import Applier
+from bot.approvals.copies import CHANNEL_SETTING, Copies
+from bot.approvals.ledger import Ledger
+from bot.approvals.windows import FOLLOWING, WindowKeeper
+from bot.changes import kind_of
+from bot.clock import Clock
+from bot.domain import windows
+from bot.domain.approval import (
+    REFUSAL_TEXT,
+    Action,
+    Actor,
+    ApprovalRequest,
+    Origin,
+    Refusal,
+    Refused,
+    State,
+    decide,
+    expire,
+)
+from bot.domain.diagnosis import Diagnosis
+from bot.domain.lifecycle import APPROVER_MOVES, ROLE_MOVES, Move, Role, allowed, phase_of, stale_press
+from bot.errors import GraphError
+from bot.graph import GraphGateway
+from bot.observability import Metrics
+from bot.proactive import Background, Messenger, channel_base_id
+from bot.settings import Settings
+from bot.storage import AuditEntry, Storage
+from cards.approval import build_nothing_to_approve_card, build_notice_card, news_of, request_name
+from cards.common import window_label
+
+log = logging.getLogger(__name__)
+
+SETUP_HELP = (
+    "No admins' channel is set up for approvals yet. {approvers} must open the admins' channel in Teams, "
+    "add Enrollment Doctor to the team, and write \u201c@Enrollment Doctor use this channel for approvals\u201d. "
+    "Your request is saved and will be posted there as soon as that is done."
+)
+DECISIONS = {
+    Move.APPROVE: Action.APPROVE,
+    Move.REJECT: Action.REJECT,
+    Move.RETRY: Action.RETRY,
+    Move.CANCEL: Action.CANCEL,
+}
+WINDOW_MOVES = (Move.EXTEND, Move.END, Move.ASK_EXTEND)
+
+
+def summarize(diagnosis: Diagnosis) -> str:
+    blockers = [f.title for f in diagnosis.findings if f.severity.value == "blocker"]
+    return "Diagnosis: " + ("; ".join(blockers) if blockers else "no blocker found") + "."
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What asking for approval gave: the request (None when nothing was asked) and what to tell the asker."""
+
+    request: ApprovalRequest | None
+    notice: str
+    card: dict[str, Any] | None = None  # a card to answer with instead (nothing to approve, not allowed)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A request as found from a press: the request, and the role of the copy pressed."""
+
+    request: ApprovalRequest
+    role: Role
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        settings: Settings,
+        graph: GraphGateway,
+        storage: Storage,
+        clock: Clock,
+        messenger: Messenger,
+        background: Background,
+        metrics: Metrics | None = None,
+    ):
+        self._settings = settings
+        self._graph = graph
+        self._storage = storage
+        self._clock = clock
+        self._background = background
+        self._metrics = metrics or Metrics()
+        self._ledger = Ledger(storage, clock, self._metrics)
+        self.copies = Copies(settings, graph, storage, messenger, clock)
+        # An apply running longer than every Graph try could take has lost its process: take it over.
+        tries = settings.graph.max_retries + 1
+        stuck_after = timedelta(seconds=max(120.0, 4 * settings.graph.timeout * tries))
+        self._applier = Applier(graph, storage, clock, self._ledger, self.copies, stuck_after)
+        self._windows = WindowKeeper(graph, storage, clock, self._ledger, self.copies, stuck_after)
+
+    # ---- who, and where -------------------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        return self._settings.approvals_configured
+
+    async def is_approver(self, user_id: str) -> bool:
+        """Checked through Graph every time someone acts: membership changes take effect at once."""
+        if not user_id:
+            return False
+        if user_id in self._settings.approver_user_ids:
+            return True
+        group = self._settings.approver_group_id
+        return bool(group) and await self._graph.is_member(user_id, group)  # type: ignore[arg-type]
+
+    async def approvers_label(self) -> str:
+        return await self.copies.approvers_label()
+
+    async def admin_channel(self) -> dict[str, Any] | None:
+        return await self.copies.admin_channel()
+
+    async def actor(self, origin: Origin) -> Actor:
+        return Actor(origin.user_id, origin.user_name, await self.is_approver(origin.user_id))
+
+    # ---- channel set-up -------------------------------------------------------------------------
+    async def use_channel(self, origin: Origin) -> str:
+        if origin.conversation_type != "channel":
+            return "Write this in the admins' channel of a team, with an @mention of me."
+        if not self.configured:
+            return "Approvers are not configured (APPROVER_GROUP_ID or APPROVER_USER_IDS), so nobody can approve."
+        if not await self.is_approver(origin.user_id):
+            return f"Only {await self.approvers_label()} can choose the approvals channel."
+        channel_id = channel_base_id(origin.conversation_id)
+        await self._storage.set_setting(CHANNEL_SETTING, channel_id)
+        await self._storage.append_audit(
+            AuditEntry(
+                at=self._clock.now(),
+                action="approval_channel_set",
+                actor_id=origin.user_id,
+                actor_name=origin.user_name,
+                data={"conversationId": channel_id},
+            )
+        )
+        waiting = [r for r in await self._storage.list_approvals([State.PENDING]) if not r.approval_card_id]
+        for request in waiting:
+            await self.copies.post_to_channel(request)
+        posted = f" I posted the {len(waiting)} request(s) that were waiting." if waiting else ""
+        return f"This channel now receives approval requests.{posted}"
+
+    # ---- asking ---------------------------------------------------------------------------------------
+    def window_for(self, plan: Any, asked: str | None) -> str | None:
+        """The window a request gets: what was asked if the operator offers it, the default if nothing was asked;
+        None for a window that is not offered (refused, never silently replaced)."""
+        if not windows.can_have_window(plan):
+            return windows.PERMANENT
+        if asked is None:
+            return self._settings.join_window_default
+        return asked if asked in {*self._settings.join_windows, windows.PERMANENT} else None
+
+    async def request(
+        self,
+        origin: Origin,
+        diagnosis: Diagnosis,
+        session_id: str,
+        option: str,
+        justification: str | None,
+        window: str | None = None,
+        *,
+        in_place: bool = False,
+    ) -> Asked:
+        """Ask for the change the diagnosis plans. The request card is a new message of its own (the diagnosis card
+        stays); with `in_place`, the card pressed becomes the request card (a card that was only an offer)."""
+        plan = diagnosis.plan_for(option)
+        if plan is None:
+            earlier = [r for r in await self._storage.list_approvals(list(State)) if r.session_id == session_id]
+            card = build_nothing_to_approve_card(
+                "The tenant no longer needs this change: every usable package account may already join devices."
+                if option in ("minimal", "all")
+                else "The tenant no longer needs this change: what it fixed no longer stops the package accounts.",
+                session_id,
+                earlier[-1] if earlier else None,
+            )
+            return Asked(None, "Nothing to approve.", card)
+        kind = kind_of(plan)
+        if kind.opt_in and not (await self._granted(kind.write_permission)):
+            card = build_notice_card(
+                "I am not allowed to make this change",
+                f"The operator has not granted me {kind.write_permission}, so this change is yours to make: "
+                f"{kind.portal_steps(plan)} {plan.consequence()}",
+            )
+            return Asked(None, "Not allowed.", card)
+        chosen = self.window_for(plan, window)
+        if chosen is None:
+            offered = ", ".join(window_label(w) for w in (*self._settings.join_windows, windows.PERMANENT))
+            return Asked(
+                None,
+                f"\u201c{window}\u201d is not a window offered here ({offered}): nothing was asked. "
+                "Choose one of them and press Request approval again.",
+            )
+        now = self._clock.now()
+        candidate = ApprovalRequest(
+            id=uuid.uuid4().hex,
+            tenant_id=origin.tenant_id,
+            plan=plan,
+            requester_id=origin.user_id,
+            requester_name=origin.user_name,
+            created_at=now,
+            expires_at=now + timedelta(hours=self._settings.approval_expiry_hours),
+            justification=(justification or "").strip()[:1000] or None,
+            diagnosis_summary=summarize(diagnosis),
+            session_id=session_id,
+            requester_conversation_id=channel_base_id(origin.conversation_id),
+            extra={"window": chosen},
+        )
+        request, created = await self._create(candidate, origin, justification=candidate.justification, window=chosen)
+        mine = request.requester_id == origin.user_id
+        role = Role.REQUESTER if mine else Role.FOLLOWER
+        if created and not await self.copies.post_to_channel(request):
+            notice = SETUP_HELP.format(approvers=(await self.approvers_label()).capitalize())
+        elif created:
+            notice = "Asked: the approvers' channel has it. The request card below follows it."
+        elif mine:
+            notice = "You already asked for exactly this change: the request card below follows it."
+        else:
+            notice = (
+                f"{request.requester_name} already asked for exactly this change at "
+                f"{request.created_at:%H:%M} UTC: you follow that request in the card below."
+            )
+        if in_place and origin.card_id:
+            await self.copies.register(request, origin.conversation_id, origin.card_id, role)
+            return Asked(request, notice, await self.copies.card(request, role, notice=notice))
+        await self.copies.send_copy(request, origin.conversation_id, role)
+        return Asked(request, notice)
+
+    async def _create(self, candidate: ApprovalRequest, origin: Origin, **data: Any) -> tuple[ApprovalRequest, bool]:
+        """Store a new pending request with its "created" audit line, or get the pending one for the same plan."""
+        audit = AuditEntry(
+            at=candidate.created_at,
+            action="created",
+            request_id=candidate.id,
+            actor_id=origin.user_id,
+            actor_name=origin.user_name,
+            to_state=State.PENDING.value,
+            data={"plan": candidate.plan.to_json(), **data},
+        )
+        request, created = await self._storage.create_approval(candidate, audit)
+        if created:
+            self._metrics.approvals.labels("created").inc()
+        return request, created
+
+    # ---- finding a request from a press ----------------------------------------------------------------
+    async def locate(self, origin: Origin, request_id: str, move: Move | None = None) -> Located | None:
+        """The request and the role it is acted on in, if it has a copy in this conversation of this tenant: the
+        pressed copy's role if that role could make the move, else another role shown here that could."""
+        request = await self._storage.get_approval(request_id)
+        if request is None or request.tenant_id != origin.tenant_id:
+            return None
+        here = await self.copies.roles_in(request, origin.conversation_id)
+        if not here:
+            return None
+        pressed = here.get(origin.card_id or "")
+        roles = list(dict.fromkeys(([pressed] if pressed else []) + list(here.values())))
+        fitting = [r for r in roles if move is None or move in ROLE_MOVES[r]]
+        return Located(request, (fitting or roles)[0])
+
+    async def view(self, origin: Origin, located: Located) -> dict[str, Any]:
+        """Refresh (automatic or manual) of a copy: approvers get the actions, everyone else the status."""
+        request, role = located.request, located.role
+        if role not in (Role.APPROVERS, Role.EXTENSION):
+            return await self.copies.card(request, role)
+        actor = await self.actor(origin)
+        notice = None
+        if not actor.is_approver and allowed(request, role) & APPROVER_MOVES:
+            # Someone pressed "Show approver actions" who may not approve: say so, and who can.
+            why = "You asked for this change" if origin.user_id == request.requester_id else "You are not an approver"
+            notice = f"{why}, so you see its status only. Who can approve: {await self.approvers_label()}."
+        mris = await self.copies.approver_user_ids(await self.admin_channel())
+        return await self.copies.card(
+            request, role, for_approver=actor.is_approver, notice=notice, approver_user_ids=mris
+        )
+
+    # ---- pressing -----------------------------------------------------------------------------------
+    async def press(
+        self, origin: Origin, located: Located, move: Move, reason: str | None = None
+    ) -> dict[str, Any] | None:
+        """A move pressed on a copy: refused with who may, answered from the current state if the request has
+        moved on, or made (committed, then every copy re-rendered). None: the move is not this copy's."""
+        request, role = located.request, located.role
+        if move not in ROLE_MOVES[role]:
+            return None
+        actor = await self.actor(origin)
+
+        async def answer(current: ApprovalRequest, notice: str | None = None) -> dict[str, Any]:
+            return await self.copies.card(current, role, for_approver=actor.is_approver, notice=notice)
+
+        if move in APPROVER_MOVES and not actor.is_approver:
+            message = (
+                "Only an approver can extend or end the window."
+                if move in WINDOW_MOVES
+                else REFUSAL_TEXT[Refusal.NOT_APPROVER]
+            )
+            return await answer(request, await self._explain(Refusal.NOT_APPROVER, message))
+        if move is Move.ASK_EXTEND and origin.user_id != request.requester_id:
+            return await answer(request, "Only the person who asked for this change can ask to extend it.")
+        if move not in allowed(request, role):
+            return await answer(request, stale_press(request, move))
+        if move in WINDOW_MOVES:
+            transition = self._windows.move(request, move, actor)
+            if transition is None or not await self._ledger.commit(transition, actor):
+                latest = await self._storage.get_approval(request.id) or request
+                return await answer(latest, stale_press(latest, move))
+            self._background.spawn(self._windows.after(transition.new, move), name=f"window-{request.id}")
+            return await answer(transition.new)
+        result = decide(
+            request,
+            DECISIONS[move],
+            actor,
+            self._clock.now(),
+            allow_self_approval=self._settings.allow_self_approval,
+            reason=reason,
+        )
+        if isinstance(result, Refused):
+            if result.transition is not None and await self._ledger.commit(result.transition, None):
+                request = result.transition.new
+                self._background.spawn(self._settle(request), name=f"refresh-{request.id}")
+            return await answer(request, await self._explain(result.refusal, result.message))
+        if not await self._ledger.commit(result, actor):
+            latest = await self._storage.get_approval(request.id) or request
+            return await answer(latest, f"Someone acted first. {stale_press(latest, move)}")
+        new = result.new
+        if new.state is State.APPROVED:
+            self._background.spawn(self._approved(new), name=f"apply-{new.id}")
+        else:
+            self._background.spawn(self._settle(new), name=f"refresh-{new.id}")
+        return await answer(new)
+
+    async def _approved(self, request: ApprovalRequest) -> None:
+        await self.copies.refresh_everywhere(request)
+        await self.apply(request.id)
+
+    async def _settle(self, request: ApprovalRequest) -> None:
+        """After a decision that ends the request: every copy shows it; the people following it hear it."""
+        await self.copies.refresh_everywhere(request)
+        if phase_of(request).is_over:
+            roles = (Role.FOLLOWER,) if request.state is State.CANCELLED else FOLLOWING
+            await self.copies.tell(request, news_of(request), roles=roles)
+
+    async def replan(self, origin: Origin, located: Located, diagnosis: Diagnosis) -> dict[str, Any]:
+        request = located.request
+        if request.state is not State.STALE:
+            return build_notice_card(
+                "Nothing to re-plan", f"{request_name(request)}: {phase_of(request).label.lower()}."
+            )
+        if not await self.is_approver(origin.user_id):
+            return build_notice_card("Not allowed", f"Only {await self.approvers_label()} can re-plan this change.")
+        plan = diagnosis.plan_for(request.plan.option)
+        if plan is None:
+            return build_notice_card("Nothing to re-plan", "The tenant no longer needs this change.")
+        now = self._clock.now()
+        fresh = replace(
+            request,
+            id=uuid.uuid4().hex,
+            plan=plan,
+            state=State.PENDING,
+            version=0,
+            created_at=now,
+            expires_at=now + timedelta(hours=self._settings.approval_expiry_hours),
+            diagnosis_summary=summarize(diagnosis),
+            requester_card_id=None,
+            approval_conversation_id=None,
+            approval_card_id=None,
+            decided_by_id=None,
+            decided_by_name=None,
+            decided_at=None,
+            outcome=None,
+            error=None,
+            attempts=0,
+            policy_before=None,
+            policy_after=None,
+            graph_request_id=None,
+            extra={"replanOf": request.id, "window": request.extra.get("window", windows.PERMANENT)},
+        )
+        created, is_new = await self._create(fresh, origin, replanOf=request.id)
+        if is_new:
+            await self.copies.post_to_channel(created)
+            if request.requester_conversation_id:
+                await self.copies.send_copy(created, request.requester_conversation_id, Role.REQUESTER)
+        return build_notice_card(
+            "Re-planned", f"A new request was made from the policy as it is now: {plan.consequence()}"
+        )
+
+    async def _explain(self, refusal: Refusal, message: str) -> str:
+        """A refusal says why and what to do next: who may act, or how to ask again."""
+        if refusal in (Refusal.NOT_APPROVER, Refusal.OWN_REQUEST):
+            return f"{message} Who can approve: {await self.approvers_label()}."
+        if refusal is Refusal.EXPIRED:
+            return f"{message} To ask again, run the diagnosis (Diagnose now) and press Request approval."
+        return message
+
+    async def _granted(self, permission: str) -> bool:
+        try:
+            return permission in await self._graph.granted_roles()
+        except GraphError:
+            return False
+
+    # ---- applying, windows, and the sweeps -------------------------------------------------------------
+    async def apply(self, request_id: str) -> None:
+        await self._applier.apply(request_id)
+
+    async def windows_due(self) -> None:
+        await self._windows.due()
+
+    async def resume(self) -> None:
+        """Finish what was approved but not applied (after a restart, or a replica that went away)."""
+        for request in await self._storage.list_approvals([State.APPROVED, State.APPLYING]):
+            log.info("resuming request %s (%s)", request.id, request.state.value)
+            await self.apply(request.id)
+        await self.expire_due()
+        await self.windows_due()
+
+    async def expire_due(self) -> None:
+        now = self._clock.now()
+        for request in await self._storage.list_approvals([State.PENDING]):
+            transition = expire(request, now)
+            if transition and await self._ledger.commit(transition, None):
+                await self._settle(transition.new)
+
+    async def sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.approval_sweep_seconds)
+            try:
+                await self.resume()
+            except Exception:
+                log.exception("approval sweep failed; trying again next time")
+
+
+__all__ = ["ApprovalService", "Asked", "Located"]
