@@ -1,4 +1,4 @@
-"""The whole journey in the real client: `python app.py --demo` with the Agents Playground, in headless Chromium."""
+"""The whole journey in the real client: `python -m bot.demo` with the Agents Playground, in headless Chromium."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ async def demo(tmp_path: Path):
     workdir = tmp_path / "demo"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "app.py",
-        "--demo",
+        "-m",
+        "bot.demo",
         "--port",
         str(ports["bot"]),
         "--graph-port",
