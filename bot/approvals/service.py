@@ -38,7 +38,7 @@ from bot.proactive import Background, Messenger, channel_base_id
 from bot.settings import Settings
 from bot.storage import AuditEntry, Storage
 from cards.approval import build_nothing_to_approve_card, build_notice_card, news_of, request_name
-from cards.common import window_label
+from cards.common import plain, window_label
 
 log = logging.getLogger(__name__)
 
@@ -290,12 +290,16 @@ class ApprovalService:
         """A move pressed on a copy: refused with who may, answered from the current state if the request has
         moved on, or made (committed, then every copy re-rendered). None: the move is not this copy's."""
         request, role = located.request, located.role
-        if move not in ROLE_MOVES[role]:
-            return None
         actor = await self.actor(origin)
 
         async def answer(current: ApprovalRequest, notice: str | None = None) -> dict[str, Any]:
             return await self.copies.card(current, role, for_approver=actor.is_approver, notice=notice)
+
+        if role is Role.FOLLOWER and move in ROLE_MOVES[Role.REQUESTER]:
+            who = plain(request.requester_name)
+            return await answer(request, f"This is {who}'s request: only {who} can cancel it or ask to extend it.")
+        if move not in ROLE_MOVES[role]:
+            return None
 
         if move in APPROVER_MOVES and not actor.is_approver:
             message = (

@@ -718,3 +718,23 @@ async def test_no_exclusion_is_offered_for_a_report_only_or_disabled_policy(appr
     )
     assert ca_writes(sim) == []
     assert not [a for a in actions_in(body["value"]) if a.get("verb") == "approval.approve"]
+
+
+async def test_status_lists_the_requests_and_its_card_follows_the_request(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    await bot.post(message(connector.url, "status"))
+    summary = [t for t in connector.texts_in(PERSONAL) if t][-1]
+    assert "- Waiting for approval: Join permission for 2 package accounts, asked by Adele Vance" in summary
+    assert request_id[:8] not in summary
+    assert len(request_copies(connector, PERSONAL, request_id)) == 2
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    # Every copy in the chat, the status answer's too, now says Applied: none is left behind in an older state.
+    assert [
+        text_of(c).count("Your request: Applied") > 0 for _, c in request_copies(connector, PERSONAL, request_id)
+    ] == [
+        True,
+        True,
+    ]

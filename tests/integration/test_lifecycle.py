@@ -181,9 +181,10 @@ async def test_one_request_through_every_state_every_copy_agrees(life_bot, conne
     assert "Adele Vance already asked for exactly this change at" in text_of(answer)
     assert latest_request_card(connector, GROUP)[0] == request_id
     await check_every_copy(bot, connector, request_id, ASKED)
-    # Not theirs to cancel: no Cancel is drawn, and a forged one changes nothing.
+    # Not theirs to cancel: no Cancel is drawn, and a forged one changes nothing and says whose it is.
     forged = await press(bot, connector, "approval.cancel", request_id, ALEX, "groupChat")
-    assert "This card is out of date" in text_of(forged)
+    assert "This is Adele Vance's request: only Adele Vance can cancel it" in text_of(forged)
+    assert title(forged) == ASKED[1] and "approval.cancel" not in text_of(forged)
     await check_every_copy(bot, connector, request_id, ASKED)
 
     held = Fault(route="policy.put", times=1, arrived=asyncio.Event(), gate=asyncio.Event())
