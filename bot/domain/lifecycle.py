@@ -179,7 +179,7 @@ def stale_press(request: ApprovalRequest, move: Move) -> str:
         instead = "This card updates itself when it is done."
     else:
         instead = "This card now shows what can be done."
-    return f"Nothing was changed by that press: {happened} {instead}"
+    return f"That press changed nothing. {happened} {instead}"
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,6 @@ async def test_an_extension_is_asked_in_the_thread_granted_and_reminded_again(wi
     assert "Ask to extend" not in text_of(asked) and "Your request: Applied, extension asked" in text_of(asked)
     # Approvers hear of it: a new post in the approval card's thread, its Extend for approvers on refresh.
     ((post_id, post),) = extension_posts(connector, request_id)
-    approval_card_id = connector.cards_in(CHANNEL)[0]
     assert "Adele Vance asks to extend by 1 day" in text_of(post)
     assert post["refresh"]["userIds"] == [f"29:{MEGAN}", f"29:{NESTOR}"]
     approver_view = await on_request(bot, connector, "approval.view", request_id, MEGAN)
@@ -217,7 +216,16 @@ async def test_an_extension_is_asked_in_the_thread_granted_and_reminded_again(wi
     await on_request(bot, connector, "approval.end", request_id, NESTOR)
     await bot.idle()
     assert not set(OURS) & set(allowed(sim))
-    assert approval_card_id
+    audit = [e.action for e in await bot.app[DEPS].storage.list_audit() if e.request_id == request_id]
+    assert audit[-7:] == [
+        "window_remind",
+        "window_ask_extend",
+        "window_extend",
+        "window_remind",
+        "window_end_early",
+        "window_end",
+        "window_closed",
+    ]
 
 
 async def test_an_extension_nobody_decides_lapses_at_the_end_and_both_sides_hear_it(window_bot, connector, sim, clock):
