@@ -95,10 +95,6 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
-def short_id(request: ApprovalRequest) -> str:
-    return request.id[:8]
-
-
 def request_name(request: ApprovalRequest) -> str:
     """A request in people's words: "Join permission for 2 package accounts, asked by Adele Vance" (escaped)."""
     kind = kind_of(request.plan)
