@@ -738,3 +738,21 @@ async def test_status_lists_the_requests_and_its_card_follows_the_request(approv
         True,
         True,
     ]
+
+
+async def test_a_request_made_before_copies_were_stored_still_updates_its_two_cards(
+    approvals_bot, connector, sim, tmp_path
+):
+    """A database from the release before copies: a pending request knows only its two card columns."""
+    import sqlite3
+
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        db.execute("DELETE FROM approval_copies")
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    ((_, channel_card),) = request_copies(connector, CHANNEL, request_id)
+    ((_, request_card),) = request_copies(connector, PERSONAL, request_id)
+    assert "Tenant change applied" in text_of(channel_card) and "Your request: Applied" in text_of(request_card)
