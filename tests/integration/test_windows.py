@@ -270,6 +270,8 @@ async def test_a_removal_that_fails_is_finished_later_by_whichever_replica_sweep
 async def test_permanent_is_permanent(window_bot, connector, sim, clock):
     bot = window_bot
     await applied_with_window(bot, connector, window="permanent")
+    # Chosen, not defaulted: and the approval card says plainly what it means.
+    assert "Permanently: nothing removes these accounts later" in text_of(connector.cards_in(CHANNEL)[0][1])
     clock.advance(days=400)
     await bot.app[DEPS].approvals.windows_due()
     assert set(OURS) <= set(allowed(sim)) and len(puts(sim)) == 1
