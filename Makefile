@@ -38,7 +38,7 @@ chromium:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 demo: install
-	$(PY) app.py --demo --port $(BOT_PORT) --graph-port $(GRAPH_PORT) \
+	$(PY) -m bot.demo --port $(BOT_PORT) --graph-port $(GRAPH_PORT) \
 	  --playground-port $(PLAYGROUND_PORT) --approver-playground-port $(APPROVER_PLAYGROUND_PORT)
 
 # With the demo running: a burst of COUNT bulk enrollment failures in its simulated tenant (an alert follows).

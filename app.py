@@ -10,7 +10,6 @@ import ssl
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -221,35 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["audit"]:
         return audit_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python app.py", description="Enrollment Doctor, a Teams bot")
-    parser.add_argument("--demo", action="store_true", help="run against the simulated tenant, with the Playground")
     parser.add_argument("--port", type=int, default=None, help="bot port (default PORT or 3978)")
-    parser.add_argument("--graph-port", type=int, default=8443, help="demo: simulated tenant port")
-    parser.add_argument(
-        "--playground-port", type=int, default=56150, help="demo: the requester's Agents Playground port"
-    )
-    parser.add_argument(
-        "--approver-playground-port",
-        type=int,
-        default=None,
-        help="demo: the approver's Agents Playground port (default: the requester's + 1)",
-    )
-    parser.add_argument("--tenant", type=Path, default=None, help="demo: tenant fixture (JSON)")
-    parser.add_argument("--no-playground", action="store_true", help="demo: do not start the Agents Playground")
-    parser.add_argument("--workdir", type=Path, default=None, help="demo: where its database, CA and logs go")
+    parser.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
-    if args.demo:
-        from bot.demo import run_demo
-
-        configure_logging("INFO", fmt="text")
-        return run_demo(
-            port=args.port or 3978,
-            graph_port=args.graph_port,
-            playground_ports=(args.playground_port, args.approver_playground_port or args.playground_port + 1),
-            tenant_file=args.tenant,
-            playground=not args.no_playground,
-            workdir=args.workdir,
-        )
+    if args.demo:  # the demo builds on this app (it imports create_app); this app never imports the demo
+        print("The demo has its own command: make demo (or python -m bot.demo --help).", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except ConfigError as exc:

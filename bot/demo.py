@@ -314,6 +314,37 @@ async def _demo(
         await sim.close()
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.demo`: the app against the simulated tenant, with two Agents Playground windows."""
+    import argparse
+
+    from bot.observability import configure_logging
+
+    parser = argparse.ArgumentParser(prog="python -m bot.demo", description="Enrollment Doctor, the demo")
+    parser.add_argument("--port", type=int, default=3978, help="bot port")
+    parser.add_argument("--graph-port", type=int, default=8443, help="simulated tenant port")
+    parser.add_argument("--playground-port", type=int, default=56150, help="the requester's Agents Playground port")
+    parser.add_argument(
+        "--approver-playground-port",
+        type=int,
+        default=None,
+        help="the approver's Agents Playground port (default: the requester's + 1)",
+    )
+    parser.add_argument("--tenant", type=Path, default=None, help="tenant fixture (JSON)")
+    parser.add_argument("--no-playground", action="store_true", help="do not start the Agents Playground")
+    parser.add_argument("--workdir", type=Path, default=None, help="where its database, CA and logs go")
+    args = parser.parse_args(argv)
+    configure_logging("INFO", fmt="text")
+    return run_demo(
+        port=args.port,
+        graph_port=args.graph_port,
+        playground_ports=(args.playground_port, args.approver_playground_port or args.playground_port + 1),
+        tenant_file=args.tenant,
+        playground=not args.no_playground,
+        workdir=args.workdir,
+    )
+
+
 def run_demo(
     port: int,
     graph_port: int,
@@ -327,3 +358,7 @@ def run_demo(
     workdir.mkdir(parents=True)
     asyncio.run(_demo(port, graph_port, playground_ports, tenant_file, playground, workdir))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

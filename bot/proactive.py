@@ -35,6 +35,22 @@ def channel_base_id(conversation_id: str) -> str:
     return conversation_id.split(";messageid=", 1)[0]
 
 
+def replying(reference: dict[str, Any], activity_id: str | None) -> dict[str, Any]:
+    """The reference to answer `activity_id` with: in a channel, that post's thread (a chat's reply is made by
+    `as_reply` in the turn). Without an activity id, or outside a channel: the reference as it is."""
+    conversation = dict(reference.get("conversation") or {})
+    if not activity_id or conversation.get("conversationType") != "channel":
+        return reference
+    thread = f"{channel_base_id(str(conversation.get('id', '')))};messageid={activity_id}"
+    return {**reference, "conversation": {**conversation, "id": thread}}
+
+
+def as_reply(turn_context: TurnContext, activity_id: str | None) -> None:
+    """Sends of this turn answer `activity_id` (botbuilder sends every activity in reply to the turn's own)."""
+    if activity_id and ";messageid=" not in (turn_context.activity.conversation.id or ""):
+        turn_context.activity.id = activity_id
+
+
 MAX_PER_SECOND = 7  # Teams: 7 messages a second per conversation for one bot
 
 
@@ -81,12 +97,15 @@ class Messenger:
             raise
         return result[0] if result else None
 
-    async def send_card(self, reference: dict[str, Any], card: dict[str, Any]) -> str | None:
+    async def send_card(
+        self, reference: dict[str, Any], card: dict[str, Any], *, reply_to: str | None = None
+    ) -> str | None:
         async def work(turn_context: TurnContext) -> str | None:
+            as_reply(turn_context, reply_to)
             response = await turn_context.send_activity(card_message(card))
             return response.id if response else None
 
-        return await self._with_turn(reference, work)
+        return await self._with_turn(replying(reference, reply_to), work)
 
     async def update_card(self, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
         async def work(turn_context: TurnContext) -> None:
@@ -96,11 +115,12 @@ class Messenger:
 
         await self._with_turn(reference, work)
 
-    async def send_text(self, reference: dict[str, Any], text: str) -> None:
+    async def send_text(self, reference: dict[str, Any], text: str, *, reply_to: str | None = None) -> None:
         async def work(turn_context: TurnContext) -> None:
+            as_reply(turn_context, reply_to)
             await turn_context.send_activity(Activity(type="message", text=text))
 
-        await self._with_turn(reference, work)
+        await self._with_turn(replying(reference, reply_to), work)
 
     async def member_ids(self, reference: dict[str, Any]) -> dict[str, str]:
         """Entra object id -> Teams user id (MRI) of the conversation's members."""

@@ -57,7 +57,7 @@ class Settings:
     package_token_days: int = 180  # a provisioning package's bulk token is valid this long from its creation
     package_warn_days: tuple[int, ...] = (14, 3)  # warn this many days before a package expires
     join_windows: tuple[str, ...] = ("1d", "7d", "30d")  # how long an approved join permission may last
-    join_window_default: str = "permanent"
+    join_window_default: str = "7d"  # bounded unless the operator says otherwise: "permanent" must be chosen
     apply_as: str = "app"  # "app": the app's own write permission; "approver": the approver's own sign-in
     oauth_connection_name: str = "graph"  # the Azure Bot's OAuth connection (approver mode)
     token_service_url: str = "https://token.botframework.com"  # the Bot Framework Token Service
@@ -264,10 +264,12 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if bad_windows:
         problems.append(f"JOIN_WINDOWS must list durations like 5m, 1d or 7d, got {', '.join(bad_windows)}")
         windows = ("1d", "7d", "30d")
-    window_default = get("JOIN_WINDOW_DEFAULT", "permanent").lower() or "permanent"
+    # Time-bound by default: 7 days when offered, else the shortest window offered; "permanent" only if configured.
+    bounded = "7d" if "7d" in windows else min(windows, key=lambda w: window_seconds(w) or 0, default="permanent")
+    window_default = get("JOIN_WINDOW_DEFAULT", "").strip().lower() or bounded
     if window_default != "permanent" and window_default not in windows:
         problems.append(f"JOIN_WINDOW_DEFAULT must be permanent or one of JOIN_WINDOWS, got {window_default!r}")
-        window_default = "permanent"
+        window_default = bounded
     apply_as = get("APPLY_AS", "app").lower() or "app"
     if apply_as not in APPLY_AS:
         problems.append(f"APPLY_AS must be app or approver, got {apply_as!r}")

@@ -22,6 +22,7 @@ class Verb(StrEnum):
     APPROVAL_EXTEND = "approval.extend"
     APPROVAL_END = "approval.end"
     APPROVAL_ASK_EXTEND = "approval.ask_extend"
+    APPROVAL_CHECK = "approval.check"
     ALERT_ACK = "alert.ack"
     ALERT_DIAGNOSE = "alert.diagnose"
     PACKAGE_REQUEST = "package.request"
@@ -120,6 +121,10 @@ class AskToExtend(OnRequest):
     """The requester asks the approvers to extend the window."""
 
 
+class CheckTenant(OnRequest):
+    """ "Check my tenant again" on a request card: a new diagnosis card below; the request card stays."""
+
+
 class OnAlert(Payload):
     """Names an alert (its incident); who acts comes from the activity."""
 
@@ -154,6 +159,7 @@ PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.APPROVAL_EXTEND: ExtendWindow,
     Verb.APPROVAL_END: EndWindow,
     Verb.APPROVAL_ASK_EXTEND: AskToExtend,
+    Verb.APPROVAL_CHECK: CheckTenant,
     Verb.ALERT_ACK: Acknowledge,
     Verb.ALERT_DIAGNOSE: DiagnoseAlert,
     Verb.PACKAGE_REQUEST: RequestForPackage,

@@ -15,6 +15,7 @@ PLATFORM_RESTRICTIONS = "#microsoft.graph.deviceEnrollmentPlatformRestrictionsCo
 class AllowWindows:
     name = "allow_windows"
     title = "an Intune enrollment restriction"
+    noun = "Windows enrollment allowed in a restriction"
     write_permission = "DeviceManagementServiceConfig.ReadWrite.All"
     portal = RESTRICTION_PORTAL
     opt_in = True

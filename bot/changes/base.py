@@ -36,6 +36,7 @@ class Outcome:
 class ChangeKind(Protocol):
     name: str  # the plan's `kind`
     title: str  # "the join permission", for "Change: …"
+    noun: str  # what a request for it is called: "Join permission" (for 2 package accounts, asked by …)
     write_permission: str  # the application permission the write needs
     portal: str  # where a person makes the same change by hand
     opt_in: bool  # applied only when the token carries write_permission; otherwise portal steps are given

@@ -14,6 +14,7 @@ from bot.graph import GraphGateway, ca_policy_from_json
 class ConditionalAccessExclusion:
     name = "ca_exclusion"
     title = "a Conditional Access policy"
+    noun = "Exclusion from a Conditional Access policy"
     # Graph needs both for an app to update a policy; the write one is what the token must show.
     write_permission = "Policy.ReadWrite.ConditionalAccess"
     portal = CA_PORTAL

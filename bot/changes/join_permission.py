@@ -14,6 +14,7 @@ from bot.graph import GraphGateway
 class JoinPermission:
     name = "join_permission"
     title = f"'{JOIN_SETTING_LABEL}'"
+    noun = "Join permission"
     write_permission = "Policy.ReadWrite.DeviceConfiguration"
     portal = PORTAL_PATH
     opt_in = False  # the product's own change: its permission is part of setting the bot up

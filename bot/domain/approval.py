@@ -84,6 +84,7 @@ class Action(StrEnum):
     WINDOW_END = "window_end"  # the window is over: removing what the change added
     WINDOW_CLOSED = "window_closed"  # removed (or found nothing of ours to remove)
     WINDOW_EXTEND = "window_extend"
+    WINDOW_END_EARLY = "window_end_early"  # an approver ended it now
     WINDOW_REMIND = "window_remind"
     WINDOW_ASK_EXTEND = "window_ask_extend"
 

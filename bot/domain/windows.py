@@ -95,7 +95,7 @@ def extended(request: ApprovalRequest, now: datetime, seconds: int, by: str) -> 
 def ended_now(request: ApprovalRequest, now: datetime, by: str) -> Transition | None:
     if not is_open(request):
         return None
-    return _move(request, Action.WINDOW_EXTEND, window_ends=now.isoformat(), window_ended_early_by=by)
+    return _move(request, Action.WINDOW_END_EARLY, window_ends=now.isoformat(), window_ended_early_by=by)
 
 
 def extension_asked(request: ApprovalRequest, now: datetime, by: str) -> Transition | None:

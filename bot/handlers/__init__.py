@@ -40,6 +40,7 @@ VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.APPROVAL_EXTEND: approval.extend_window,
     Verb.APPROVAL_END: approval.end_window,
     Verb.APPROVAL_ASK_EXTEND: approval.ask_to_extend,
+    Verb.APPROVAL_CHECK: approval.check_tenant,
     Verb.ALERT_ACK: alerts.take,
     Verb.ALERT_DIAGNOSE: alerts.diagnose,
     Verb.PACKAGE_REQUEST: diagnosis.request_for_package,

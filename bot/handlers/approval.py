@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.approvals import Located
 from bot.changes import KINDS
-from bot.domain.approval import Action, State
+from bot.domain.approval import State
+from bot.domain.lifecycle import ROLE_MOVES, Move, Role, phase_of
 from bot.domain.recognizer import Recognition
 from bot.graph import signed_in_user
 from bot.handlers.context import Turn
 from bot.handlers.later import answer_later
 from bot.signin import missing_role
-from cards.approval import AuditLine, build_audit_card, build_notice_card, build_request_status_card
+from cards.approval import AuditLine, build_audit_card, build_notice_card, request_name
 from cards.diagnosis import build_out_of_date_card
-from cards.verbs import Approve, AskToExtend, Cancel, EndWindow, ExtendWindow, Reject, Replan, Retry, ViewRequest
+from cards.verbs import (
+    Approve,
+    AskToExtend,
+    Cancel,
+    CheckTenant,
+    EndWindow,
+    ExtendWindow,
+    Reject,
+    Replan,
+    Retry,
+    ViewRequest,
+)
 
 AUDIT_LINES = 15
 NOT_HERE = "This request is not known here, or this is not where it can be acted on."
@@ -21,39 +34,36 @@ NOT_HERE = "This request is not known here, or this is not where it can be acted
 
 async def view(turn: Turn, payload: ViewRequest) -> dict[str, Any]:
     approvals, origin = turn.deps.approvals, turn.origin()
-    request = await approvals.load_for(origin, payload.request_id, from_requester=False)
-    if request is not None:
-        return await approvals.view_for(origin, request)
-    mine = await approvals.load_for(origin, payload.request_id, from_requester=True)
-    if mine is not None:  # "See request" from the requester's own conversation
-        return await approvals.requester_view(mine)
-    return build_out_of_date_card(NOT_HERE)
-
-
-async def _act(turn: Turn, request_id: str, action: Action, reason: str | None = None) -> dict[str, Any]:
-    from_requester = action is Action.CANCEL
-    request = await turn.deps.approvals.load_for(turn.origin(), request_id, from_requester=from_requester)
-    if request is None:
+    located = await approvals.locate(origin, payload.request_id)
+    if located is None:
         return build_out_of_date_card(NOT_HERE)
-    return await turn.deps.approvals.act(turn.origin(), request, action, reason)
+    return await approvals.view(origin, located)
 
 
-async def _act_signed_in(turn: Turn, request_id: str, action: Action) -> dict[str, Any]:
-    """Approver mode: the change is made with the approver's own sign-in. Who may approve and whether the request
-    can still be approved are answered first (no sign-in asked of someone who cannot act); then the approver's
-    token (SignInRequired becomes the invoke's 401/412 answer); then their role, before anything is written."""
+async def _press(turn: Turn, request_id: str, move: Move, reason: str | None = None) -> dict[str, Any]:
+    approvals, origin = turn.deps.approvals, turn.origin()
+    located = await approvals.locate(origin, request_id, move)
+    if located is None:
+        return build_out_of_date_card(NOT_HERE)
+    if move in SIGNED_IN_MOVES and turn.deps.settings.apply_as == "approver":
+        answer = await _press_signed_in(turn, located, move)
+    else:
+        answer = await approvals.press(origin, located, move, reason)
+    return answer if answer is not None else build_out_of_date_card(NOT_HERE)
+
+
+SIGNED_IN_MOVES = (Move.APPROVE, Move.RETRY)  # the moves that lead to a write
+
+
+async def _press_signed_in(turn: Turn, located: Located, move: Move) -> dict[str, Any] | None:
+    """Approver mode: the change is made with the approver's own sign-in. A press that would be refused or is stale
+    is answered first, as in app mode (no sign-in asked of someone who cannot act); then the approver's token
+    (SignInRequired becomes the invoke's 401/412 answer); then their role, before anything is written."""
     approvals, origin, signin = turn.deps.approvals, turn.origin(), turn.deps.signin
     assert signin is not None  # built whenever APPLY_AS=approver
-    request = await approvals.load_for(origin, request_id, from_requester=False)
-    if request is None:
-        return build_out_of_date_card(NOT_HERE)
-    wanted = State.PENDING if action is Action.APPROVE else State.FAILED
-    if request.state is not wanted or not await approvals.is_approver(origin.user_id):
-        return await approvals.act(origin, request, action)  # refused, and said why, as in app mode
-    own = origin.user_id == request.requester_id and not turn.deps.settings.allow_self_approval
-    if action is Action.APPROVE and own:
-        return await approvals.act(origin, request, action)
-    kind = KINDS[request.plan.kind]
+    if not await approvals.may_make(origin, located, move):
+        return await approvals.press(origin, located, move)
+    kind = KINDS[located.request.plan.kind]
     token = await signin.token_for(
         turn.sign_in_attempt(), f"Sign in: {kind.title} is changed with your own account, as you approve it."
     )
@@ -73,43 +83,62 @@ async def _act_signed_in(turn: Turn, request_id: str, action: Action) -> dict[st
         raise
     if lacking is not None:
         await writer.close()
-        return await approvals.refuse_for_role(origin, request, lacking)
-    return await approvals.act(origin, request, action, writer=writer)
-
-
-def _signed_in(turn: Turn) -> bool:
-    return turn.deps.settings.apply_as == "approver"
+        return await approvals.refuse_for_role(origin, located, lacking)
+    return await approvals.press(origin, located, move, writer=writer)
 
 
 async def approve(turn: Turn, payload: Approve) -> dict[str, Any]:
-    if _signed_in(turn):
-        return await _act_signed_in(turn, payload.request_id, Action.APPROVE)
-    return await _act(turn, payload.request_id, Action.APPROVE)
+    return await _press(turn, payload.request_id, Move.APPROVE)
 
 
 async def reject(turn: Turn, payload: Reject) -> dict[str, Any]:
-    return await _act(turn, payload.request_id, Action.REJECT, payload.reason)
+    return await _press(turn, payload.request_id, Move.REJECT, payload.reason)
 
 
 async def cancel(turn: Turn, payload: Cancel) -> dict[str, Any]:
-    return await _act(turn, payload.request_id, Action.CANCEL)
+    return await _press(turn, payload.request_id, Move.CANCEL)
 
 
 async def retry(turn: Turn, payload: Retry) -> dict[str, Any]:
-    if _signed_in(turn):
-        return await _act_signed_in(turn, payload.request_id, Action.RETRY)
-    return await _act(turn, payload.request_id, Action.RETRY)
+    return await _press(turn, payload.request_id, Move.RETRY)
+
+
+async def extend_window(turn: Turn, payload: ExtendWindow) -> dict[str, Any]:
+    return await _press(turn, payload.request_id, Move.EXTEND)
+
+
+async def end_window(turn: Turn, payload: EndWindow) -> dict[str, Any]:
+    return await _press(turn, payload.request_id, Move.END)
+
+
+async def ask_to_extend(turn: Turn, payload: AskToExtend) -> dict[str, Any]:
+    return await _press(turn, payload.request_id, Move.ASK_EXTEND)
+
+
+async def check_tenant(turn: Turn, payload: CheckTenant) -> dict[str, Any]:
+    """ "Check my tenant again" on a request card: the check goes in a new card below; the request card stays
+    (answered with itself, as it stands now)."""
+    from bot.handlers.diagnosis import check_in_new_card
+
+    approvals, origin = turn.deps.approvals, turn.origin()
+    located = await approvals.locate(origin, payload.request_id, Move.CHECK)
+    if located is None or Move.CHECK not in ROLE_MOVES[located.role]:
+        return build_out_of_date_card(NOT_HERE)
+    session = await turn.deps.storage.get_session(located.request.session_id or "")
+    await check_in_new_card(turn, session)
+    return await approvals.view(origin, located)
 
 
 async def replan(turn: Turn, payload: Replan) -> dict[str, Any]:
-    request = await turn.deps.approvals.load_for(turn.origin(), payload.request_id, from_requester=False)
-    if request is None:
+    approvals, origin = turn.deps.approvals, turn.origin()
+    located = await approvals.locate(origin, payload.request_id, Move.REPLAN)
+    if located is None or Move.REPLAN not in ROLE_MOVES[located.role]:
         return build_out_of_date_card(NOT_HERE)
     deps = turn.deps
 
     async def replanned() -> dict[str, Any]:
         reading = await deps.readings.diagnose(fresh=True)
-        return await deps.approvals.replan(turn.origin(), request, reading.diagnosis)
+        return await deps.approvals.replan(origin, located, reading.diagnosis)
 
     checking = build_notice_card(
         "Re-planning\u2026", "I am reading the policy as it is now to make a new plan. This card updates itself."
@@ -160,28 +189,13 @@ async def status(turn: Turn, recognition: Recognition) -> None:
     if not mine:
         await turn.context.send_activity("You have no approval requests. Say **diagnose** to check your tenant.")
         return
-    label = await turn.deps.approvals.approvers_label()
-    from cards.approval import ApprovalView
-
-    for request in mine[-3:]:
-        await turn.send_card(build_request_status_card(ApprovalView(request, label)))
-
-
-async def _window(turn: Turn, request_id: str, what: str) -> dict[str, Any]:
-    approvals, origin = turn.deps.approvals, turn.origin()
-    request = await approvals.load_for(origin, request_id, from_requester=what == "ask")
-    if request is None:
-        return build_out_of_date_card(NOT_HERE)
-    return await approvals.act_on_window(origin, request, what)
-
-
-async def extend_window(turn: Turn, payload: ExtendWindow) -> dict[str, Any]:
-    return await _window(turn, payload.request_id, "extend")
-
-
-async def end_window(turn: Turn, payload: EndWindow) -> dict[str, Any]:
-    return await _window(turn, payload.request_id, "end")
-
-
-async def ask_to_extend(turn: Turn, payload: AskToExtend) -> dict[str, Any]:
-    return await _window(turn, payload.request_id, "ask")
+    copies = turn.deps.approvals.copies
+    lines = [f"- {phase_of(r).label}: {request_name(r)}" for r in mine[-5:]]
+    await turn.context.send_activity(
+        f"Your {len(lines)} most recent request(s):\n\n" + "\n".join(lines) + "\n\nEach request card in this chat "
+        "follows its request; here is the latest one again."
+    )
+    latest = mine[-1]
+    card_id = await turn.send_card(await copies.card(latest, Role.REQUESTER))
+    if card_id:
+        await copies.register(latest, turn.conversation_id, card_id, Role.REQUESTER)

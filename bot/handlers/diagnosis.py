@@ -194,11 +194,40 @@ async def request_approval(turn: Turn, payload: RequestApproval) -> dict[str, An
     async def ask() -> dict[str, Any]:
         # The plan is made again from the tenant as it is now, never taken from the card.
         reading = await deps.readings.diagnose(session.package_guids, fresh=True)
-        return await deps.approvals.request(
+        asked = await deps.approvals.request(
             turn.origin(), reading.diagnosis, session.id, payload.option, payload.justification, payload.window
         )
+        if asked.card is not None:
+            return asked.card
+        # The diagnosis card stays the diagnosis (saying what became of the ask); the request has its own card.
+        view = DiagnosisView(
+            session_id=session.id,
+            diagnosis=reading.diagnosis,
+            names=reading.names,
+            clues=_clues(session),
+            notice=asked.notice,
+            windows=deps.settings.join_windows,
+            window_default=deps.settings.join_window_default,
+        )
+        return STEP_BUILDERS["join"](view)
 
     return await answer_later(turn, _checking(session, "join"), ask)
+
+
+async def check_in_new_card(turn: Turn, session: DiagnosisSession | None) -> None:
+    """Read the tenant again in a new card (the card pressed stays as it is): the verify step, for the same
+    clues, in a session of this person and this conversation."""
+    clues = _clues(session) if session is not None else Clues((), (), None)
+    checking = _session_for(turn, clues)
+    card_id = await turn.send_card(_checking(checking, "verify"))
+    deps = turn.deps
+
+    async def verify() -> dict[str, Any]:
+        # A person asking for the tenant as it is now: never a reading finished before the press.
+        await deps.storage.create_session(checking)
+        return await _step_card(deps, checking, "verify", fresh=True)
+
+    follow_up(turn, card_id, verify)
 
 
 async def request_for_package(turn: Turn, payload: RequestForPackage) -> dict[str, Any]:
@@ -215,7 +244,10 @@ async def request_for_package(turn: Turn, payload: RequestForPackage) -> dict[st
     async def ask() -> dict[str, Any]:
         reading = await deps.readings.diagnose(session.package_guids, fresh=True)
         why = f"New package account {account.user_principal_name}, noticed before any device failed."
-        return await deps.approvals.request(turn.origin(), reading.diagnosis, session.id, "minimal", why)
+        asked = await deps.approvals.request(
+            turn.origin(), reading.diagnosis, session.id, "minimal", why, in_place=True
+        )
+        return asked.card or build_out_of_date_card(asked.notice)
 
     return await answer_later(turn, _checking(session, "join"), ask)
 

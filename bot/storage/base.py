@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.approval import ApprovalRequest, State, Transition
+from bot.domain.lifecycle import CardCopy
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ class Storage(Protocol):
     async def set_approval_cards(
         self, request_id: str, *, requester: tuple[str, str] | None = None, approval: tuple[str, str] | None = None
     ) -> None: ...
+
+    async def add_approval_copy(self, copy: CardCopy) -> None: ...
+
+    async def list_approval_copies(self, request_id: str) -> list[CardCopy]: ...
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.changes import plan_from_json
 from bot.domain.approval import ApprovalRequest, State, Transition
+from bot.domain.lifecycle import CardCopy, Role
 from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
 
 SCHEMA = """
@@ -54,6 +55,14 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE UNIQUE INDEX IF NOT EXISTS approvals_one_pending_per_plan
     ON approvals (tenant_id, fingerprint) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state);
+CREATE TABLE IF NOT EXISTS approval_copies (
+    request_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (request_id, conversation_id, activity_id)
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq {AUTO_ID},
     at TEXT NOT NULL,
@@ -309,6 +318,29 @@ class SqlStore:
                     *approval,
                     request_id,
                 )
+
+    async def add_approval_copy(self, copy: CardCopy) -> None:
+        """Remember one more message the request is shown in (the same activity twice is one copy)."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO approval_copies VALUES (?,?,?,?,?) "
+                "ON CONFLICT (request_id, conversation_id, activity_id) DO NOTHING",
+                copy.request_id,
+                copy.conversation_id,
+                copy.activity_id,
+                copy.role.value,
+                _ts(copy.added_at or datetime.now().astimezone()),
+            )
+
+    async def list_approval_copies(self, request_id: str) -> list[CardCopy]:
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT * FROM approval_copies WHERE request_id = ? ORDER BY added_at, activity_id", request_id
+            )
+        return [
+            CardCopy(r["request_id"], r["conversation_id"], r["activity_id"], Role(r["role"]), _dt(r["added_at"]))
+            for r in rows
+        ]
 
     # ---- audit and settings --------------------------------------------------------------------
     async def _insert_audit(self, tx: Tx, entry: AuditEntry) -> None:

@@ -198,6 +198,29 @@ try {
   results.alertStillShown = await mp.getByText("Bulk enrollment failures are spiking").last().isVisible();
   step("diagnosis in a reply");
   await shot(megan, "09-alert-taken", /is on it/);
+
+  // 7. Megan ends Adele's 5-minute window now: every copy in both windows says it ended, and each side is told.
+  const endNow = mp.getByRole("button", { name: "End now" }).last();
+  if (!(await endNow.isVisible())) {
+    await mp.getByRole("button", { name: "Show approver actions" }).last().click();
+  }
+  await endNow.waitFor({ timeout: 20000 });
+  await endNow.click();
+  await mp.getByText("Tenant change ended").last().waitFor({ timeout: 30000 });
+  await page.getByText("Your request: Ended").last().waitFor({ timeout: 30000 });
+  const told = (window) => window.frames.some((f) => f.action === "createMessage"
+    && (f.message.text || "").startsWith("Ended: Join permission for 2 package accounts, asked by Adele Vance."));
+  for (let i = 0; i < 100 && !(told(adele) && told(megan)); i++) await mp.waitForTimeout(100);
+  results.ended = {
+    requesterTold: told(adele),
+    approversTold: told(megan),
+    askToExtendLeft: await page.getByRole("button", { name: "Ask to extend" }).count(),
+    stillApplyingWords: await page.getByText(/5 minutes: until/).count() + await mp.getByText(/5 minutes: until/).count(),
+    approveTitleLeft: await mp.getByText("Approve a tenant change").count(),
+    extendLeft: await mp.getByRole("button", { name: /Extend by/ }).count(),
+  };
+  step("window ended");
+  await shot(megan, "11-window-ended", /Tenant change ended/);
 } finally {
   await browser.close();
 }

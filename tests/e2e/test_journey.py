@@ -1,4 +1,4 @@
-"""The whole journey in the real client: `python app.py --demo` with the Agents Playground, in headless Chromium."""
+"""The whole journey in the real client: `python -m bot.demo` with the Agents Playground, in headless Chromium."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ async def demo(tmp_path: Path):
     workdir = tmp_path / "demo"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "app.py",
-        "--demo",
+        "-m",
+        "bot.demo",
         "--port",
         str(ports["bot"]),
         "--graph-port",
@@ -124,6 +124,7 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
         "spike alert",
         "taken",
         "diagnosis in a reply",
+        "window ended",  # Megan ends the 5-minute window: both windows say so, every copy of the request
     ]
     assert results["windowOnApprovalCard"] is True and results["windowRuns"] is True  # chosen on the card
     assert results["requesterTold"] is True
@@ -131,16 +132,24 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
     assert results["alerts"] == 1  # exactly one alert, even after more polls
     assert results["diagnosisReplied"] is True and results["alertStillShown"] is True
     # At phone width (360 px) nothing on any card sticks out past the screen.
-    assert len(results["phone"]) == 10
+    assert results["ended"] == {
+        "requesterTold": True,
+        "approversTold": True,
+        "askToExtendLeft": 0,
+        "stillApplyingWords": 0,
+        "approveTitleLeft": 0,
+        "extendLeft": 0,
+    }
+    assert len(results["phone"]) == 11
     assert {name: wide for name, wide in results["phone"].items() if wide} == {}
 
-    # 4. The policy in the simulated tenant now covers the package accounts.
+    # 4. The policy in the simulated tenant covered the package accounts, and no longer does: the window ended.
     context = ssl.create_default_context(cafile=str(ca))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
         async with session.get(f"{sim_url}/_sim/state") as response:
             state = await response.json()
     allowed = state["deviceRegistrationPolicy"]["azureADJoin"]["allowedToJoin"]
-    assert PACKAGE_ACCOUNTS <= set(allowed["users"])
+    assert not PACKAGE_ACCOUNTS & set(allowed["users"])  # applied, then removed when the window was ended
     for name in (
         "01-device-settings",
         "02-join-permissions",
@@ -152,6 +161,7 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
         "08-spike-alert",
         "09-alert-taken",
         "10-expiry-warning",
+        "11-window-ended",
     ):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, name
         assert (ARTIFACTS / f"{name}-phone.png").stat().st_size > 5_000, name

@@ -16,6 +16,7 @@ import pytest
 from sim.tenant import Fault
 from tests.support.activities import ALEX, CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
 from tests.support.cards import actions_in, text_of
+from tests.support.requests import latest_request_card, request_copies
 
 APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
 UNCOVERED = ["c0a80001-5a1e-4b7c-8d9e-000000000101", "c0a80001-5a1e-4b7c-8d9e-000000000102"]
@@ -42,9 +43,12 @@ async def use_channel(bot, connector, user: str = MEGAN) -> None:
     assert status == 201
 
 
-async def request_change(bot, connector, justification: str = "Room 101 PCs fail") -> tuple[str, dict[str, Any]]:
-    """The requester diagnoses in their personal chat and asks for approval; returns (request id, status card)."""
-    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
+async def request_change(
+    bot, connector, justification: str = "Room 101 PCs fail", user: str = REQUESTER, where: str = "personal"
+) -> tuple[str, dict[str, Any]]:
+    """A person diagnoses in their chat and asks for approval; returns (request id, their request card). The
+    diagnosis card stays a diagnosis card; the request card is a new message of its own."""
+    await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment.", user=user))
     card = connector.cards()[-1]
     session_id = next(a["data"]["sessionId"] for a in card["actions"] if "sessionId" in a["data"])
     status, body = await bot.post(
@@ -53,14 +57,14 @@ async def request_change(bot, connector, justification: str = "Room 101 PCs fail
             "approval.request",
             {"sessionId": session_id, "justification": justification},
             reply_to="requester-card-1",
+            user=user,
         )
     )
     assert status == 200
-    status_card = body["value"]
-    request_id = next(
-        a["data"]["requestId"] for a in status_card.get("actions", []) if "requestId" in a.get("data", {})
-    )
-    return request_id, status_card
+    assert "step 2 of 3" in text_of(body["value"])  # the diagnosis card stays the diagnosis
+    await bot.idle()
+    request_id, _, request_card = latest_request_card(connector, PERSONAL if where == "personal" else where)
+    return request_id, request_card
 
 
 async def act(bot, connector, verb: str, request_id: str, user: str, **data: Any) -> dict[str, Any]:
@@ -84,7 +88,8 @@ async def test_an_approver_approves_and_exactly_the_plan_is_applied(approvals_bo
     before = copy.deepcopy(sim.tenant.policy)
     await use_channel(bot, connector)
     request_id, status_card = await request_change(bot, connector)
-    assert "Waiting for approval" in text_of(status_card)
+    assert "Your request: Waiting for approval" in text_of(status_card)
+    assert "Join permission for 2 package accounts, asked by Adele Vance" in text_of(status_card)
     posted = connector.cards_in(CHANNEL)
     assert len(posted) == 1
     approval_card = posted[0][1]
@@ -109,10 +114,16 @@ async def test_an_approver_approves_and_exactly_the_plan_is_applied(approvals_bo
     assert len(puts(sim)) == 1
     final_channel_card = connector.cards_in(CHANNEL, "update")[-1][1]
     assert "applied and verified" in text_of(final_channel_card)
-    requester_updates = connector.cards_in(PERSONAL, "update")
-    assert requester_updates and requester_updates[-1][0] == "requester-card-1"
-    assert "Your request: Applied" in text_of(requester_updates[-1][1])
-    assert any("Applied" in t for t in connector.texts_in(PERSONAL))
+    # The requester's chat is a record: the diagnosis card is still the diagnosis, the request card says Applied
+    # and what to do on the device, and the news is a short reply to it whose first line says it.
+    assert "step 2 of 3" in text_of(connector.latest("requester-card-1"))
+    ((card_id, request_card),) = request_copies(connector, PERSONAL, request_id)
+    assert "Your request: Applied" in text_of(request_card)
+    assert "Next: apply the package on one device now; if it still fails, paste the new error" in text_of(request_card)
+    assert "Graph request id" not in text_of(request_card).split('"Details"')[0]  # ids only behind Details
+    ((replied_to, news),) = connector.news_in(PERSONAL)
+    assert replied_to == card_id
+    assert news.splitlines()[0] == "Applied: Join permission for 2 package accounts, asked by Adele Vance."
 
 
 async def test_non_approver_and_requester_are_refused(approvals_bot, connector, sim, bot_factory):
@@ -126,6 +137,7 @@ async def test_non_approver_and_requester_are_refused(approvals_bot, connector, 
     sim.tenant.groups[APPROVERS_GROUP]["members"].append(REQUESTER)
     own = await act(bot, connector, "approval.approve", request_id, REQUESTER)
     assert "You asked for this change, so someone else must approve it." in text_of(own)
+    assert "Who can approve: members of Enrollment approvers" in text_of(own)
     await bot.idle()
     assert puts(sim) == []
 
@@ -171,7 +183,7 @@ async def test_an_expired_request_cannot_be_approved(approvals_bot, connector, s
     assert "To ask again, run the diagnosis" in text_of(answer)
     await bot.idle()
     assert puts(sim) == []
-    assert "Expired" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
+    assert "Tenant change not approved in time" in text_of(connector.cards_in(CHANNEL, "update")[-1][1])
 
 
 async def test_a_stale_plan_writes_nothing_and_offers_to_replan(approvals_bot, connector, sim):
@@ -184,7 +196,8 @@ async def test_a_stale_plan_writes_nothing_and_offers_to_replan(approvals_bot, c
     await bot.idle()
     assert puts(sim) == []
     stale_card = connector.cards_in(CHANNEL, "update")[-1][1]
-    assert "Stale" in text_of(stale_card) and "approval.replan" in text_of(stale_card)
+    assert "Tenant change not applied: the policy changed" in text_of(stale_card)
+    assert "approval.replan" in text_of(stale_card)
     assert "Selected (3 users, 1 group)" in text_of(stale_card)
     replanned = await act(bot, connector, "approval.replan", request_id, MEGAN)
     assert "Re-planned" in text_of(replanned)
@@ -222,7 +235,7 @@ async def test_503_until_failure_then_retry_succeeds(approvals_bot, connector, s
     await bot.idle()
     assert [r["status"] for r in puts(sim)] == [503, 503, 503]
     failed = await act(bot, connector, "approval.view", request_id, MEGAN)
-    assert "Failed to apply" in text_of(failed) and "approval.retry" in text_of(failed)
+    assert "Tenant change failed to apply" in text_of(failed) and "approval.retry" in text_of(failed)
     await act(bot, connector, "approval.retry", request_id, MEGAN)
     await bot.idle()
     assert [r["status"] for r in puts(sim)] == [503, 503, 503, 200]
@@ -307,13 +320,14 @@ async def test_same_plan_twice_gives_the_pending_request(approvals_bot, connecto
     first, _ = await request_change(bot, connector)
     second, card = await request_change(bot, connector)
     assert first == second
-    assert "already asked for exactly this change" in text_of(card)
+    assert "You already asked for exactly this change" in text_of(connector.latest("requester-card-1"))
     assert len(connector.cards_in(CHANNEL)) == 1
 
 
 async def test_without_a_channel_the_request_waits_then_is_posted(approvals_bot, connector):
     bot = approvals_bot
-    _, card = await request_change(bot, connector)
+    await request_change(bot, connector)
+    card = connector.latest("requester-card-1")
     assert "No admins' channel is set up for approvals yet" in text_of(card)
     assert "use this channel for approvals" in text_of(card)
     assert connector.cards_in(CHANNEL) == []
@@ -342,7 +356,8 @@ async def test_the_requester_can_cancel(approvals_bot, connector, sim):
     answer = await act(bot, connector, "approval.cancel", request_id, REQUESTER)
     assert "Your request: Cancelled" in text_of(answer)
     again = await act(bot, connector, "approval.approve", request_id, MEGAN)
-    assert "can no longer be approved" in text_of(again)
+    assert "That press changed nothing. It was cancelled" in text_of(again)
+    assert "approval.approve" not in text_of(again)
     await bot.idle()
     assert puts(sim) == []
 
@@ -397,11 +412,14 @@ async def test_a_request_from_a_channel_thread_is_followed_there(approvals_bot, 
     request = card_action(connector.url, "approval.request", {"sessionId": session_id}, reply_to="thread-card")
     request["conversation"] = ask["conversation"]
     status, body = await bot.post(request)
-    request_id = next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a["data"])
+    await bot.idle()
+    request_id, _, _ = latest_request_card(connector, helpdesk)
+    thread_posts = [c for c in connector.calls if c.method == "send" and c.conversation_id == f"{helpdesk};messageid=7"]
+    assert any(request_id in str(c.activity) for c in thread_posts)  # the request card went into the thread
     await act(bot, connector, "approval.approve", request_id, MEGAN)
     await bot.idle()
-    updates = connector.cards_in(helpdesk, "update")
-    assert updates and updates[-1][0] == "thread-card" and "Your request: Applied" in text_of(updates[-1][1])
+    ((_, card),) = request_copies(connector, helpdesk, request_id)
+    assert "Your request: Applied" in text_of(card)
 
 
 async def test_two_replicas_starting_the_same_apply_write_once(bot_factory, connector, sim, clock):
@@ -445,7 +463,7 @@ async def test_a_write_graph_accepts_but_does_not_keep_is_not_called_applied(app
     assert [r["status"] for r in puts(sim)] == [200]  # Graph said yes ...
     assert sim.tenant.policy == before  # ... and kept nothing
     card = text_of(connector.cards_in(CHANNEL, "update")[-1][1])
-    assert "Failed" in card and "reading the policy back does not show it" in card
+    assert "failed to apply" in card and "reading the policy back does not show it" in card
     assert "applied and verified" not in card
 
 
@@ -502,8 +520,8 @@ async def test_a_conditional_access_exclusion_is_approved_and_applied_exactly(ap
     next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
     before = copy.deepcopy(sim.tenant.extra["conditionalAccessPolicies"][-1])
     await use_channel(bot, connector)
-    status_card = await request_exclusion(bot, connector, sim)
-    request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
+    await request_exclusion(bot, connector, sim)
+    request_id, _, _ = latest_request_card(connector, PERSONAL)
     approval_card = connector.cards_in(CHANNEL)[-1][1]
     words = text_of(approval_card)
     assert "Change: a Conditional Access policy" in words
@@ -570,8 +588,8 @@ async def test_a_conditional_access_plan_goes_stale_when_the_policy_changes_firs
     sim.tenant.extra["conditionalAccessPolicies"].append(mfa_to_join_policy())
     next(iter(sim.tenant.apps.values())).permissions += ("Policy.ReadWrite.ConditionalAccess",)
     await use_channel(bot, connector)
-    status_card = await request_exclusion(bot, connector, sim)
-    request_id = next(a["data"]["requestId"] for a in status_card["actions"] if "requestId" in a.get("data", {}))
+    await request_exclusion(bot, connector, sim)
+    request_id, _, _ = latest_request_card(connector, PERSONAL)
     change(sim.tenant.extra["conditionalAccessPolicies"][-1])  # before it is approved
     await act(bot, connector, "approval.approve", request_id, MEGAN)
     await bot.idle()
@@ -609,7 +627,8 @@ async def test_nothing_to_approve_says_what_became_of_the_request_and_offers_che
     await bot.post(message(connector.url, "A setup failure has occurred during bulk enrollment."))
     session_id = next(a["data"]["sessionId"] for a in connector.cards()[-1]["actions"] if "sessionId" in a["data"])
     status, body = await bot.post(card_action(connector.url, "approval.request", {"sessionId": session_id}))
-    request_id = next(a["data"]["requestId"] for a in actions_in(body["value"]) if "requestId" in a["data"])
+    await bot.idle()
+    request_id, _, _ = latest_request_card(connector, PERSONAL)
     await act(bot, connector, "approval.approve", request_id, MEGAN)
     await bot.idle()
 
@@ -640,7 +659,8 @@ async def request_allow_windows(bot, connector) -> str:
     (button,) = [a for a in actions_in(body["value"]) if a["data"].get("option", "").startswith("restriction:")]
     assert "allow Windows in 'All users and all devices'" in button["title"]
     _, body = await bot.post(card_action(connector.url, "approval.request", button["data"], reply_to="r-3"))
-    return next(a["data"]["requestId"] for a in body["value"]["actions"] if "requestId" in a.get("data", {}))
+    await bot.idle()
+    return latest_request_card(connector, PERSONAL)[0]
 
 
 async def test_a_restriction_changed_between_request_and_approval_makes_the_request_stale(
@@ -698,3 +718,41 @@ async def test_no_exclusion_is_offered_for_a_report_only_or_disabled_policy(appr
     )
     assert ca_writes(sim) == []
     assert not [a for a in actions_in(body["value"]) if a.get("verb") == "approval.approve"]
+
+
+async def test_status_lists_the_requests_and_its_card_follows_the_request(approvals_bot, connector, sim):
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    await bot.post(message(connector.url, "status"))
+    summary = [t for t in connector.texts_in(PERSONAL) if t][-1]
+    assert "- Waiting for approval: Join permission for 2 package accounts, asked by Adele Vance" in summary
+    assert request_id[:8] not in summary
+    assert len(request_copies(connector, PERSONAL, request_id)) == 2
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    # Every copy in the chat, the status answer's too, now says Applied: none is left behind in an older state.
+    assert [
+        text_of(c).count("Your request: Applied") > 0 for _, c in request_copies(connector, PERSONAL, request_id)
+    ] == [
+        True,
+        True,
+    ]
+
+
+async def test_a_request_made_before_copies_were_stored_still_updates_its_two_cards(
+    approvals_bot, connector, sim, tmp_path
+):
+    """A database from the release before copies: a pending request knows only its two card columns."""
+    import sqlite3
+
+    bot = approvals_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        db.execute("DELETE FROM approval_copies")
+    await act(bot, connector, "approval.approve", request_id, MEGAN)
+    await bot.idle()
+    ((_, channel_card),) = request_copies(connector, CHANNEL, request_id)
+    ((_, request_card),) = request_copies(connector, PERSONAL, request_id)
+    assert "Tenant change applied" in text_of(channel_card) and "Your request: Applied" in text_of(request_card)

@@ -130,5 +130,28 @@ class RecordingConnector:
             if c.method == "send" and c.conversation_id == conversation_id and c.activity.get("type") == "message"
         ]
 
+    def sent_cards(self, conversation_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(the id this connector gave it, the card as it stands now) of each card sent to a conversation (its
+        threads included), in order: every copy of every card, each at its latest version."""
+        out = []
+        for call in self.calls:
+            if call.method != "send" or call.conversation_id.split(";")[0] != conversation_id.split(";")[0]:
+                continue
+            for attachment in call.activity.get("attachments") or []:
+                if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                    out.append((str(call.sent_id), self.latest(call.sent_id) or attachment["content"]))
+        return out
+
+    def news_in(self, conversation_id: str) -> list[tuple[str | None, str]]:
+        """(the message it answers: the activity replied to, or the channel thread's first post; text) of each text
+        message sent to a conversation, its threads included, in order."""
+        out = []
+        for call in self.calls:
+            base, _, thread = call.conversation_id.partition(";messageid=")
+            if call.method != "send" or base != conversation_id.split(";")[0] or call.activity.get("attachments"):
+                continue
+            out.append((call.activity_id or thread or None, call.activity.get("text") or ""))
+        return out
+
     def clear(self) -> None:
         self.calls.clear()

@@ -177,3 +177,36 @@ async def test_a_lease_has_one_holder_until_it_expires(store):
     assert not await store.acquire_lease("poller", "b", NOW + timedelta(seconds=40), minute)
     assert await store.acquire_lease("poller", "b", NOW + timedelta(minutes=2), minute)  # a stopped renewing
     assert not await store.acquire_lease("poller", "a", NOW + timedelta(minutes=2, seconds=1), minute)
+
+
+async def test_every_copy_of_a_request_card_is_remembered_once(store):
+    from datetime import timedelta
+
+    from bot.domain.lifecycle import CardCopy, Role
+
+    await store.create_approval(approval(), created_audit())
+    copies = [
+        CardCopy("r1", "channel", "a2", Role.APPROVERS, NOW),
+        CardCopy("r1", "chat", "a1", Role.REQUESTER, NOW + timedelta(seconds=1)),
+        CardCopy("r1", "other-chat", "a3", Role.FOLLOWER, NOW + timedelta(seconds=2)),
+    ]
+    for copy in (*copies, copies[1]):  # registering the same message again changes nothing
+        await store.add_approval_copy(copy)
+    assert await store.list_approval_copies("r1") == copies
+    assert await store.list_approval_copies("r2") == []
+
+
+async def test_a_database_made_before_card_copies_gains_them(tmp_path: Path):
+    import sqlite3
+
+    from bot.domain.lifecycle import CardCopy, Role
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = await open_storage(url)
+    await first.close()
+    with sqlite3.connect(tmp_path / "old.db") as db:  # as a database of the release before copies
+        db.execute("DROP TABLE approval_copies")
+    again = await open_storage(url)
+    await again.add_approval_copy(CardCopy("r1", "chat", "a1", Role.REQUESTER, NOW))
+    assert [c.activity_id for c in await again.list_approval_copies("r1")] == ["a1"]
+    await again.close()

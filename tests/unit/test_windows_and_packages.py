@@ -86,3 +86,10 @@ def test_window_durations():
     assert window_seconds("permanent") is None and window_seconds("0d") is None and window_seconds("d") is None
     settings = load_settings({**BASE, "JOIN_WINDOWS": "5m,7d", "JOIN_WINDOW_DEFAULT": "7d"}, dotenv=None)
     assert settings.join_windows == ("5m", "7d") and settings.package_warn_days == (14, 3)
+
+
+def test_the_default_window_is_bounded_unless_permanent_is_configured():
+    assert load_settings(BASE, dotenv=None).join_window_default == "7d"
+    assert load_settings({**BASE, "JOIN_WINDOWS": "1d,30d"}, dotenv=None).join_window_default == "1d"
+    chosen = load_settings({**BASE, "JOIN_WINDOW_DEFAULT": "permanent"}, dotenv=None)
+    assert chosen.join_window_default == "permanent"
