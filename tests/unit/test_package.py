@@ -105,3 +105,11 @@ def test_botbuilder_stays_behind_the_transport_seam():
         if re.search(r"^\s*(from|import) (botbuilder|botframework)\b", path.read_text(), re.M):
             importing.add(str(path.relative_to(ROOT)))
     assert importing == seam
+
+
+def test_the_readme_shows_the_two_commands_on_its_first_screen():
+    """A newcomer looks for how to run it first: `make demo` and `make test` within the first 24 lines."""
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:24]
+    commands = [line.split("#")[0].strip() for line in first_screen]
+    assert "make demo" in commands
+    assert "make test" in commands
