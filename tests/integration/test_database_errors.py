@@ -20,7 +20,11 @@ def run(args: list[str], database_url: str, *, as_user: int | None = None, **ext
     env.update({"DATABASE_URL": database_url, "PORT": "39999", **extra})
     command = [sys.executable, "app.py", *args]
     if as_user is not None:
-        command = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups", *command]
+        # As that user, with no privilege but one: reading files (CAP_DAC_READ_SEARCH, never writing), so the
+        # interpreter and this checkout are readable wherever they were cloned (a private `mktemp -d`, /root).
+        # What it may write is exactly what uid 10001 may write: the behaviour under test.
+        read_anywhere = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+        command = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups", *read_anywhere, *command]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
