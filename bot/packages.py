@@ -75,6 +75,7 @@ class PackageWatch:
                  "devices": None if devices is None else len(devices.get(e.account.id, ()))}
                 for e in due
             ]  # fmt: skip
+            # To the conversations that get alerts now; with none yet, to the first that exists (see _recipients).
             outbox.append({"id": uuid.uuid4().hex, "kind": "expiry", "items": items, "to": [t for t, _ in targets]})
         for key in settled:
             warned[key] = now.isoformat()
@@ -102,7 +103,7 @@ class PackageWatch:
             outbox=outbox,
         )
         await self._storage.set_setting(WATCH_KEY, state)  # owed before sent: a restart repeats nothing
-        await self._deliver(state, dict([*targets, *([(ADMIN, admin[1])] if admin else [])]))
+        await self._deliver(state, targets, admin)
 
     async def _devices_by_account(self) -> dict[str, set[str]] | None:
         try:
@@ -116,6 +117,12 @@ class PackageWatch:
                 devices[event.user_id].add(event.device_id)
         return devices
 
+    def _still_expiring(self, entry: dict[str, Any]) -> bool:
+        """Keep only the packages that have not expired yet; False when none is left."""
+        now = self._clock.now()
+        entry["items"] = [i for i in entry["items"] if datetime.fromisoformat(i["expires"]) > now]
+        return bool(entry["items"])
+
     def _card(self, entry: dict[str, Any]) -> dict[str, Any]:
         if entry["kind"] == "new":
             return build_new_account_card(_account(entry["items"][0]))
@@ -125,8 +132,27 @@ class PackageWatch:
         ]
         return build_expiry_card(expiring, self._clock.now(), self._settings.package_token_days)
 
-    async def _deliver(self, state: dict[str, Any], references: dict[str, dict[str, Any]]) -> None:
+    async def _deliver(self, state: dict[str, Any], targets: list[Target], admin: Target | None) -> None:
+        references = dict([*targets, *([(ADMIN, admin[1])] if admin else [])])
         for entry in list(state["outbox"]):
+            if not entry["to"]:
+                # Owed before anyone could be told (no conversation gets alerts, no admins' channel yet): it waits,
+                # and goes to the first recipients there are. Never settled without one.
+                entry["to"] = [t for t, _ in targets] or ([ADMIN] if admin else [])
+                if not entry["to"]:
+                    log.info(
+                        "package watch: %s card %s waits for a conversation to post to", entry["kind"], entry["id"]
+                    )
+                    continue
+                await self._storage.set_setting(WATCH_KEY, state)
+            if entry["kind"] == "expiry" and not self._still_expiring(entry):
+                # It waited past the day itself: the diagnosis speaks for an expired package, not this warning.
+                state["outbox"].remove(entry)
+                await self._storage.set_setting(WATCH_KEY, state)
+                log.warning(
+                    "package watch: expiry card %s: every package expired before it could be posted", entry["id"]
+                )
+                continue
             done: list[str] = entry.setdefault("done", [])
             card = self._card(entry)
             for target in entry["to"]:

@@ -147,3 +147,39 @@ async def test_a_new_package_account_that_may_already_join_is_not_offered(watch_
     clock.advance(minutes=5)
     await poll(watch_bot)
     assert not [c for _, c in connector.cards_in(CHANNEL) if "New package account" in text_of(c)]
+
+
+async def test_a_warning_owed_before_any_channel_exists_waits_for_one_and_comes_once(
+    bot_factory, connector, sim, clock
+):
+    """Nothing owed is settled without a recipient: no conversation is subscribed at the first poll."""
+    sim.tenant.events.clear()
+    bot = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    created(sim, SOON, clock.now() - timedelta(days=170))  # 10 days left
+    await poll(bot)
+    assert connector.calls == []  # nobody to tell yet
+    clock.advance(minutes=1)
+    await poll(bot)
+    status, _ = await bot.post(
+        message(connector.url, "use this channel for approvals", conversation_type="channel", user=MEGAN, mention=True)
+    )
+    assert status == 201
+    for _ in range(3):
+        clock.advance(minutes=20)
+        await poll(bot)
+    (card,) = expiry_cards(connector)
+    assert "1 provisioning package expires soon" in text_of(card) and "(in 10 days" in text_of(card)
+
+
+async def test_a_warning_that_waited_past_the_expiry_itself_is_not_posted(bot_factory, connector, sim, clock):
+    sim.tenant.events.clear()
+    bot = await bot_factory(APPROVER_GROUP_ID=APPROVERS_GROUP)
+    created(sim, SOON, clock.now() - timedelta(days=178))  # 2 days left, and nobody to tell
+    await poll(bot)
+    clock.advance(days=3)
+    status, _ = await bot.post(
+        message(connector.url, "use this channel for approvals", conversation_type="channel", user=MEGAN, mention=True)
+    )
+    assert status == 201
+    await poll(bot)
+    assert expiry_cards(connector) == []  # "expires in less than a day" would be false: it has expired
