@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.reading import PhraseSet, Reading, gated
+from bot.domain.reading import Phrase, PhraseSet, Reading, gated
 
 TSWIN = "https://learn.microsoft.com/troubleshoot/mem/intune/device-enrollment/troubleshoot-windows-enrollment-errors"
 
@@ -151,8 +151,14 @@ LOOKALIKES: tuple[Lookalike, ...] = (
         "an app deployment (a Win32, MSI or MSIX app package), not a provisioning package",
         "Look at the app's installation status in Intune > Apps > the app > Device install status.",
         "https://learn.microsoft.com/troubleshoot/mem/intune/app-management/troubleshoot-app-install",
-        frozenset({"win32", "msi", "msix", "intunewin", "appx", "lob"}),
-        gated("app package", "application package", "app deployment", "app install"),
+        frozenset({"msi", "msix", "intunewin", "appx", "lob"}),
+        # "Win32" is not a word here (words drop digits: it reads "win"), so it is a phrase, gated by "win".
+        PhraseSet(
+            (
+                *gated("app package", "application package", "app deployment", "app install").phrases,
+                Phrase.of("win32", "win"),
+            )
+        ),
     ),
     Lookalike(
         "personal",

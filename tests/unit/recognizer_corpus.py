@@ -398,6 +398,11 @@ NEAR_MISSES = [
     ("Bulk create users from CSV failed in Entra ID, 12 rows with errors", "user_import", "FORUM"),
     ("Windows Autopilot pre-provisioning fails at device setup", "autopilot", "FORUM"),
     ("ESP stuck at identifying in Autopilot, then error 80070774", "autopilot", "TSWIN: 80070774"),
+    # An app package named by its type alone, one type each: none of them is a provisioning package.
+    ("MSI package fails to install on the devices we enrolled in bulk", "app", "FORUM: app install"),
+    ("the MSIX package failed during enrollment of the lab PCs", "app", "FORUM: app install"),
+    ("Win32 package failed to deploy after the devices joined", "app", "FORUM: app install"),
+    ("our .intunewin package fails to install after bulk enrollment", "app", "FORUM: app install"),
 ]
 
 SUCCESS = [
