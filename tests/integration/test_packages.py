@@ -149,6 +149,18 @@ async def test_a_new_package_account_that_may_already_join_is_not_offered(watch_
     assert not [c for _, c in connector.cards_in(CHANNEL) if "New package account" in text_of(c)]
 
 
+async def test_a_new_package_account_already_allowed_through_a_selected_group_is_not_offered(
+    watch_bot, connector, sim, clock
+):
+    await poll(watch_bot)
+    new_package_account(sim, clock)
+    # "Lab package accounts" is nested in "Device joiners", the group listed in Selected.
+    sim.tenant.groups["d1e2f3a4-0000-4000-8000-00000000a004"]["members"].append(NEW_ID)
+    clock.advance(minutes=5)
+    await poll(watch_bot)
+    assert not [c for _, c in connector.cards_in(CHANNEL) if "New package account" in text_of(c)]
+
+
 async def test_a_warning_owed_before_any_channel_exists_waits_for_one_and_comes_once(
     bot_factory, connector, sim, clock
 ):

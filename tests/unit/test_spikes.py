@@ -137,3 +137,21 @@ def test_a_count_exactly_at_the_threshold_fires_and_one_below_does_not():
         # exactly at the minimum (5 = max(min_count, factor x baseline)): ">=" fires, ">" would not
         assert change.overall.count == RULES.min_count
         assert RULES.fire_level(change.overall.baseline) == RULES.min_count
+
+
+def test_with_a_busy_baseline_an_incident_stays_open_between_the_clear_and_the_fire_level():
+    """Normal is ~6 an hour: the fire level is 18 (3x), the clear level 9 (1.5x); 12 an hour is between."""
+    detector = Detector(RULES)
+    quiet_history(detector, per_hour=6)
+    start = T0 + timedelta(hours=24)
+    detector.evaluate(start)
+    detector.add(burst(start, 30))
+    opened = detector.evaluate(start + timedelta(minutes=1))
+    assert opened is not None and opened.kind == "opened"
+    normal = opened.overall.baseline
+    assert RULES.clear_level(normal) < 11 and 12 < RULES.fire_level(normal)
+    # After the burst: one failure every 5 minutes for three hours, 11 or 12 in any window.
+    detector.add(Failure(start + timedelta(minutes=2 + 5 * i), "authorization", "x", "pkg") for i in range(36))
+    assert run(detector, start + timedelta(minutes=65), 115) == []
+    assert detector.incident is not None
+    assert [c.kind for c in run(detector, start + timedelta(minutes=181), 120)] == ["closed"]

@@ -29,6 +29,7 @@ HOSTILE = [
     "visit https://example.invalid/bare or www.example.invalid now",
     "**URGENT** _approve_ `now` ~~x~~",
     "- first\n- second\n1. third\n# Heading\n> quote",
+    "+ first\n+ second",  # a list marker of its own: alone, it must not make a list either
     "![img](https://example.invalid/p.png)",
     "Adele \u202eevil\u202c \u2066name\u2069\u200b\x00\x1b[31m",
 ]

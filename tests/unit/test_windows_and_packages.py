@@ -32,6 +32,17 @@ def test_each_threshold_warns_once_and_a_late_first_look_warns_once_at_the_neare
     assert [(e.account.id, e.threshold) for e in later] == [("a1", 3)]
 
 
+def test_exactly_14_or_3_days_left_warns_on_that_poll():
+    for days_left, threshold in ((14, 14), (3, 3)):
+        exact = account(1, 180 - days_left)
+        due, _ = due_warnings(
+            [exact], NOW, 180, (14, 3), dict.fromkeys([mark("a1", 14)] if threshold == 3 else [], "x")
+        )
+        assert [(e.account.id, e.threshold) for e in due] == [("a1", threshold)], days_left
+        a_second_more, _ = due_warnings([account(1, 180 - days_left - 1 / 86400)], NOW, 180, (threshold,), {})
+        assert a_second_more == [], days_left  # one second more than the threshold: not yet
+
+
 def test_new_accounts_and_who_may_join():
     accounts = [account(1, 0.01), account(2, 3), account(3, 0.001, enabled=False)]
     assert [a.id for a in new_since(accounts, NOW - timedelta(hours=1))] == ["a1"]
