@@ -8,7 +8,7 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
-from bot.domain.spikes import CHAT, OVERALL, IncidentChange, Taken
+from bot.domain.spikes import BUCKETS_PER_WINDOW, CHAT, OVERALL, IncidentChange, Taken, bucket_starts
 from cards.common import (
     CATEGORY_LABELS,
     TEXT_LIMIT,
@@ -61,15 +61,15 @@ def _window(minutes: float) -> str:
     return f"{minutes:g} minutes" if minutes < 120 else f"{minutes / 60:g} hours"
 
 
-def trend_summary(points: list[tuple[str, int]], bucket: str) -> str:
-    """What the chart shows, in a sentence: the text alternative of the chart."""
+def trend_summary(points: list[tuple[str, int]], bucket: str, until: str) -> str:
+    """What the chart shows, in a sentence: the text alternative of the chart. Each point is a bucket's start."""
     if not points:
         return f"Failures per {bucket}"
     peak_at, peak = max(reversed(points), key=lambda p: p[1])
     first, last = points[0], points[-1]
     return (
-        f"Failures per {bucket} from {first[0]} to {last[0]} UTC: {first[1]} at first, {last[1]} in the latest, "
-        f"peak {peak} at {peak_at}"
+        f"Failures per {bucket} from {first[0]} to {until} UTC: {first[1]} at first, {last[1]} in the latest, "
+        f"peak {peak} in the {bucket} from {peak_at}"
     )
 
 
@@ -82,7 +82,7 @@ def _numbers(points: list[tuple[str, int]], bucket: str) -> list[ac.CardElement]
         ac.Container(
             id="trend-numbers",
             is_visible=False,
-            items=[facts([(f"{x} UTC", f"{v} failure{'s' if v != 1 else ''}") for x, v in points])],
+            items=[facts([(f"from {x} UTC", f"{v} failure{'s' if v != 1 else ''}") for x, v in points])],
         ),
     ]
 
@@ -110,21 +110,24 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
         body.append(text("Package accounts involved", weight="Bolder", spacing="Medium"))
         body.extend(text(short_account(upn), size="Small", spacing="None") for upn in view.accounts[:8])
         body.extend(show_all("all-accounts", list(view.accounts)))
-    step = timedelta(minutes=view.window_minutes / 6)
-    bucket = _window(view.window_minutes / 6)
-    ends = [change.at - step * (len(change.trend) - 1 - i) for i in range(len(change.trend))]
-    points = [(f"{end:%H:%M}", v) for end, v in zip(ends, change.trend, strict=True)]
-    body.append(text("Trend", weight="Bolder", spacing="Medium"))
+    # Exactly the window the headline counts: its buckets, each labelled with when it began (the last one is
+    # still filling, up to the alert's time). Records from before kept two windows: their last one is shown.
+    step = timedelta(minutes=view.window_minutes / BUCKETS_PER_WINDOW)
+    bucket = _window(view.window_minutes / BUCKETS_PER_WINDOW)
+    trend = change.trend[-BUCKETS_PER_WINDOW:]
+    starts = bucket_starts(change.at, step, len(trend))
+    points = [(f"{start:%H:%M}", v) for start, v in zip(starts, trend, strict=True)]
+    body.append(text(f"Trend: the last {window}", weight="Bolder", spacing="Medium"))
     # Adaptive Cards charts have no altText: the title is the chart's text alternative (it says what the
     # bars show), the numbers are one tap away, and clients without Chart.VerticalBar show them instead.
-    summary = trend_summary(points, bucket)
+    summary = trend_summary(points, bucket, f"{change.at:%H:%M}")
     body.append(
         ac.VerticalBarChart(
             title=summary,
-            x_axis_title="period ending (UTC)",
+            x_axis_title=f"{bucket} from (UTC)",
             y_axis_title="failures",
             data=[ac.VerticalBarChartDataValue(x=x, y=v) for x, v in points],
-            fallback=text(f"{sparkline(change.trend)}  {summary}"),
+            fallback=text(f"{sparkline(trend)}  {summary}"),
         )
     )
     body.extend(_numbers(points, bucket))

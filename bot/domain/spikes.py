@@ -22,7 +22,6 @@ from typing import Any
 OVERALL = "all"
 CHAT = "chat"
 BUCKETS_PER_WINDOW = 6
-MAX_TREND_BUCKETS = 12
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ class IncidentChange:
     keys: tuple[KeyView, ...]  # the keys in an episode (opened) or all tracked keys (closed)
     reasons: tuple[tuple[str, int], ...]
     users: tuple[str, ...]
-    trend: tuple[int, ...]
+    trend: tuple[int, ...]  # the window, bucket by bucket (oldest first); older records kept two windows
     incident_id: str
 
 
@@ -129,7 +128,7 @@ class Detector:
 
     # ---- counting ------------------------------------------------------------------------------
     def _index(self, when: datetime) -> int:
-        return math.floor(when.timestamp() / self.rules.bucket.total_seconds())
+        return bucket_index(when, self.rules.bucket)
 
     def add(self, failures: Iterable[Failure]) -> None:
         bucket_seconds = self.rules.bucket.total_seconds()
@@ -180,7 +179,7 @@ class Detector:
                     state.baseline += self.rules.alpha * (counts.get(key, 0) - state.baseline)
                     state.learned += 1
             self.last_closed_bucket = index
-        for index in [i for i in self.buckets if i <= current - max(4 * BUCKETS_PER_WINDOW, MAX_TREND_BUCKETS)]:
+        for index in [i for i in self.buckets if i <= current - 4 * BUCKETS_PER_WINDOW]:
             del self.buckets[index]
 
         counts = self._window_counts(current)
@@ -214,16 +213,26 @@ class Detector:
         reasons: dict[str, int] = {}
         users: list[str] = []
         trend = []
-        for index in range(current - MAX_TREND_BUCKETS + 1, current + 1):
+        # The trend is the window itself, bucket by bucket: the bars add up to the count the alert states.
+        for index in range(current - BUCKETS_PER_WINDOW + 1, current + 1):
             bucket = self.buckets.get(index) or {"counts": {}, "reasons": {}, "users": [], "reporters": []}
             trend.append(sum(bucket["counts"].values()) + len(bucket["reporters"]))
-            if index > current - BUCKETS_PER_WINDOW:
-                for reason, count in bucket["reasons"].items():
-                    reasons[reason] = reasons.get(reason, 0) + count
-                users.extend(u for u in bucket["users"] if u not in users)
+            for reason, count in bucket["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + count
+            users.extend(u for u in bucket["users"] if u not in users)
         assert self.incident is not None
         top = tuple(sorted(reasons.items(), key=lambda item: -item[1])[:3])
         return IncidentChange(kind, now, overall, keys, top, tuple(users), tuple(trend), self.incident["id"])
+
+
+def bucket_index(when: datetime, bucket: timedelta) -> int:
+    return math.floor(when.timestamp() / bucket.total_seconds())
+
+
+def bucket_starts(at: datetime, bucket: timedelta, count: int) -> list[datetime]:
+    """When each of the `count` buckets up to the one holding `at` began (the last one is still filling)."""
+    last = datetime.fromtimestamp(bucket_index(at, bucket) * bucket.total_seconds(), tz=at.tzinfo)
+    return [last - bucket * (count - 1 - i) for i in range(count)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 from app import DEPS
 from sim.spike import spike_events
 from tests.support.activities import ALEX, CHANNEL, MEGAN, card_action, message
-from tests.support.cards import text_of
+from tests.support.cards import elements, text_of
 
 APPROVERS_GROUP = "d1e2f3a4-0000-4000-8000-00000000a001"
 OPS = "19:ops@thread.tacv2"
@@ -75,6 +75,8 @@ async def test_quiet_spike_recovery_gives_one_alert_and_one_all_clear_per_channe
         assert "not authorized to join devices" in card
         assert "package_3f2a9c41-7d0e-4b8a-9c55-1e2f3a4b5c6d@contoso.onmicrosoft.com" in card
         assert "alert.diagnose" in card and "alert.ack" in card
+        (chart,) = [e for e in elements(alerts[0]) if e["type"] == "Chart.VerticalBar"]
+        assert len(chart["data"]) == 6 and sum(p["y"] for p in chart["data"]) == change.overall.count
     for _ in range(6):  # the spike lasts: no repeat
         clock.advance(minutes=5)
         sim.tenant.events.append(event_at(clock.now()))

@@ -315,7 +315,7 @@ def test_alert_words_are_plain_and_the_chart_has_times():
     assert "normal is about" not in words and "usually" in words
     (chart,) = [e for e in _elements(card) if e["type"] == "Chart.VerticalBar"]
     assert all(":" in point["x"] for point in chart["data"])  # HH:MM, not -11…0
-    assert chart["xAxisTitle"] == "period ending (UTC)"
+    assert chart["xAxisTitle"] == "10 minutes from (UTC)"
     # the numbers are in the chart, or in its fallback; never a second line beside it
     import re
 
@@ -350,3 +350,21 @@ def test_the_alert_chart_has_a_text_alternative_and_its_numbers_one_tap_away():
     assert chart["title"].startswith("Failures per 10 minutes from ") and "peak" in chart["title"]
     hidden = next(e for e in _elements(card) if e.get("id") == "trend-numbers")
     assert hidden["isVisible"] is False and len(hidden["items"][0]["facts"]) == len(chart["data"])
+
+
+def test_the_alert_chart_covers_exactly_the_window_the_headline_counts():
+    from dataclasses import replace
+
+    from bot.domain.spikes import IncidentChange, KeyView
+    from cards.alerts import AlertView, build_alert_card
+
+    at = datetime(2026, 11, 26, 11, 3, tzinfo=UTC)
+    change = IncidentChange("opened", at, KeyView("all", 14, 1.2, True), (), (), (), (0, 1, 0, 0, 2, 11), "spike-1")
+    for trend in (change.trend, (9, 9, 9, 9, 9, 9, *change.trend)):  # a record from before kept two windows
+        card = build_alert_card(AlertView(replace(change, trend=trend), 60))
+        assert "**14** failures in the last 60 minutes" in json.dumps(card)
+        (chart,) = [e for e in _elements(card) if e["type"] == "Chart.VerticalBar"]
+        # Six 10-minute buckets, by when each began: 10:10 to 11:00, the last one filling until 11:03.
+        assert [p["x"] for p in chart["data"]] == ["10:10", "10:20", "10:30", "10:40", "10:50", "11:00"]
+        assert sum(p["y"] for p in chart["data"]) == 14
+        assert chart["title"].startswith("Failures per 10 minutes from 10:10 to 11:03 UTC")
