@@ -37,7 +37,7 @@ from cards.common import (
     text,
     window_label,
 )
-from cards.verbs import CheckMdmScope, Recheck, RequestApproval, ShowStep, StartDiagnosis
+from cards.verbs import CheckMdmScope, Recheck, RequestApproval, ShowStep, StartDiagnosis, ViewRequest
 
 MAX_LISTED_ACCOUNTS = 12
 MAX_LISTED_EVENTS = 6
@@ -61,6 +61,18 @@ class Clues:
 
 
 @dataclass(frozen=True)
+class RequestNote:
+    """An approval request for this diagnosis's fix, as the verify step tells of it."""
+
+    request_id: str
+    state: str  # its state in words ("Waiting for approval")
+    stage: str  # "on its way" (pending, approved, applying), "applied", or "ended" (rejected, failed, …)
+    asked_by: str
+    asked_at: datetime
+    mine: bool  # asked by the person looking, from this diagnosis: "See request" can show it here
+
+
+@dataclass(frozen=True)
 class DiagnosisView:
     session_id: str
     diagnosis: Diagnosis
@@ -73,6 +85,7 @@ class DiagnosisView:
     windows: tuple[str, ...] = ()  # how long an approved join permission may last (JOIN_WINDOWS)
     window_default: str = "permanent"
     mdm_sign_in: bool = False  # the MDM user scope went unread and a signed-in person could read it
+    request: RequestNote | None = None  # verify: the request already made for the fix, if any
 
 
 def _when(value: datetime) -> str:
@@ -372,18 +385,25 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
         )
     body.extend(_findings(d))
     body.append(text("Next", weight="Bolder", spacing="Medium"))
-    # Numbered by hand, one block each: a Markdown list's indent is the host's to choose, and on a phone
-    # some hosts push it past the edge.
-    for number, line in enumerate(
-        (
-            "Changes to device settings take a while to reach every service: wait several minutes.",
-            "Apply the provisioning package again on one device.",
-            "If it still fails, look at Event Viewer > Applications and Services Logs > Microsoft > Windows > "
-            "Provisioning-Diagnostics-Provider > Admin on that device, and check again here.",
-        ),
-        start=1,
-    ):
-        body.append(text(f"**{number}.** {line}", spacing="Small"))
+    fixed = not blocked and d.join.kind is not MembershipKind.NONE and d.healthy
+    way_on: list[ac.Action] = []
+    if fixed:
+        # Numbered by hand, one block each: a Markdown list's indent is the host's to choose, and on a phone
+        # some hosts push it past the edge.
+        for number, line in enumerate(
+            (
+                "Changes to device settings take a while to reach every service: wait several minutes.",
+                "Apply the provisioning package again on one device.",
+                "If it still fails, look at Event Viewer > Applications and Services Logs > Microsoft > Windows > "
+                "Provisioning-Diagnostics-Provider > Admin on that device, and check again here.",
+            ),
+            start=1,
+        ):
+            body.append(text(f"**{number}.** {line}", spacing="Small"))
+    else:
+        # Applying the package again would fail the same way: the way on is the fix, or the request for it.
+        line, way_on = _way_to_the_fix(view)
+        body.append(text(line, spacing="Small"))
     body.append(text("Recent bulk enrollment failures in Intune (UTC)", weight="Bolder", spacing="Medium"))
     if view.events_error:
         body.append(text(plain(view.events_error, TEXT_LIMIT), size="Small", color="Warning"))
@@ -403,10 +423,45 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
             )
         )
     body.append(_footer(view))
-    actions: list[ac.Action] = [execute("Check again", Recheck(session_id=view.session_id))]
-    actions.extend(_nav(view, "join", None))
+    actions: list[ac.Action] = [*way_on, execute("Check again", Recheck(session_id=view.session_id))]
+    if not way_on:
+        actions.extend(_nav(view, "join", None))
     fallback = f"Verify: join setting is {describe_join(d.join)}; {len(blocked)} usable package accounts still blocked."
     return build_card(body, fallback_text=fallback, actions=actions)
+
+
+def _way_to_the_fix(view: DiagnosisView) -> tuple[str, list[ac.Action]]:
+    """Not fixed: what leads to the fix. A request on its way: its state; otherwise the step with the fix."""
+    to_the_fix: list[ac.Action] = [
+        execute("Go to the fix: join permissions", ShowStep(session_id=view.session_id, step="join"), style="positive")
+    ]
+    note = view.request
+    if note is not None:
+        who = "you" if note.mine else plain(note.asked_by)
+        asked = f"{who} asked for it at {_when(note.asked_at)}"
+        if note.stage == "on its way":
+            see: list[ac.Action] = [execute("See request", ViewRequest(request_id=note.request_id))]
+            return (
+                f"The request for this fix is **{plain(note.state)}** ({asked}). When it is applied, check again here.",
+                see if note.mine else [],
+            )
+        if note.stage == "applied":
+            return (
+                f"The request for this fix was applied ({asked}), and what is above still blocks the package "
+                "accounts: the join permissions step has the fix for what remains.",
+                to_the_fix,
+            )
+        return (
+            f"The last request for this fix ended **{plain(note.state)}** ({asked}): it changed nothing. "
+            "Ask again on the join permissions step.",
+            to_the_fix,
+        )
+    if view.diagnosis.plan or view.diagnosis.other_fixes:
+        return (
+            "The fix is on the join permissions step: request approval for it there, then check again here.",
+            to_the_fix,
+        )
+    return "What still blocks it is listed above, each with its fix; check again here once it is made.", to_the_fix
 
 
 STEP_BUILDERS = {

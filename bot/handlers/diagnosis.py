@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.deps import Deps
 from bot.doctor import recent_bulk_failures
+from bot.domain.approval import State
 from bot.domain.causes import MdmScope
 from bot.domain.clues import CodeClue
 from bot.domain.recognizer import Recognition, extract_error_codes
@@ -16,7 +17,14 @@ from bot.handlers.context import Turn
 from bot.handlers.later import answer_later, follow_up
 from bot.proactive import channel_base_id
 from bot.storage import DiagnosisSession
-from cards.diagnosis import STEP_BUILDERS, Clues, DiagnosisView, build_checking_card, build_out_of_date_card
+from cards.diagnosis import (
+    STEP_BUILDERS,
+    Clues,
+    DiagnosisView,
+    RequestNote,
+    build_checking_card,
+    build_out_of_date_card,
+)
 from cards.verbs import CheckMdmScope, Recheck, RequestApproval, RequestForPackage, ShowStep, StartDiagnosis
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,7 @@ async def _view(
         *(CodeClue(c, INTUNE_EVENTS, e.time) for e in events for c in extract_error_codes(e.failure_reason)),
     )
     reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh, mdm_scope=mdm_scope)
+    request = await _request_for_the_fix(deps, session) if step == "verify" else None
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())
@@ -95,6 +104,36 @@ async def _view(
         windows=deps.settings.join_windows if deps.settings.apply_as == "app" else (),  # approver: no timed ends
         window_default=deps.settings.join_window_default,
         mdm_sign_in=deps.signin is not None and not reading.mdm_scope_read,
+        request=request,
+    )
+
+
+def _stage(state: State) -> str:
+    if state is State.APPLIED:
+        return "applied"
+    return "ended" if state.is_final or state is State.FAILED else "on its way"
+
+
+async def _request_for_the_fix(deps: Deps, session: DiagnosisSession) -> RequestNote | None:
+    """The request made from this diagnosis (the latest), else one on its way for the join permission in this
+    tenant, whoever asked: what the verify step leads to while the tenant is not fixed yet."""
+    requests = await deps.storage.list_approvals(list(State))
+    ours = [r for r in requests if r.session_id == session.id]
+    on_its_way = [
+        r
+        for r in requests
+        if r.tenant_id == session.tenant_id and _stage(r.state) == "on its way" and r.plan.kind == "join_permission"
+    ]  # fmt: skip
+    found = max(ours or on_its_way, key=lambda r: r.created_at, default=None)
+    if found is None:
+        return None
+    return RequestNote(
+        request_id=found.id,
+        state=found.state.label,
+        stage=_stage(found.state),
+        asked_by=found.requester_name,
+        asked_at=found.created_at,
+        mine=found.session_id == session.id and found.requester_id == session.user_id,
     )
 
 

@@ -433,3 +433,32 @@ async def test_small_talk_gets_a_short_reply_and_a_near_question_a_did_you_mean(
     assert "Did you mean a bulk enrollment problem?" in card_text(card)
     assert [a["verb"] for a in actions_of(card)] == ["diagnosis.start"]
     assert sim.simulator.requests == []
+
+
+async def test_verify_while_nothing_is_fixed_leads_to_the_fix_then_to_the_request_made(bot_factory, connector, sim):
+    bot = await bot_factory(APPROVER_GROUP_ID=APPROVERS)
+    session_id = session_id_of(await start(bot, connector))
+    verify = await step(bot, connector, session_id, "verify")
+    text = card_text(verify)
+    assert "Not fixed yet" in text and "Apply the provisioning package again" not in text  # it would fail again
+    assert "The fix is on the join permissions step" in text
+    first = actions_of(verify)[0]
+    assert first["title"] == "Go to the fix: join permissions" and first["data"] == {
+        "sessionId": session_id,
+        "step": "join",
+    }
+    status, body = await bot.post(card_action(connector.url, "approval.request", {"sessionId": session_id}))
+    assert status == 200
+    await bot.idle()
+    verify = await step(bot, connector, session_id, "verify")
+    text = card_text(verify)
+    assert "The request for this fix is **Waiting for approval** (you asked for it at" in text
+    assert "Apply the provisioning package again" not in text
+    assert [a["title"] for a in actions_of(verify)][:2] == ["See request", "Check again"]
+    # Fixed in the tenant: now, and only now, the device is next.
+    sim.tenant.policy["azureADJoin"]["allowedToJoin"] = {
+        "@odata.type": "#microsoft.graph.allDeviceRegistrationMembership"
+    }
+    sim.tenant.users["c0a80001-5a1e-4b7c-8d9e-000000000104"]["accountEnabled"] = True
+    verify = await step(bot, connector, session_id, "verify")
+    assert "Apply the provisioning package again on one device." in card_text(verify), card_text(verify)[:2000]
