@@ -99,6 +99,23 @@ def show_all(element_id: str, upns: Sequence[str]) -> list[ac.CardElement]:
     ]
 
 
+def details(summary: str, lines: Sequence[str], element_id: str) -> ac.Container:
+    """A small subtle line that, tapped, shows `lines` (ids and other details for support) below it: the ids are
+    kept off the card's face, and it costs no button."""
+    return ac.Container(
+        spacing="Medium",
+        select_action=ac.ToggleVisibilityAction(title="Details", target_elements=[element_id]),
+        items=[
+            text(f"{summary} \u00b7 Details", size="Small", is_subtle=True),
+            ac.Container(
+                id=element_id,
+                is_visible=False,
+                items=[text(line, size="Small", is_subtle=True, spacing="None") for line in lines],
+            ),
+        ],
+    )
+
+
 def heading(text: str, subtitle: str | None = None) -> list[ac.CardElement]:
     items: list[ac.CardElement] = [
         ac.TextBlock(text=BRAND, size="Small", weight="Bolder", color="Accent", is_subtle=False, wrap=True)

@@ -12,11 +12,14 @@ import microsoft_teams.cards as ac
 from bot.domain.diagnosis import (
     JOIN_SETTING_LABEL,
     PORTAL_PATH,
+    AccountCounts,
     AccountStatus,
     Coverage,
     Diagnosis,
+    FindingCode,
     JoinChangePlan,
     Severity,
+    Standing,
     describe_join,
 )
 from bot.domain.lookalikes import Lookalike
@@ -28,6 +31,7 @@ from cards.common import (
     TEXT_LIMIT,
     build_card,
     callout,
+    details,
     execute,
     facts,
     heading,
@@ -103,20 +107,21 @@ def _step_header(step: str) -> list[ac.CardElement]:
     return heading(STEP_TITLES[step], f"Bulk enrollment diagnosis \u00b7 step {index} of 3")
 
 
-def _footer(view: DiagnosisView) -> ac.TextBlock:
+def _footer(view: DiagnosisView) -> ac.CardElement:
+    """When it was read; the Graph request id (for Microsoft support) only behind "Details", off the card's face."""
+    read = f"From Microsoft Graph, {_when(view.diagnosis.checked_at)}"
     rid = view.diagnosis.policy.request_id
-    suffix = f" \u00b7 Graph request id {rid}" if rid else ""
-    return text(
-        f"Read from Microsoft Graph at {_when(view.diagnosis.checked_at)}{suffix}",
-        size="Small",
-        is_subtle=True,
-        spacing="Medium",
-    )
+    if not rid:
+        return text(read, size="Small", is_subtle=True, spacing="Medium")
+    return details(read, [f"Graph request id: {plain(rid)}"], "graph-details")
 
 
-def _findings(diagnosis: Diagnosis) -> list[ac.CardElement]:
+def _findings(diagnosis: Diagnosis, skip: Sequence[FindingCode] = ()) -> list[ac.CardElement]:
+    shown = [f for f in diagnosis.findings if f.code not in skip]
+    if not shown:
+        return []
     items: list[ac.CardElement] = [text("What I found", weight="Bolder", spacing="Medium")]
-    for finding in diagnosis.findings:
+    for finding in shown:
         mark = SEVERITY_MARK[finding.severity]
         detail = plain(finding.detail, TEXT_LIMIT * 2)
         items.append(text(f"{mark} **{plain(finding.title)}**. {detail}", spacing="Small"))
@@ -215,41 +220,45 @@ def build_device_settings_card(view: DiagnosisView) -> dict[str, Any]:
 
 
 def _account_line(status: AccountStatus, names: DirectoryNames) -> str:
+    """Says the account's standing in the very words the card's counts use."""
     upn = status.account.user_principal_name
-    if not status.account.account_enabled:
+    standing = status.standing
+    if standing is Standing.DISABLED:
         state = "\u26d4 disabled"
-    elif status.coverage is Coverage.ALL:
-        state = "\u2705 may join (All)"
-    elif status.coverage is Coverage.DIRECT:
-        state = "\u2705 may join (listed in Selected)"
+    elif standing is Standing.EXPIRED:
+        state = "\u26a0\ufe0f expired (token older than 180 days)"
+    elif standing is Standing.MAY_NOT_JOIN:
+        state = "\u26d4 may not join"
     elif status.coverage is Coverage.GROUP and status.via_group:
         state = f"\u2705 may join (through group {plain(names.name(status.via_group))})"
     else:
-        state = "\u26d4 may not join"
-    if status.token_expired:
-        state += ", token older than 180 days"
+        state = "\u2705 may join (All)" if status.coverage is Coverage.ALL else "\u2705 may join (listed in Selected)"
     return f"{short_account(upn)}: {state}"
 
 
+def account_summary(counts: AccountCounts) -> str:
+    """ "4 package accounts: 1 may join devices, 2 may not, 1 disabled." The numbers add up to the total."""
+    parts = [f"**{counts.may_join}** may join devices", f"**{counts.may_not_join}** may not"]
+    if counts.disabled:
+        parts.append(f"**{counts.disabled}** disabled")
+    if counts.expired:
+        parts.append(f"**{counts.expired}** expired")
+    noun = "package account" if counts.total == 1 else "package accounts"
+    return f"**{counts.total}** {noun}: " + ", ".join(parts) + "."
+
+
 def _justification_input() -> ac.TextInput:
-    """One per card: every "Request approval" button of the card sends it."""
+    """One per card: every "Request approval" button of the card sends it. One line tall (it still takes 1000)."""
     return ac.TextInput(
         id="justification",
-        label="Why is this change needed? (optional, shown to approvers)",
-        is_multiline=True,
+        label="Why? (optional, for the approvers)",
         max_length=1000,
-        placeholder="e.g. School PCs in room 101 fail with the bulk enrollment error",
+        placeholder="e.g. room 101's PCs fail to enroll",
     )
 
 
-def _plan_facts(plan: JoinChangePlan, names: DirectoryNames) -> ac.FactSet:
-    return facts(
-        [
-            ("Before", describe_join(plan.before)),
-            ("After", describe_join(plan.after)),
-            ("Adds", _name_list(plan.added_users, names) if plan.added_users else "everyone"),
-        ]
-    )
+def _plan_facts(plan: JoinChangePlan) -> ac.FactSet:
+    return facts([("Before", describe_join(plan.before)), ("After", describe_join(plan.after))])
 
 
 def _window_input(view: DiagnosisView) -> ac.ChoiceSetInput:
@@ -258,7 +267,7 @@ def _window_input(view: DiagnosisView) -> ac.ChoiceSetInput:
     choices.append(ac.Choice(title="Permanently", value="permanent"))
     return ac.ChoiceSetInput(
         id="window",
-        label="How long may they join? (afterwards I remove exactly these accounts again)",
+        label="For how long? (then I remove them again)",
         choices=choices,
         value=view.window_default,
         style="compact",
@@ -294,14 +303,10 @@ def _all_alternative(view: DiagnosisView, alternative: JoinChangePlan) -> ac.Sho
 def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
     d = view.diagnosis
     body: list[ac.CardElement] = [*_step_header("join")]
-    total = len(d.accounts)
-    blocked = [a for a in d.accounts if not a.covered or not a.account.account_enabled]
-    body.append(
-        text(
-            f"I found **{total}** package account{'s' if total != 1 else ''} (users named package_\u2026). "
-            f"**{len(d.covered)}** may join devices; **{len(d.uncovered)}** may not."
-        )
-    )
+    counts = d.counts
+    total = counts.total
+    blocked = [a for a in d.accounts if a.standing is not Standing.MAY_JOIN]
+    body.append(text(account_summary(counts)))
     listed = (
         blocked[:MAX_LISTED_ACCOUNTS]
         + [a for a in d.accounts if a not in blocked][: max(0, MAX_LISTED_ACCOUNTS - len(blocked))]
@@ -312,18 +317,19 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
         body.append(text(f"\u2026 and {total - len(listed)} more.", size="Small", is_subtle=True, spacing="None"))
     if total:
         body.extend(show_all("all-accounts", [a.account.user_principal_name for a in d.accounts]))
-    body.extend(_findings(d))
+    # The counts above already say who may not join: the findings here are the rest (disabled, expired, …).
+    body.extend(_findings(d, skip=(FindingCode.ACCOUNTS_NOT_COVERED, FindingCode.JOIN_OK)))
     actions: list[ac.Action] = []
     if d.plan:
+        added = len(d.plan.added_users)
         body.append(text("The minimal fix", weight="Bolder", spacing="Medium"))
         body.append(
             text(
-                f"Add the {len(d.plan.added_users)} uncovered package account"
-                f"{'s' if len(d.plan.added_users) != 1 else ''} to the Selected list of "
-                f"'{JOIN_SETTING_LABEL}'. Nothing else changes. {d.plan.consequence()}"
+                f"Add the {added} that may not join to the Selected list of '{JOIN_SETTING_LABEL}'; nothing else "
+                "changes."
             )
         )
-        body.append(_plan_facts(d.plan, view.names))
+        body.append(_plan_facts(d.plan))
         body.append(_justification_input())
         if view.windows and can_have_window(d.plan):
             body.append(_window_input(view))
@@ -351,8 +357,10 @@ def build_join_permissions_card(view: DiagnosisView) -> dict[str, Any]:
     if view.notice:
         body.append(callout("Approvals", view.notice, "warning"))
     body.append(_footer(view))
-    actions.extend(_nav(view, "settings", ("verify", "Next: verify")))
-    fallback = f"Join permissions: {len(d.uncovered)} of {total} package accounts may not join devices."
+    # With a fix to ask for, the card's buttons are that fix, its alternative and the way on (a phone stacks
+    # every button full width); step 1's facts are in "Before" above.
+    actions.extend(_nav(view, None if d.plan else "settings", ("verify", "Next: verify")))
+    fallback = "Join permissions: " + account_summary(counts).replace("**", "")
     if d.plan:
         fallback += " " + d.plan.consequence()
     return build_card(body, fallback_text=fallback, actions=actions)
@@ -362,13 +370,13 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
     d = view.diagnosis
     body: list[ac.CardElement] = [*_step_header("verify")]
     body.append(text(f"I read the policy again: '{JOIN_SETTING_LABEL}' is **{describe_join(d.join)}**."))
-    usable = [a for a in d.accounts if a.account.account_enabled and not a.token_expired]
-    blocked = [a for a in usable if not a.covered]
+    counts = d.counts
+    blocked = counts.may_not_join
     if not blocked and d.join.kind is not MembershipKind.NONE:
         body.append(
             callout(
                 "Join permission looks right",
-                f"All {len(usable)} usable package accounts may join devices."
+                f"All {counts.usable} usable package accounts may join devices."
                 + ("" if d.healthy else " Other problems remain: see what I found below."),
                 "good" if d.healthy else "warning",
             )
@@ -377,7 +385,7 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
         body.append(
             callout(
                 "Not fixed yet",
-                f"{len(blocked)} of {len(usable)} usable package accounts still may not join devices."
+                f"{blocked} of {counts.usable} usable package accounts still may not join devices."
                 if blocked
                 else "Nobody may join devices yet.",
                 "attention",
@@ -426,7 +434,7 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
     actions: list[ac.Action] = [*way_on, execute("Check again", Recheck(session_id=view.session_id))]
     if not way_on:
         actions.extend(_nav(view, "join", None))
-    fallback = f"Verify: join setting is {describe_join(d.join)}; {len(blocked)} usable package accounts still blocked."
+    fallback = f"Verify: join setting is {describe_join(d.join)}; {blocked} usable package accounts still blocked."
     return build_card(body, fallback_text=fallback, actions=actions)
 
 

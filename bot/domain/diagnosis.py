@@ -80,6 +80,52 @@ class AccountStatus:
         """Uncovered, and adding it would help: enabled and its token still possibly valid."""
         return not self.covered and self.account.account_enabled and not self.token_expired
 
+    @property
+    def standing(self) -> Standing:
+        """The one word every count and line about this account uses (see AccountCounts)."""
+        if not self.account.account_enabled:
+            return Standing.DISABLED
+        if self.token_expired:
+            return Standing.EXPIRED
+        return Standing.MAY_JOIN if self.covered else Standing.MAY_NOT_JOIN
+
+
+class Standing(StrEnum):
+    """Each package account is exactly one of these, so the numbers on a card add up and agree."""
+
+    MAY_JOIN = "may join"
+    MAY_NOT_JOIN = "may not join"  # enabled, token valid, not allowed to join: what the join fix adds
+    DISABLED = "disabled"
+    EXPIRED = "expired"  # enabled, but its bulk token is older than 180 days
+
+
+@dataclass(frozen=True)
+class AccountCounts:
+    """How many package accounts stand where: one source for every number a card states about them."""
+
+    may_join: int = 0
+    may_not_join: int = 0
+    disabled: int = 0
+    expired: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.may_join + self.may_not_join + self.disabled + self.expired
+
+    @property
+    def usable(self) -> int:
+        """Enabled with a valid token: the accounts the join permission decides for."""
+        return self.may_join + self.may_not_join
+
+    @classmethod
+    def of(cls, statuses: Iterable[AccountStatus]) -> AccountCounts:
+        tally = {standing: 0 for standing in Standing}
+        for status in statuses:
+            tally[status.standing] += 1
+        return cls(
+            tally[Standing.MAY_JOIN], tally[Standing.MAY_NOT_JOIN], tally[Standing.DISABLED], tally[Standing.EXPIRED]
+        )
+
 
 @dataclass(frozen=True)
 class JoinChangePlan:
@@ -176,6 +222,10 @@ class Diagnosis:
         return tuple(a for a in self.accounts if not a.account.account_enabled)
 
     @property
+    def counts(self) -> AccountCounts:
+        return AccountCounts.of(self.accounts)
+
+    @property
     def healthy(self) -> bool:
         return not any(f.severity is Severity.BLOCKER for f in self.findings)
 
@@ -264,7 +314,7 @@ def diagnose(
     missing = tuple(g for g in dict.fromkeys(g.lower() for g in mentioned_guids) if g not in known)
 
     findings: list[Finding] = []
-    usable_uncovered = [s for s in statuses if s.needs_join_permission]
+    counts = AccountCounts.of(statuses)  # every number below comes from here, as on the cards
     if not statuses:
         findings.append(
             Finding(
@@ -284,8 +334,8 @@ def diagnose(
                 f"'{JOIN_SETTING_LABEL}' is None, so no package account can join a device.",
             )
         )
-    elif usable_uncovered:
-        count = len(usable_uncovered)
+    elif counts.may_not_join:
+        count = counts.may_not_join
         findings.append(
             Finding(
                 FindingCode.ACCOUNTS_NOT_COVERED,
@@ -303,24 +353,22 @@ def diagnose(
                 "The join permission is not what blocks bulk enrollment here.",
             )
         )
-    disabled = [s for s in statuses if not s.account.account_enabled]
-    if disabled:
+    if counts.disabled:
         findings.append(
             Finding(
                 FindingCode.ACCOUNT_DISABLED,
                 Severity.BLOCKER,
-                f"{len(disabled)} package account{'s are' if len(disabled) != 1 else ' is'} disabled",
+                f"{counts.disabled} package account{'s are' if counts.disabled != 1 else ' is'} disabled",
                 "A disabled package account cannot sign in. Re-enable it if its package is still valid, "
                 "or build a new package.",
             )
         )
-    expired = [s for s in statuses if s.token_expired and s.account.account_enabled]
-    if expired:
+    if counts.expired:
         findings.append(
             Finding(
                 FindingCode.TOKEN_EXPIRED,
                 Severity.WARNING,
-                f"{len(expired)} package token{'s' if len(expired) != 1 else ''} older than 180 days",
+                f"{counts.expired} package token{'s' if counts.expired != 1 else ''} older than 180 days",
                 "A bulk token lasts at most 180 days. Packages made from these accounts have expired: "
                 "build a new package in Windows Configuration Designer.",
             )

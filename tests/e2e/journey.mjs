@@ -5,16 +5,14 @@
 // it and the tenant.
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { PHONE, openPhone } from "../support/phone.mjs";
 
-const require = createRequire(import.meta.url);
 const REQUESTER = process.env.PLAYGROUND_URL;
 const APPROVER = process.env.APPROVER_PLAYGROUND_URL;
 const SIM = process.env.SIM_URL;
 const OUT = process.env.OUT_DIR;
 const ERROR_TEXT = "A setup failure has occurred during bulk enrollment. 0x801c0003 on LAB-PC-014";
-const PHONE = 360;
-const results = { steps: [], phone: {} };
+const results = { steps: [], phone: {}, heights: {} };
 
 function step(name) {
   results.steps.push(name);
@@ -65,38 +63,14 @@ function latestCard(window, pattern) {
 
 // Phone width: the Playground's own layout is desktop-only (its README lists mobile as unsupported), so the
 // card it received is rendered alone at 360 px by Microsoft's Adaptive Cards renderer, the one it uses.
-const phone = await browser.newPage({ viewport: { width: PHONE, height: 800 } });
-await phone.setContent(`<html><head><style>
-  body { margin: 0; font-family: "Segoe UI", system-ui, sans-serif; background: #f5f5f5; }
-  #card { margin: 8px; background: #fff; border-radius: 6px; overflow: visible; }
-  </style></head><body><div id="card"></div></body></html>`);
-await phone.addScriptTag({ path: require.resolve("markdown-it/dist/markdown-it.min.js") });
-await phone.addScriptTag({ path: require.resolve("adaptivecards/dist/adaptivecards.js") });
-await phone.addStyleTag({ path: require.resolve("adaptivecards/dist/adaptivecards.css") });
+const phone = await openPhone(browser);
 
 async function phoneShot(name, card) {
-  const measured = await phone.evaluate((json) => {
-    const md = window.markdownit();
-    AdaptiveCards.AdaptiveCard.onProcessMarkdown = (text, result) => {
-      result.outputHtml = md.render(text);
-      result.didProcess = true;
-    };
-    const card = new AdaptiveCards.AdaptiveCard();
-    card.hostConfig = new AdaptiveCards.HostConfig({ fontFamily: "Segoe UI, system-ui, sans-serif",
-      actions: { actionsOrientation: "Vertical", actionAlignment: "Stretch", maxActions: 6 } });
-    card.parse(json);
-    const host = document.getElementById("card");
-    host.replaceChildren(card.render());
-    // Wider than the screen is what a phone user cannot read: the widest element that sticks out.
-    const limit = document.documentElement.clientWidth;
-    const overflowing = [...host.querySelectorAll("*")]
-      .filter((e) => e.getBoundingClientRect().right > limit + 0.5)
-      .map((e) => `${e.className || e.tagName}: ${e.textContent.slice(0, 60)}`);
-    return { height: host.getBoundingClientRect().height, overflowing };
-  }, card);
-  await phone.setViewportSize({ width: PHONE, height: Math.min(4000, Math.ceil(measured.height) + 16) });
-  await phone.screenshot({ path: `${OUT}/${name}-phone.png`, fullPage: true });
+  const measured = await phone.render(card);
+  await phone.page.setViewportSize({ width: PHONE, height: Math.min(4000, Math.ceil(measured.height) + 16) });
+  await phone.page.screenshot({ path: `${OUT}/${name}-phone.png`, fullPage: true });
   results.phone[name] = measured.overflowing;
+  results.heights[name] = Math.round(measured.height);
 }
 
 try {

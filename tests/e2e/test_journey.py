@@ -142,6 +142,8 @@ async def test_the_whole_journey_in_the_agents_playground(demo, tmp_path: Path):
     }
     assert len(results["phone"]) == 11
     assert {name: wide for name, wide in results["phone"].items() if wide} == {}
+    # The join permissions card, with its two inputs and its buttons, fits in well under three phone screens.
+    assert results["heights"]["02-join-permissions"] < 850, results["heights"]
 
     # 4. The policy in the simulated tenant covered the package accounts, and no longer does: the window ended.
     context = ssl.create_default_context(cafile=str(ca))

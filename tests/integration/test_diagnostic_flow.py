@@ -11,6 +11,7 @@ import aiohttp
 from sim.tenant import Fault
 from tests.support.activities import card_action, message
 from tests.support.cards import text_of as card_text
+from tests.support.phone import render_on_a_phone
 
 ENUMERATED = "#microsoft.graph.enumeratedDeviceRegistrationMembership"
 APPROVERS = "d1e2f3a4-0000-4000-8000-00000000a001"
@@ -99,6 +100,16 @@ async def test_walks_all_three_steps_with_what_it_found(bot, connector, sim):
     assert "package_3f2a\u20265c6d: \u26d4 may not join" in text
     assert "package_c4d9\u20261c2d: \u2705 may join (through group Device joiners)" in text
     assert "package_e7f0\u20262e1f: \u26d4 disabled" in text
+    # One source of numbers: the summary, the lines, the findings and the fix say the same counts.
+    assert "**4** package accounts: **1** may join devices, **2** may not, **1** disabled." in text
+    lines = [
+        e["text"] for e in join["body"] if e.get("type") == "TextBlock" and "\u2026" in e["text"] and ": " in e["text"]
+    ]
+    assert [sum(f": {mark} {word}" in line for line in lines) for mark, word in
+            (("\u2705", "may join"), ("\u26d4", "may not join"), ("\u26d4", "disabled"))] == [1, 2, 1]  # fmt: skip
+    assert "1 package account is disabled" in text and "Add the 2 that may not join" in text
+    assert "may not join devices**" not in text  # the summary says it; no second count of it below
+    assert join["fallbackText"].startswith("Join permissions: 4 package accounts: 1 may join devices, 2 may not, 1 dis")
     hidden = next(e for e in join["body"] if e.get("id") == "all-accounts")
     assert hidden["isVisible"] is False
     assert f"{PKG_UNCOVERED}@contoso.onmicrosoft.com" in card_text(hidden)
@@ -462,3 +473,12 @@ async def test_verify_while_nothing_is_fixed_leads_to_the_fix_then_to_the_reques
     sim.tenant.users["c0a80001-5a1e-4b7c-8d9e-000000000104"]["accountEnabled"] = True
     verify = await step(bot, connector, session_id, "verify")
     assert "Apply the provisioning package again on one device." in card_text(verify), card_text(verify)[:2000]
+
+
+async def test_the_join_permissions_card_fits_a_phone_in_fewer_than_850_px(bot, connector):
+    """Rendered alone at 360 px by Microsoft's renderer, as the e2e journey renders cards; it was 1111 px
+    (4 package accounts, 2 inputs, 4 buttons)."""
+    join = await step(bot, connector, session_id_of(await start(bot, connector)), "join")
+    (measured,) = await asyncio.to_thread(render_on_a_phone, [join])
+    assert measured["overflowing"] == []
+    assert measured["height"] < 850, measured

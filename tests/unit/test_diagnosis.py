@@ -128,3 +128,24 @@ def test_parse_join_setting_rejects_unknown_shapes():
         parse_join_setting({"@odata.type": "#microsoft.graph.somethingNew"})
     with pytest.raises(PolicyParseError):
         parse_join_setting(None)
+
+
+def test_every_package_account_has_one_standing_and_the_findings_count_from_the_same_numbers():
+    from bot.domain.diagnosis import FindingCode
+    from tests.unit.test_cards import _views
+
+    for view in _views():
+        d = view.diagnosis
+        counts = d.counts
+        assert counts.total == len(d.accounts)
+        said = {f.code: int(f.title.split(" ", 1)[0]) for f in d.findings if f.title[:1].isdigit()}
+        expected = {
+            FindingCode.ACCOUNTS_NOT_COVERED: counts.may_not_join,
+            FindingCode.ACCOUNT_DISABLED: counts.disabled,
+            FindingCode.TOKEN_EXPIRED: counts.expired,
+        }
+        assert {code: n for code, n in said.items() if code in expected} == {
+            code: n for code, n in expected.items() if code in said
+        }
+        if d.plan is not None:
+            assert len(d.plan.added_users) == counts.may_not_join
