@@ -14,6 +14,7 @@ from cards.common import (
     TEXT_LIMIT,
     build_card,
     callout,
+    details,
     execute,
     facts,
     heading,
@@ -94,7 +95,7 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     resolved = view.resolved_at is not None
     title = "Bulk enrollment failures are back to normal" if resolved else "Bulk enrollment failures are spiking"
     body: list[ac.CardElement] = [
-        *heading(title, f"Alert {change.incident_id} \u00b7 {change.at.strftime('%Y-%m-%d %H:%M UTC')}"),
+        *heading(title, f"Alert \u00b7 {change.at.strftime('%Y-%m-%d %H:%M UTC')}"),
         text(f"**{overall.count}** failures in the last {window} ({usually(overall.baseline)})."),
     ]
     rows = [(_label(k.key), f"{k.count} ({usually(k.baseline)})") for k in change.keys if k.key != OVERALL]
@@ -145,6 +146,8 @@ def build_alert_card(view: AlertView) -> dict[str, Any]:
     if view.notice:
         body.append(callout("Note", plain(view.notice, TEXT_LIMIT), "warning"))
     incident = change.incident_id
+    # The alert's id is for whoever runs the bot (logs, storage): behind "Details", never on the card's face.
+    body.append(details("Spike alert", [f"Alert id: {plain(incident)}"], "alert-details"))
     if resolved:
         who = f" {plain(view.taken.name)} was on it." if view.taken else ""
         body.append(callout("Resolved", f"Back to normal at {view.resolved_at:%Y-%m-%d %H:%M UTC}.{who}", "good"))
@@ -163,11 +166,12 @@ def build_back_to_normal_card(
 ) -> dict[str, Any]:
     overall = change.overall
     body: list[ac.CardElement] = [
-        *heading("Back to normal", f"Alert {change.incident_id}"),
+        *heading("Back to normal", f"Spike alert \u00b7 {change.at:%Y-%m-%d %H:%M} UTC"),
         text(
             f"Bulk enrollment failures are back to normal: {overall.count} in the last "
             f"{_window(window_minutes)} ({usually(overall.baseline)})."
             + (f" {plain(taken.name)} was on it." if taken else "")
         ),
     ]
-    return build_card(body, fallback_text=f"Back to normal: alert {change.incident_id} is resolved.")
+    body.append(details("Resolved", [f"Alert id: {plain(change.incident_id)}"], "alert-details"))
+    return build_card(body, fallback_text="Back to normal: bulk enrollment failures are back to their usual level.")

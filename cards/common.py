@@ -75,11 +75,13 @@ def execute(title: str, payload: Payload, *, with_inputs: bool = False, style: s
     )
 
 
-def short_account(upn: str) -> str:
-    """A package account as people can read it on a phone: package_3f2a…5c6d (other names as they are)."""
+def short_account(upn: str, *, markdown: bool = True) -> str:
+    """A package account as people can read it on a phone: package_3f2a…5c6d (other names as they are).
+    markdown=False: for a plain-text place (a notification's preview), the package name without its escape."""
     match = _PACKAGE_UPN.match(upn or "")
     if match:
-        return f"package\\_{match.group(1).lower()}\u2026{match.group(2).lower()}"
+        underscore = "\\_" if markdown else "_"
+        return f"package{underscore}{match.group(1).lower()}\u2026{match.group(2).lower()}"
     return plain(upn)
 
 

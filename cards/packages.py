@@ -10,7 +10,7 @@ import microsoft_teams.cards as ac
 
 from bot.domain.model import DirectoryUser
 from bot.domain.packages import Expiry
-from cards.common import build_card, callout, execute, facts, heading, plain, short_account, show_all, text
+from cards.common import build_card, callout, details, execute, facts, heading, plain, short_account, show_all, text
 from cards.verbs import RequestForPackage
 
 MAX_LISTED = 10
@@ -52,9 +52,7 @@ def build_expiry_card(expiring: Sequence[Expiry], now: datetime, token_days: int
     body.append(facts(rows))
     if count > MAX_LISTED:
         body.append(text(f"\u2026 and {count - MAX_LISTED} more.", size="Small", is_subtle=True))
-    if count == 1:
-        body.append(text(plain(first.account.user_principal_name), size="Small", is_subtle=True, spacing="None"))
-    else:
+    if count > 1:
         body.extend(show_all("all-packages", [e.account.user_principal_name for e in expiring]))
     body.append(
         callout(
@@ -65,6 +63,8 @@ def build_expiry_card(expiring: Sequence[Expiry], now: datetime, token_days: int
             "emphasis",
         )
     )
+    if count == 1:  # its full name, for finding it in the portal: behind "Details", off the card's face
+        body.append(details("Package account", [plain(first.account.user_principal_name)], "package-details"))
     fallback = f"{title}: the first on {first.expires_at:%Y-%m-%d}."
     return build_card(body, fallback_text=fallback)
 
@@ -79,12 +79,14 @@ def build_new_account_card(account: DirectoryUser) -> dict[str, Any]:
             "Entra ID' does not include it: every device that applies the package will fail with the bulk "
             "enrollment error."
         ),
-        text(plain(account.user_principal_name), size="Small", is_subtle=True),
         text(
             "Request approval asks for exactly the change that adds it (you will be the requester; another "
             "approver approves).",
             size="Small",
         ),
     ]
+    body.append(details("Package account", [plain(account.user_principal_name)], "package-details"))
     actions = [execute("Request approval", RequestForPackage(account_id=account.id), style="positive")]
-    return build_card(body, fallback_text=f"{title}: {account.user_principal_name}", actions=actions)
+    return build_card(
+        body, fallback_text=f"{title}: {short_account(account.user_principal_name, markdown=False)}", actions=actions
+    )

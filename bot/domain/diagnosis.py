@@ -390,7 +390,7 @@ def diagnose(
                 Severity.WARNING,
                 "A package you mentioned has no account here",
                 "No package account matches "
-                + ", ".join(f"package_{g}" for g in missing)
+                + ", ".join(f"package_{g[:4]}\u2026{g[-4:]}" for g in missing)  # short, as on every card
                 + ". It was deleted (the package is revoked) or the package belongs to another tenant.",
                 fix=NEW_PACKAGE_STEPS,
                 portal=WCD,

@@ -53,7 +53,7 @@ async def diagnose(turn: Turn, payload: DiagnoseAlert) -> dict[str, Any]:
     await start_in_reply(
         turn,
         Clues(codes, guids, None),
-        f"{plain(turn.user_name)} asked me to diagnose alert {payload.incident_id}: the steps follow.",
+        f"{plain(turn.user_name)} asked me to diagnose this alert: the steps follow.",
     )
     turn.later(f"alert-refresh-{payload.incident_id}", lambda: alerts.refresh_posts(payload.incident_id))
     return await alerts.alert_card(payload.incident_id) or build_out_of_date_card(GONE)  # now naming who started

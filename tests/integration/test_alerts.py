@@ -203,7 +203,7 @@ async def test_diagnose_now_answers_in_a_reply_and_the_alert_stays_an_alert(aler
     await bot.idle()
     thread = f"{CHANNEL};messageid={alert_id}"
     replies = [c for c in connector.calls if c.method == "send" and c.conversation_id == thread]
-    assert "Megan Bowen asked me to diagnose alert " + change.incident_id in replies[0].activity["text"]
+    assert replies[0].activity["text"] == "Megan Bowen asked me to diagnose this alert: the steps follow."
     diagnosis_id = replies[1].sent_id
     assert "Device settings" in text_of(connector.latest(diagnosis_id))  # the checking card became step 1
     # The alert says, for everyone, that a diagnosis is under way; it carries the incident's package account.

@@ -31,3 +31,27 @@ def elements(node: Any) -> list[dict[str, Any]]:
 def actions_in(node: Any) -> list[dict[str, Any]]:
     """Every Action.Execute of a card: its actions, and those in the body's action sets."""
     return [e for e in elements(node) if e["type"] == "Action.Execute"]
+
+
+def face_text(card: dict[str, Any]) -> str:
+    """What a person sees on the card without tapping anything: its texts and facts, not those of hidden elements
+    (behind "Details", "Show all", a show-card), and the notification's preview (fallbackText)."""
+    seen: list[str] = [str(card.get("fallbackText", ""))]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict) or node.get("isVisible") is False:
+            return
+        if node.get("type") == "TextBlock":
+            seen.append(str(node.get("text", "")))
+        if node.get("type") == "FactSet":
+            seen.extend(f"{f.get('title')} {f.get('value')}" for f in node.get("facts", []))
+        for key in ("body", "items", "columns", "facts"):
+            if key in node:
+                walk(node[key])
+
+    walk(card.get("body", []))
+    return _ESCAPE.sub(r"\1", json.dumps(seen, ensure_ascii=False))

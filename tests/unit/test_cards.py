@@ -368,3 +368,23 @@ def test_the_alert_chart_covers_exactly_the_window_the_headline_counts():
         assert [p["x"] for p in chart["data"]] == ["10:10", "10:20", "10:30", "10:40", "10:50", "11:00"]
         assert sum(p["y"] for p in chart["data"]) == 14
         assert chart["title"].startswith("Failures per 10 minutes from 10:10 to 11:03 UTC")
+
+
+def test_ids_stay_off_the_face_of_diagnosis_alert_and_package_cards_and_their_previews():
+    import re
+
+    from tests.support.cards import face_text, text_of
+
+    full_upn = re.compile(r"package_[0-9a-f]{8}-[0-9a-f]{4}-")
+    cards = _alert_cards() + _package_cards()
+    for view in _views():
+        cards += [build_device_settings_card(view), build_join_permissions_card(view), build_verify_card(view)]
+    for card in cards:
+        face = face_text(card)
+        assert "spike-" not in face and "Alert spike" not in face, face
+        assert "request id" not in face.lower() and "req-" not in face, face
+        assert not full_upn.search(face), face
+    # They are one tap away, for whoever needs them.
+    assert "spike-1" in text_of(_alert_cards()[0]) and "req-1" in text_of(build_verify_card(_views()[0]))
+    single = _package_cards()[1]
+    assert "package_00000000-0000-4000-8000-00000000abcd@contoso.com" in text_of(single)
