@@ -103,10 +103,11 @@ try {
   step("verify card");
   await shot(adele, "03-verify", /Not fixed yet/);
 
-  // 2. She asks for approval, with a justification typed on the card.
-  await page.getByRole("button", { name: "Back: Join permissions" }).last().click();
+  // 2. Not fixed yet: the verify card leads her to the fix. She asks for approval, with a justification typed on
+  // the card.
+  await page.getByRole("button", { name: "Go to the fix: join permissions" }).last().click();
   await page.getByText("The minimal fix").last().waitFor({ timeout: 20000 });
-  await page.getByPlaceholder(/School PCs in room 101/).last().fill("Room 101 PCs fail with the bulk enrollment error");
+  await page.getByPlaceholder(/room 101/).last().fill("Room 101 PCs fail with the bulk enrollment error");
   // A time-bound change: the accounts may join for 5 minutes (demo windows are minutes long), then are removed.
   await page.getByRole("combobox").last().click();
   await page.getByRole("option", { name: "For 5 minutes" }).click();
