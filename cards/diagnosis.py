@@ -141,7 +141,8 @@ def _clue_facts(clues: Clues) -> list[ac.CardElement]:
         pairs.append(("Device", plain(clues.device_name)))
     if not pairs:
         return []
-    return [text("From your message", weight="Bolder", spacing="Medium"), facts(pairs)]
+    # Clues come from a message, an alert's failures or a new package account's card: said without claiming which.
+    return [text("What I recognised", weight="Bolder", spacing="Medium"), facts(pairs)]
 
 
 def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None) -> list[ac.Action]:

@@ -206,6 +206,9 @@ async def test_diagnose_now_answers_in_a_reply_and_the_alert_stays_an_alert(aler
     assert replies[0].activity["text"] == "Megan Bowen asked me to diagnose this alert: the steps follow."
     diagnosis_id = replies[1].sent_id
     assert "Device settings" in text_of(connector.latest(diagnosis_id))  # the checking card became step 1
+    started = [text_of(c.activity) for c in replies[1:]] + [text_of(connector.latest(diagnosis_id))]
+    assert all("From your message" not in card for card in started)  # nobody wrote a message: it came from the alert
+    assert "What I recognised" in started[-1] and "package_3f2a\u20265c6d" in started[-1]
     # The alert says, for everyone, that a diagnosis is under way; it carries the incident's package account.
     updated = text_of(connector.latest(alert_id))
     assert "Megan Bowen started a diagnosis at" in updated and "spiking" in updated
