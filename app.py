@@ -25,7 +25,8 @@ from bot.errors import ConfigError, DeliveryError, StorageOpenError
 from bot.graph import GraphGateway, MsGraphGateway
 from bot.observability import Metrics, configure_logging
 from bot.packages import PackageWatch
-from bot.proactive import Background, Messenger
+from bot.proactive import Background, Messenger, NoteLastCard
+from bot.recent import RecentCards
 from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_settings
 from bot.signin import SignIn, TokenService
 from bot.storage import Storage, open_storage
@@ -86,6 +87,8 @@ def create_app(
         the_graph.on_write(readings.invalidate)
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)
+        recent = RecentCards(the_storage, the_clock)
+        adapter.use(NoteLastCard(recent.remember))
         approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background, metrics)
         packages = (
             PackageWatch(settings, the_graph, the_storage, the_clock, messenger) if settings.package_watch else None

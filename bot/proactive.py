@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core import MessageFactory, Middleware, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, Attachment, ConversationReference
@@ -49,6 +49,47 @@ def as_reply(turn_context: TurnContext, activity_id: str | None) -> None:
     """Sends of this turn answer `activity_id` (botbuilder sends every activity in reply to the turn's own)."""
     if activity_id and ";messageid=" not in (turn_context.activity.conversation.id or ""):
         turn_context.activity.id = activity_id
+
+
+def card_of(activity: Activity) -> dict[str, Any] | None:
+    """The Adaptive Card an outgoing activity shows: a message's card, or the card an invoke answers with."""
+    if activity.type == "invokeResponse":
+        body = getattr(activity.value, "body", None)
+        card = getattr(body, "value", None)
+        return card if isinstance(card, dict) and card.get("type") == "AdaptiveCard" else None
+    for attachment in activity.attachments or []:
+        if attachment.content_type == CARD_CONTENT_TYPE and isinstance(attachment.content, dict):
+            return attachment.content
+    return None
+
+
+class NoteLastCard(Middleware):
+    """Every card the bot sends, updates or answers an action with, in any turn (proactive ones too), noted as
+    its conversation's last card (bot/recent.py): one place sees them all."""
+
+    def __init__(self, remember: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+        self._remember = remember
+
+    async def _note(self, activity: Activity) -> None:
+        card = card_of(activity)
+        if card is not None and activity.conversation is not None and activity.conversation.id:
+            await self._remember(channel_base_id(activity.conversation.id), card)
+
+    async def on_turn(self, context: TurnContext, logic: Callable[[], Awaitable[Any]]) -> None:
+        async def sent(_: TurnContext, activities: list[Activity], send: Callable[[], Awaitable[Any]]) -> Any:
+            responses = await send()
+            for activity in activities:
+                await self._note(activity)
+            return responses
+
+        async def updated(_: TurnContext, activity: Activity, update: Callable[[], Awaitable[Any]]) -> Any:
+            response = await update()
+            await self._note(activity)
+            return response
+
+        context.on_send_activities(sent)
+        context.on_update_activity(updated)
+        await logic()
 
 
 MAX_PER_SECOND = 7  # Teams: 7 messages a second per conversation for one bot

@@ -496,6 +496,7 @@ def build_help_card(greeting: str | None = None) -> dict[str, Any]:
                 ("status", "Your approval requests"),
                 ("alerts on / alerts off", "Failure spike alerts in this channel"),
                 ("audit", "Recent approved changes (admins' channel)"),
+                ("why?", "Why my last card said what it said"),
                 ("help", "This card"),
             ]
         ),

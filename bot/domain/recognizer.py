@@ -23,6 +23,7 @@ class Intent(StrEnum):
     USE_CHANNEL = "use_channel"
     ELSEWHERE = "elsewhere"  # about something else that looks like ours: answered with where to look instead
     SMALL_TALK = "small_talk"  # thanks, ok, bye: a short reply, not a card
+    FOLLOW_UP = "follow_up"  # "why?", "what now?" right after a card: answered about that card
     UNKNOWN = "unknown"
 
 
@@ -239,6 +240,14 @@ _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
             r"(?:great|good|nice) (?:job|work)|much appreciated)(?: (?:bot|doctor|enrollment doctor))?[!. ]*$"
         ),
         Intent.SMALL_TALK,
+    ),
+    (
+        re.compile(
+            r"^(?:(?:but |and |so )?why(?: not| is that| that| so)?|how come|how so|what does (?:that|this|it) mean|"
+            r"what do you mean|meaning|explain(?: (?:that|this|it|please))?|what now|what next|now what|and now|"
+            r"what should i do(?: now)?|what do i do(?: now)?|huh)[?!. ]*$"
+        ),
+        Intent.FOLLOW_UP,
     ),
     (re.compile(r"^(?:status|my requests|request status)$"), Intent.STATUS),
     (re.compile(r"^alerts? on$|^subscribe(?: to alerts)?$"), Intent.ALERTS_ON),

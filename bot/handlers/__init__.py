@@ -19,6 +19,7 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.UNKNOWN: help.not_understood,
     Intent.ELSEWHERE: help.elsewhere,
     Intent.SMALL_TALK: help.small_talk,
+    Intent.FOLLOW_UP: help.follow_up,
     Intent.STATUS: approval.status,
     Intent.ALERTS_ON: alerts.alerts_on,
     Intent.ALERTS_OFF: alerts.alerts_off,

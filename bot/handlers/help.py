@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bot.domain.recognizer import Recognition
 from bot.handlers.context import Turn
+from bot.proactive import channel_base_id
+from bot.recent import RecentCards
 from cards.common import plain
 from cards.diagnosis import (
     Clues,
@@ -13,6 +15,7 @@ from cards.diagnosis import (
     build_help_card,
     build_not_understood_card,
 )
+from cards.follow_up import Rules, build_follow_up_card, why_of
 
 
 async def show_help(turn: Turn, recognition: Recognition) -> None:
@@ -50,3 +53,15 @@ async def elsewhere(turn: Turn, recognition: Recognition) -> None:
         return
     clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
     await turn.send_card(build_elsewhere_card(recognition.lookalike, clues))
+
+
+async def follow_up(turn: Turn, recognition: Recognition) -> None:
+    """ "why?" right after a card of ours: about that card; with none (or long ago), the not-recognised card."""
+    deps = turn.deps
+    last = await RecentCards(deps.storage, deps.clock).last(channel_base_id(turn.conversation_id))
+    if last is None:
+        await not_understood(turn, recognition)
+        return
+    s = deps.settings
+    rules = Rules(s.alert_window_minutes, s.alert_min_count, s.alert_factor, s.alert_clear_factor, s.package_token_days)
+    await turn.send_card(build_follow_up_card(last.title, last.summary, why_of(last.title, rules), last.actions))

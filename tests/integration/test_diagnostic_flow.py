@@ -482,3 +482,24 @@ async def test_the_join_permissions_card_fits_a_phone_in_fewer_than_850_px(bot, 
     (measured,) = await asyncio.to_thread(render_on_a_phone, [join])
     assert measured["overflowing"] == []
     assert measured["height"] < 850, measured
+
+
+async def test_why_right_after_a_card_is_answered_about_that_card(bot, connector):
+    status, _ = await bot.post(message(connector.url, "why?"))
+    assert status == 201
+    assert "I did not recognise a bulk enrollment problem" in card_text(connector.cards()[-1])  # no card before
+    step1 = await start(bot, connector)  # the checking card, become step 1 in place
+    for question in ("why?", "Why is that"):  # and again: still about that card, not about the answer
+        status, _ = await bot.post(message(connector.url, question))
+        assert status == 201
+        answer = connector.cards()[-1]
+        words = card_text(answer)
+        assert "About my last card: Device settings" in words, words[:400]
+        assert "It said: Device settings: Users may join devices to Microsoft Entra ID is Selected" in words
+        assert "does not include that account" in words
+        assert [a["title"] for a in answer["actions"]] == ["Next: join permissions"]
+        assert answer["actions"][0]["data"] == step1["actions"][0]["data"]
+    join = await step(bot, connector, session_id_of(step1), "join")  # a card action's answer is a card too
+    assert "Join permissions" in card_text(join)
+    await bot.post(message(connector.url, "what does that mean?"))
+    assert "About my last card: Join permissions" in card_text(connector.cards()[-1])

@@ -224,6 +224,14 @@ def all_cards() -> list[dict[str, Any]]:
         build_glad_card(),
         build_elsewhere_card(for_code("0x80180022") or BY_KEY["autopilot"], Clues(("0x80180022",))),
     ]
+    from cards.follow_up import Rules, build_follow_up_card, why_of
+
+    step1 = build_device_settings_card(_views()[0])
+    cards.append(
+        build_follow_up_card(
+            "Device settings", step1["fallbackText"], why_of("Device settings", Rules()), step1["actions"]
+        )
+    )
     return cards
 
 

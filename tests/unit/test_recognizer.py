@@ -96,6 +96,13 @@ def test_commands():
     assert recognize("").intent is Intent.UNKNOWN
 
 
+def test_a_follow_up_question_is_about_the_last_card_and_a_real_question_is_still_diagnosed():
+    for question in ("why?", "Why", "why not?", "but why??", "what does that mean?", "what now?", "explain please"):
+        assert recognize(question).intent is Intent.FOLLOW_UP, question
+    assert recognize("?").intent is Intent.HELP
+    assert recognize("why does bulk enrollment fail with 0x801c0003?").intent is Intent.DIAGNOSE
+
+
 def test_extracts_codes_accounts_and_device():
     text = (
         "Bulk enrollment failed on DESKTOP-7h2k9: 0x801C0003 then 80180014. Account "
