@@ -10,6 +10,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -88,7 +89,12 @@ def create_app(
         background = Background()
         messenger = Messenger(adapter, settings.app_id, the_clock)
         recent = RecentCards(the_storage, the_clock)
-        adapter.use(NoteLastCard(recent.remember))
+
+        def note_last_card(conversation_id: str, card: dict[str, Any]) -> None:
+            # After the card has gone out, off the turn's path: a person's "why?" comes long after this write.
+            background.spawn(recent.remember(conversation_id, card), name="note-last-card")
+
+        adapter.use(NoteLastCard(note_last_card))
         approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background, metrics)
         packages = (
             PackageWatch(settings, the_graph, the_storage, the_clock, messenger) if settings.package_watch else None

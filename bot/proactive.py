@@ -64,27 +64,28 @@ def card_of(activity: Activity) -> dict[str, Any] | None:
 
 
 class NoteLastCard(Middleware):
-    """Every card the bot sends, updates or answers an action with, in any turn (proactive ones too), noted as
-    its conversation's last card (bot/recent.py): one place sees them all."""
+    """Every card the bot sends, updates or answers an action with, in any turn (proactive ones too), handed to
+    `note` with its conversation (bot/recent.py keeps it as that conversation's last card): one place sees them
+    all. `note` must not block: the turn goes on at once (app.py runs the write in the background)."""
 
-    def __init__(self, remember: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
-        self._remember = remember
+    def __init__(self, note: Callable[[str, dict[str, Any]], None]) -> None:
+        self._note_card = note
 
-    async def _note(self, activity: Activity) -> None:
+    def _note(self, activity: Activity) -> None:
         card = card_of(activity)
         if card is not None and activity.conversation is not None and activity.conversation.id:
-            await self._remember(channel_base_id(activity.conversation.id), card)
+            self._note_card(channel_base_id(activity.conversation.id), card)
 
     async def on_turn(self, context: TurnContext, logic: Callable[[], Awaitable[Any]]) -> None:
         async def sent(_: TurnContext, activities: list[Activity], send: Callable[[], Awaitable[Any]]) -> Any:
             responses = await send()
             for activity in activities:
-                await self._note(activity)
+                self._note(activity)
             return responses
 
         async def updated(_: TurnContext, activity: Activity, update: Callable[[], Awaitable[Any]]) -> Any:
             response = await update()
-            await self._note(activity)
+            self._note(activity)
             return response
 
         context.on_send_activities(sent)

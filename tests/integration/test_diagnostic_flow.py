@@ -490,6 +490,7 @@ async def test_why_right_after_a_card_is_answered_about_that_card(bot, connector
     assert "I did not recognise a bulk enrollment problem" in card_text(connector.cards()[-1])  # no card before
     step1 = await start(bot, connector)  # the checking card, become step 1 in place
     for question in ("why?", "Why is that"):  # and again: still about that card, not about the answer
+        await bot.idle()
         status, _ = await bot.post(message(connector.url, question))
         assert status == 201
         answer = connector.cards()[-1]
@@ -501,5 +502,6 @@ async def test_why_right_after_a_card_is_answered_about_that_card(bot, connector
         assert answer["actions"][0]["data"] == step1["actions"][0]["data"]
     join = await step(bot, connector, session_id_of(step1), "join")  # a card action's answer is a card too
     assert "Join permissions" in card_text(join)
+    await bot.idle()  # the note is written in the background, as the answer goes out (a person is slower)
     await bot.post(message(connector.url, "what does that mean?"))
     assert "About my last card: Join permissions" in card_text(connector.cards()[-1])
