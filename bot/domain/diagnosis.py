@@ -21,7 +21,7 @@ from bot.domain.causes import (
 )
 from bot.domain.causes.deleted import NEW_PACKAGE_STEPS, WCD
 from bot.domain.clues import CodeClue
-from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot
+from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot, short_package
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
 POLICY_READ_ONLY_FIELDS = ("id", "displayName", "description", "@odata.context")
@@ -390,7 +390,7 @@ def diagnose(
                 Severity.WARNING,
                 "A package you mentioned has no account here",
                 "No package account matches "
-                + ", ".join(f"package_{g[:4]}\u2026{g[-4:]}" for g in missing)  # short, as on every card
+                + ", ".join(short_package(g) for g in missing)  # short, as on every card
                 + ". It was deleted (the package is revoked) or the package belongs to another tenant.",
                 fix=NEW_PACKAGE_STEPS,
                 portal=WCD,

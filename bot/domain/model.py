@@ -14,6 +14,11 @@ ENUMERATED_TYPE = "#microsoft.graph.enumeratedDeviceRegistrationMembership"
 PACKAGE_PREFIX = "package_"
 
 
+def short_package(guid: str) -> str:
+    """A package account named by its GUID, as people read it on a phone: package_3f2a…5c6d."""
+    return f"{PACKAGE_PREFIX}{guid[:4].lower()}\u2026{guid[-4:].lower()}"
+
+
 class MembershipKind(StrEnum):
     ALL = "all"
     SELECTED = "selected"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.model import short_package
 from sim.runner import DEFAULT_FIXTURE
 from sim.tenant import MEMBERSHIP_ALL, Fault
 from tests.integration.test_diagnostic_flow import session_id_of, start, step
@@ -105,7 +106,7 @@ class TestAPackageAccountDeletedMoreThan30DaysAgo:
     async def test_the_card_says_to_build_a_new_package_and_how(self, bot, connector, sim):
         card = await start(bot, connector, f"bulk enrollment failed for package_{GONE}")
         words = card_text(card)
-        assert f"package_{GONE} is not in this tenant" in words
+        assert f"{short_package(GONE)} is not in this tenant" in words  # short, as on every card
         assert "not among the deleted users, which Entra ID keeps 30 days" in words
         for step_words in ("Provision desktop devices", "Account Management: Enroll in Azure AD", "Get Bulk Token"):
             assert step_words in words

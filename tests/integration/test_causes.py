@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from bot.domain.model import short_package
 from sim.tenant import MEMBERSHIP_ALL
 from tests.integration.test_diagnostic_flow import start
 from tests.support.cards import text_of as card_text
@@ -162,7 +163,7 @@ async def test_a_deleted_package_account_gets_restore_or_rebuild(bot, connector,
         }
     ]
     words = await diagnose(bot, connector, f"bulk enrollment failed for package_{guid}")
-    assert f"package_{guid} was deleted" in words
+    assert f"{short_package(guid)} was deleted" in words  # short, as on every card
     assert "Restore it" in words and "23 days left" in words
     assert "has no account here" not in words  # explained, not reported as missing
     clock.advance(days=40)

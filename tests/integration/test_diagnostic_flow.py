@@ -170,7 +170,8 @@ async def test_mfa_required_and_missing_mentioned_package_are_reported(bot, conn
     card = await start(bot, connector, text)
     content = card_text(card)
     assert "MFA is required to join devices" in content
-    assert "No package account matches package_0bad\u20260000." in content  # short, as everywhere
+    assert "package_0bad\u20260000 is not in this tenant" in content  # named short, as everywhere
+    assert "0badc0de-0000-4000-8000" not in content
     facts = facts_of(card)
     assert facts["0x801c0003"] == "the account is not authorized to join devices to Entra ID"
     assert facts["Device"] == "DESKTOP-7H2K9"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.causes.base import Cause, Context
-from bot.domain.model import DirectoryUser
+from bot.domain.model import DirectoryUser, short_package
 
 DELETED_RESTORE_WINDOW = timedelta(days=30)
 DELETED_PORTAL = "Entra admin center > Entra ID > Users > Deleted users"
@@ -70,7 +70,7 @@ def deleted_causes(
             Cause(
                 "package_account_deleted",
                 True,
-                f"package_{guid} was deleted",
+                f"{short_package(guid)} was deleted",
                 f"The package account of the package you mentioned was deleted{when}, so the package's bulk "
                 "token no longer signs in.",
                 fix=fix,
@@ -96,9 +96,9 @@ def gone_causes(
         Cause(
             "package_account_gone",
             True,
-            f"package_{guid} is not in this tenant",
-            f"No account package_{guid} exists here, and it is not among the deleted users, which Entra ID keeps "
-            "30 days. So it was deleted more than 30 days ago (deleting it revokes the package), or the package "
+            f"{short_package(guid)} is not in this tenant",
+            f"No account {short_package(guid)} exists here, and it is not among the deleted users, which Entra ID "
+            "keeps 30 days. So it was deleted more than 30 days ago (deleting it revokes the package), or the package "
             "was built for another tenant. Either way this package can never join a device here again.",
             fix=NEW_PACKAGE_STEPS,
             portal=WCD,
