@@ -10,7 +10,7 @@ PLAYGROUND_PORT ?= 56150
 APPROVER_PLAYGROUND_PORT ?= 56151
 COUNT ?= 20
 
-.PHONY: install lock chromium demo spike test fuzz lint bench package clean
+.PHONY: install lock chromium ocr ocr-compare demo spike test fuzz lint bench package clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -37,7 +37,23 @@ chromium:
 	@{ command -v chromium >/dev/null 2>&1 && test -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf; } || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
-demo: install
+# Photos of the screen are read by Debian's Tesseract: its Latin-script model (every Latin language at once), Japanese
+# and Simplified Chinese (bot/photo.py). The Noto fonts render the test photos of the error (tests/support/photos.py).
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-script-latn tesseract-ocr-jpn tesseract-ocr-chi-sim fonts-noto-core fonts-noto-cjk
+ocr:
+	@{ command -v tesseract >/dev/null 2>&1 && test -e /usr/share/tesseract-ocr/5/tessdata/Latin.traineddata \
+	  && test -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata && test -e /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata \
+	  && test -e /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf && test -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES); }
+
+# The measurement that chose the OCR engine (README, "Photos of the screen"): Tesseract against PP-OCR, whose
+# rapidocr-onnxruntime package goes into a venv of its own (.venv-ocr), not into the bot.
+ocr-compare: install ocr
+	test -x .venv-ocr/bin/python || $(PYTHON) -m venv .venv-ocr
+	.venv-ocr/bin/python -m pip install --quiet rapidocr-onnxruntime==1.4.4
+	$(PY) bench/ocr_compare.py --rapidocr-python .venv-ocr/bin/python
+
+demo: install ocr
 	$(PY) -m bot.demo --port $(BOT_PORT) --graph-port $(GRAPH_PORT) \
 	  --playground-port $(PLAYGROUND_PORT) --approver-playground-port $(APPROVER_PLAYGROUND_PORT)
 
@@ -45,7 +61,7 @@ demo: install
 spike: $(VENV)/.installed
 	$(PY) -m sim.spike --url https://127.0.0.1:$(GRAPH_PORT) --count $(COUNT)
 
-test: install chromium
+test: install chromium ocr
 	$(PY) -m pytest -q
 
 # The HTTP edge's property-based fuzz test at length (make test runs 2,000 examples of it).
@@ -58,15 +74,16 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/hadolint Dockerfile
 
 # Each prints its baseline, measured the same way in the same run, and the ratios.
-bench: install
+bench: install ocr
 	$(PY) bench/turns.py
 	$(PY) bench/wave.py
 	$(PY) bench/diagnosis.py
 	$(PY) bench/ingest.py
 	$(PY) bench/recognizer.py
+	$(PY) bench/ocr.py
 
 package: install
 	$(PY) -m bot.package
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ocr node_modules .pytest_cache .mypy_cache .ruff_cache

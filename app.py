@@ -18,6 +18,7 @@ from botbuilder.core import TurnContext
 from bot.adapter import create_adapter, token_service_authorization
 from bot.alerts import AlertService
 from bot.approvals import ApprovalService
+from bot.attachments import AttachmentIntake, Limits
 from bot.auth import SigningKeys, TokenValidator
 from bot.clock import Clock, SystemClock
 from bot.deps import Deps
@@ -87,6 +88,7 @@ def create_app(
         )
         the_graph.on_write(readings.invalidate)
         background = Background()
+        attachments = AttachmentIntake(Limits.from_settings(settings))
         messenger = Messenger(adapter, settings.app_id, the_clock)
         recent = RecentCards(the_storage, the_clock)
 
@@ -111,6 +113,7 @@ def create_app(
             metrics=metrics,
             background=background,
             messenger=messenger,
+            attachments=attachments,
         )
         if settings.apply_as == "approver":
             service = TokenService(
@@ -133,6 +136,7 @@ def create_app(
             background.spawn(alerts.poll_forever(), name="alerts-poll", forever=True)
         yield
         await background.close()
+        await attachments.close()
         if validator is not None:
             await validator.close()
         await adapter.auth.close()

@@ -452,3 +452,14 @@ def token_service_authorization(settings: Settings, tokens: ConnectorTokens) -> 
         return await tokens.authorization(made[0])
 
     return authorization
+
+
+async def bot_authorization(context: TurnContext) -> str | None:
+    """The bot's own Bot Connector bearer token for this turn ("Bearer …"), or None without an app id. For
+    downloading what Teams keeps on the Bot Connector (pasted images); never for any other host."""
+    client = context.turn_state.get(CloudAdapter.BOT_CONNECTOR_CLIENT_KEY)
+    credentials = getattr(getattr(client, "config", None), "credentials", None)
+    adapter = context.adapter
+    if credentials is None or not isinstance(adapter, RetryingCloudAdapter):
+        return None
+    return await adapter.auth.tokens.authorization(credentials)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.attachments import AttachmentIntake
 from bot.clock import Clock
 from bot.doctor import TenantReadings
 from bot.graph import GraphGateway
@@ -31,4 +32,5 @@ class Deps:
     metrics: Metrics
     background: Background
     messenger: Messenger
+    attachments: AttachmentIntake
     signin: SignIn | None = None  # approver mode (APPLY_AS=approver): the approver's own sign-in

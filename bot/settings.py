@@ -62,6 +62,18 @@ class Settings:
     oauth_connection_name: str = "graph"  # the Azure Bot's OAuth connection (approver mode)
     token_service_url: str = "https://token.botframework.com"  # the Bot Framework Token Service
     token_service_ca_bundle: str | None = None
+    # Files and pasted images (bot/attachments.py): size cap, download and reading time, the reader's memory.
+    attachment_max_bytes: int = 20 * 1024 * 1024
+    attachment_download_seconds: float = 30.0
+    attachment_read_seconds: float = 30.0
+    attachment_memory_mb: int = 1024
+    attachment_workers: int = 2
+    attachment_file_hosts: tuple[str, ...] = (
+        "*.sharepoint.com",
+        "*.sharepoint.us",
+        "*.sharepoint-mil.us",
+        "*.sharepoint.cn",
+    )
 
     @property
     def approvals_configured(self) -> bool:
@@ -282,6 +294,12 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     token_service_ca = get("BOT_TOKEN_SERVICE_CA_BUNDLE") or None
     if token_service_ca and not Path(token_service_ca).is_file():
         problems.append(f"BOT_TOKEN_SERVICE_CA_BUNDLE {token_service_ca!r} does not exist")
+    attachment_mb = number("ATTACHMENT_MAX_MB", "20", float, 0.01, 200)
+    file_hosts = tuple(
+        h.strip().lower()
+        for h in get("ATTACHMENT_FILE_HOSTS", ",".join(Settings.attachment_file_hosts)).split(",")
+        if h.strip()
+    )
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(
@@ -327,4 +345,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         oauth_connection_name=connection_name,
         token_service_url=token_service,
         token_service_ca_bundle=token_service_ca,
+        attachment_max_bytes=int(attachment_mb * 1024 * 1024),
+        attachment_download_seconds=number("ATTACHMENT_DOWNLOAD_SECONDS", "30", float, 0.1, 600),
+        attachment_read_seconds=number("ATTACHMENT_READ_SECONDS", "30", float, 0.1, 600),
+        attachment_memory_mb=number("ATTACHMENT_MEMORY_MB", "1024", int, 64, 16384),
+        attachment_workers=number("ATTACHMENT_WORKERS", "2", int, 1, 64),
+        attachment_file_hosts=file_hosts,
     )

@@ -11,10 +11,12 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, InvokeResponse
 
+from bot.attachments import find_attachments
 from bot.deps import Deps
 from bot.domain.recognizer import recognize
 from bot.errors import BotError, DeliveryError
 from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
+from bot.handlers.attachments import read_attachments
 from bot.handlers.context import Turn
 from bot.handlers.errors import error_card_for
 from bot.proactive import channel_base_id
@@ -102,7 +104,15 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
         async def work() -> None:
             turn = Turn(turn_context, self._deps)
             await self._remember_conversation(turn)
-            recognition = recognize(text_without_bot_mention(turn_context.activity))
+            message = text_without_bot_mention(turn_context.activity)
+            activity = turn_context.activity
+            found, refused = find_attachments(
+                activity.attachments or [], activity.service_url or "", self._deps.attachments.limits
+            )
+            if found or refused:
+                await read_attachments(turn, found, refused, message)
+                return
+            recognition = recognize(message)
             log.info("activity %s: intent %s (%s)", turn_context.activity.id, recognition.intent, recognition.reason)
             await INTENT_HANDLERS[recognition.intent](turn, recognition)
 

@@ -55,6 +55,9 @@ SEVERITY_MARK = {
 }
 
 
+READ_TEXT_LIMIT = 600  # characters of what was read from a photo or a file shown on a card
+
+
 @dataclass(frozen=True)
 class Clues:
     """What the person's message told us."""
@@ -62,6 +65,8 @@ class Clues:
     error_codes: tuple[str, ...] = ()
     package_guids: tuple[str, ...] = ()
     device_name: str | None = None
+    read_from: str | None = None  # "the photo screen.jpg": the clues were read from an attachment
+    read_text: str = ""  # what was read there, shown so a person can see a misread
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,20 @@ def _clue_facts(clues: Clues) -> list[ac.CardElement]:
     return [text("What I recognised", weight="Bolder", spacing="Medium"), facts(pairs)]
 
 
+def read_text_blocks(read_from: str | None, read_text: str) -> list[ac.CardElement]:
+    """What was read from a photo or a file, as read (escaped, capped), so a person can spot a misread."""
+    if not read_from:
+        return []
+    return [
+        text(f"Read from {plain(read_from)}:", weight="Bolder", spacing="Medium"),
+        ac.Container(
+            style="emphasis",
+            items=[text(plain(read_text, READ_TEXT_LIMIT, multiline=True) or "(no text)", font_type="Monospace")],
+            spacing="Small",
+        ),
+    ]
+
+
 def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None) -> list[ac.Action]:
     actions: list[ac.Action] = []
     if forward:
@@ -157,12 +176,13 @@ def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None)
 def build_checking_card(clues: Clues, session_id: str | None, step: str = "settings") -> dict[str, Any]:
     """The first answer, before any Graph read: what was recognised, and that the tenant is being checked.
     The diagnosis replaces it in place; if that never comes (the bot restarted), "Check again" redoes it."""
-    recognised = bool(clues.error_codes or clues.package_guids or clues.device_name)
+    recognised = bool(clues.error_codes or clues.package_guids or clues.device_name or clues.read_from)
     body: list[ac.CardElement] = [
         *heading("Checking your tenant\u2026", "Bulk enrollment diagnosis"),
         text(
             "I recognised a bulk enrollment failure." if recognised else "I am checking why bulk enrollment fails.",
         ),
+        *read_text_blocks(clues.read_from, clues.read_text),
         *_clue_facts(clues),
         text(
             "I am reading the device registration policy and the package accounts through Microsoft Graph. "

@@ -137,12 +137,15 @@ async def _request_for_the_fix(deps: Deps, session: DiagnosisSession) -> Request
     )
 
 
-async def run_diagnosis(turn: Turn, recognition: Recognition) -> None:
-    """From chat: say at once what was recognised; the diagnosis replaces that card when Graph has answered."""
+async def run_diagnosis(
+    turn: Turn, recognition: Recognition, *, read_from: str | None = None, read_text: str = ""
+) -> None:
+    """From chat (the message, or what was read from a photo or file sent in it): say at once what was
+    recognised; the diagnosis replaces that card when Graph has answered."""
     turn.deps.metrics.diagnoses.labels("chat").inc()
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
-    clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name)
+    clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name, read_from, read_text)
     await _start(turn, clues)
 
 

@@ -29,6 +29,11 @@ class RecordingConnector:
     # How the next sends fail, one entry each: "502-html", "500-text", "429", "hang" (then they succeed)
     faults: list[str] = field(default_factory=list)
     attempts: int = 0
+    # What Teams keeps for the bot: pasted images under /v3/attachments/{id}/views/original, files at
+    # /files/{id} (as a pre-authorised download URL). A value is bytes, or ("slow", bytes) to stall before
+    # answering, or ("stream", bytes) to answer without a Content-Length.
+    files: dict[str, Any] = field(default_factory=dict)
+    downloads: list[Recorded] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -37,7 +42,33 @@ class RecordingConnector:
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_get("/v3/conversations/{cid}/pagedmembers", self._members)
+        app.router.add_get("/v3/attachments/{fid}/views/{view}", self._file)
+        app.router.add_get("/files/{fid}", self._file)
         return app
+
+    def attachment_url(self, file_id: str) -> str:
+        return f"{self.url}/v3/attachments/{file_id}/views/original"
+
+    def file_url(self, file_id: str) -> str:
+        return f"{self.url}/files/{file_id}?tempauth=pre-authorised"
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        self.downloads.append(Recorded("get", "", request.match_info["fid"], {}, None, dict(request.headers)))
+        stored = self.files.get(request.match_info["fid"])
+        if stored is None:
+            return web.Response(status=404)
+        mode, data = stored if isinstance(stored, tuple) else ("plain", stored)
+        if mode == "slow":
+            await asyncio.sleep(1.5)
+        if mode == "stream":
+            response = web.StreamResponse()
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(data), 65536):
+                await response.write(data[start : start + 65536])
+            await response.write_eof()
+            return response
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def _members(self, request: web.Request) -> web.Response:
         return web.json_response({"members": self.members})

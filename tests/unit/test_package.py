@@ -93,6 +93,12 @@ def test_the_dockerfile_matches_the_app():
     assert not re.search(r"pip install[^\n]*(\s\.(\s|$)|-e\s)", dockerfile)
     assert re.search(r'^VOLUME \["/data"\]$', dockerfile, re.M) and "sqlite:////data/" in dockerfile
     assert "chown 10001 /data" in dockerfile and re.search(r"^USER 10001$", dockerfile, re.M)
+    # The image carries the OCR engine and the models the Makefile installs for the tests (bot/photo.py).
+    makefile = (ROOT / "Makefile").read_text()
+    ocr_packages = re.search(r"^OCR_PACKAGES := (.*)$", makefile, re.M)
+    assert ocr_packages is not None
+    tesseract = [p for p in ocr_packages.group(1).split() if p.startswith("tesseract-")]
+    assert tesseract and all(re.search(rf"\b{p}\b", dockerfile) for p in tesseract)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", "node_modules", ".venv"} <= set(ignored)
 
