@@ -237,3 +237,12 @@ async def test_a_host_that_is_not_allowed_is_never_contacted(bot, connector, sim
     (card,) = connector.cards()
     assert "where I do not fetch files from" in text_of(card)
     assert elsewhere.downloads == []
+
+
+async def test_a_read_that_needs_more_memory_than_allowed_is_stopped(bot_factory, connector, sim):
+    bot = await bot_factory(ATTACHMENT_MEMORY_MB="64")  # less than Tesseract's Latin model alone
+    connector.files["shot"] = photo("english-oobe-dark")
+    await bot.post(with_attachments(connector.url, pasted(connector.attachment_url("shot"))))
+    (card,) = connector.cards()
+    assert "reading it used more memory than I allow" in text_of(card)
+    assert not sim.simulator.requests
