@@ -23,7 +23,8 @@ MIN_SIDE = 32
 LATIN = "Latin"  # Tesseract's Latin-script model: every Latin-script language at once
 CJK = "jpn+chi_sim"  # Japanese and Simplified Chinese
 LANGUAGES = f"{LATIN}, then {CJK} when unsure"
-SURE = 80.0  # mean word confidence above which the Latin reading is kept without trying CJK
+SURE = 80.0  # mean confidence of the lines kept above which the Latin reading is kept without trying CJK
+LINE_FLOOR = 55.0  # lines read with a lower mean word confidence are dropped
 TESSERACT_TIMEOUT = 60.0  # the sandbox's own limit is shorter; this only stops a stray child
 # The image formats a phone or a screenshot gives; anything else is refused before decoding.
 FORMATS = frozenset({"JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF"})
@@ -100,12 +101,13 @@ def tidy(raw: str) -> str:
     text = _LONG_MARK_NOT_AFTER_KANA.sub("\u4e00", text)
     text = _HEX_CODE_O.sub("0", text)
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
-    return "\n".join(line for line in lines if line)
+    return "\n".join(line for line in lines if len(line) > 1)  # a lone character on a line is a speck
 
 
 def tesseract(image: Image.Image, languages: str) -> tuple[str, float]:
-    """Tesseract's CLI reading a PNG from its standard input and writing TSV to its standard output: the text,
-    line by line, and its mean word confidence (0-100, weighted by word length)."""
+    """Tesseract's CLI reading a PNG from its standard input and writing TSV to its standard output: the lines
+    read with a mean word confidence of at least LINE_FLOOR, and how much was read that surely (the sum of
+    confidence x characters over those lines)."""
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one thread: workers run side by side, not one on two cores
@@ -125,26 +127,31 @@ def tesseract(image: Image.Image, languages: str) -> tuple[str, float]:
         if "alloc" in error or done.returncode in (-6, -9, 134, 137):  # std::bad_alloc under RLIMIT_AS, or killed
             raise MemoryError("tesseract ran out of memory")
         raise RuntimeError(f"tesseract failed: {error[-300:]}")
-    lines: dict[tuple[str, ...], list[str]] = {}
-    weighted = letters = 0.0
+    lines: dict[tuple[str, ...], list[tuple[str, float]]] = {}
     for row in done.stdout.decode("utf-8", "replace").splitlines()[1:]:
         cells = row.split("\t")
         if len(cells) < 12 or cells[0] != "5" or not cells[11].strip():
             continue
-        word, confidence = cells[11].strip(), float(cells[10])
-        lines.setdefault(tuple(cells[1:5]), []).append(word)
-        weighted += max(0.0, confidence) * len(word)
-        letters += len(word)
-    return "\n".join(" ".join(words) for words in lines.values()), weighted / letters if letters else 0.0
+        lines.setdefault(tuple(cells[1:5]), []).append((cells[11].strip(), max(0.0, float(cells[10]))))
+    kept: list[str] = []
+    score = 0.0
+    for words in lines.values():
+        letters = sum(len(w) for w, _ in words)
+        confidence = sum(c * len(w) for w, c in words) / letters
+        if confidence >= LINE_FLOOR:  # a line read this unsurely is noise: glare, moiré, the bezel's edge
+            kept.append(" ".join(w for w, _ in words))
+            score += confidence * letters
+    return "\n".join(kept), score
 
 
 def read_text(image: Image.Image) -> str:
     """The Latin-script model first (every Latin language at once); when it is unsure (a Japanese or Chinese
-    screen reads as Latin garbage), Japanese and Simplified Chinese too, keeping the more confident reading."""
-    text, confidence = tesseract(image, LATIN)
-    if confidence < SURE:
-        cjk_text, cjk_confidence = tesseract(image, CJK)
-        if cjk_confidence > confidence:
+    screen reads as Latin garbage), Japanese and Simplified Chinese too, keeping the reading that read more
+    text surely."""
+    text, score = tesseract(image, LATIN)
+    if score < SURE * max(1, len(text)):
+        cjk_text, cjk_score = tesseract(image, CJK)
+        if cjk_score > score:
             text = cjk_text
     return tidy(text)
 

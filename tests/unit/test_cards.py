@@ -223,6 +223,7 @@ def all_cards() -> list[dict[str, Any]]:
         build_did_you_mean_card(),
         build_glad_card(),
         build_elsewhere_card(for_code("0x80180022") or BY_KEY["autopilot"], Clues(("0x80180022",))),
+        *_attachment_cards(),
     ]
     from cards.follow_up import Rules, build_follow_up_card, why_of
 
@@ -233,6 +234,32 @@ def all_cards() -> list[dict[str, Any]]:
         )
     )
     return cards
+
+
+def _attachment_cards() -> list[dict[str, Any]]:
+    from cards.attachments import build_attachments_refused_card, build_photo_not_the_error_card
+    from cards.diagnosis import build_checking_card
+
+    read = "Something went wrong\nYour device could not be set up with Windows Autopilot.\nError code: 0x80180022"
+    return [
+        build_checking_card(Clues((), (), None, "the photo IMG_0042.JPG", "A setup failure has occurred"), None),
+        build_photo_not_the_error_card("IMG_0042.JPG", read, BY_KEY["autopilot"]),
+        build_photo_not_the_error_card("the pasted image", "Windows Update", None),
+        build_photo_not_the_error_card("the pasted image", "", None),
+        build_attachments_refused_card([("big.png", "it is larger than 20 MB, the most I take")]),
+        build_attachments_refused_card([("a.docx", "I read only these files: JPG, PNG"), ("b.png", "too slow")]),
+    ]
+
+
+def test_what_was_read_from_a_photo_is_escaped_and_capped():
+    from cards.diagnosis import READ_TEXT_LIMIT, build_checking_card
+
+    hostile = "[click](https://evil.example) **A setup failure** <at>x</at> " + "x" * 2000
+    card = build_checking_card(Clues((), (), None, "the photo *bold*.png", hostile), None)
+    blocks = [e["text"] for e in _elements(card) if e.get("fontType") == "Monospace"]
+    assert len(blocks) == 1 and len(blocks[0]) <= READ_TEXT_LIMIT + 20
+    assert "[click](https" not in blocks[0] and "**A setup" not in blocks[0]
+    assert "the photo *bold*" not in json.dumps(card)  # Markdown in a file name is escaped too
 
 
 def test_cards_are_valid_adaptive_cards_1_5():
