@@ -254,7 +254,7 @@ class Sandbox:
     def __init__(self, limits: Limits):
         self.limits = limits
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["bot.attachments"])
+        self._context.set_forkserver_preload(["__main__", "bot.attachments"])  # __main__ imported once, not per worker
         self._slots = asyncio.Semaphore(limits.workers)
 
     async def read(self, kind: str, name: str, data: bytes) -> Any:
