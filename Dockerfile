@@ -8,12 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
     PORT=3978 DATABASE_URL=sqlite:////data/enrollment-doctor.db
 
 WORKDIR /app
-# Photos of the screen are read by Debian's Tesseract with its Latin-script, Japanese and Simplified Chinese
+# Photos of the screen are read by Debian's Tesseract with its Latin-script, Japanese, Chinese, Korean and Russian
 # models (bot/photo.py; chosen by measurement, see the README). Versions are those of the pinned Debian release.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-script-latn tesseract-ocr-jpn \
-       tesseract-ocr-chi-sim \
+       tesseract-ocr-chi-sim tesseract-ocr-chi-tra tesseract-ocr-kor tesseract-ocr-rus \
     && rm -rf /var/lib/apt/lists/*
 # Dependencies in their own layer, exactly as locked (every file checked against its hash): they change less
 # often than the code. The project itself is not pip-installed: the code runs from /app, one copy, no build/.

@@ -37,12 +37,13 @@ chromium:
 	@{ command -v chromium >/dev/null 2>&1 && test -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf; } || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
-# Photos of the screen are read by Debian's Tesseract: its Latin-script model (every Latin language at once), Japanese
-# and Simplified Chinese (bot/photo.py). The Noto fonts render the test photos of the error (tests/support/photos.py).
-OCR_PACKAGES := tesseract-ocr tesseract-ocr-script-latn tesseract-ocr-jpn tesseract-ocr-chi-sim fonts-noto-core fonts-noto-cjk
+# Photos of the screen are read by Debian's Tesseract: its Latin-script model (every Latin language at once), Japanese,
+# Chinese (both), Korean and Russian (bot/photo.py). The Noto fonts render the test photos of the error (tests/support/photos.py).
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-script-latn tesseract-ocr-jpn tesseract-ocr-chi-sim tesseract-ocr-chi-tra tesseract-ocr-kor tesseract-ocr-rus fonts-noto-core fonts-noto-cjk
 ocr:
 	@{ command -v tesseract >/dev/null 2>&1 && test -e /usr/share/tesseract-ocr/5/tessdata/Latin.traineddata \
-	  && test -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata && test -e /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata \
+	  && test -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata && test -e /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata && test -e /usr/share/tesseract-ocr/5/tessdata/rus.traineddata \
+	  && test -e /usr/share/tesseract-ocr/5/tessdata/chi_tra.traineddata && test -e /usr/share/tesseract-ocr/5/tessdata/kor.traineddata \
 	  && test -e /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf && test -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc; } || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES); }
 

@@ -21,8 +21,10 @@ MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo is 12.2 M; a screenshot of
 MAX_SIDE = 2400  # the text on a photographed screen stays 20+ px high at this size; more only costs time
 MIN_SIDE = 32
 LATIN = "Latin"  # Tesseract's Latin-script model: every Latin-script language at once
-CJK = "jpn+chi_sim"  # Japanese and Simplified Chinese
-LANGUAGES = f"{LATIN}, then {CJK} when unsure"
+# When the Latin reading is unsure, these are tried too, the surest reading kept: Japanese, Chinese and Korean
+# together (scripts that share characters), and Russian (Cyrillic).
+OTHER_SCRIPTS = ("jpn+chi_sim+chi_tra+kor", "rus")
+LANGUAGES = f"{LATIN}, then {' and '.join(OTHER_SCRIPTS)} when unsure"
 SURE = 80.0  # mean confidence of the lines kept above which the Latin reading is kept without trying CJK
 LINE_FLOOR = 55.0  # lines read with a lower mean word confidence are dropped
 TESSERACT_TIMEOUT = 60.0  # the sandbox's own limit is shorter; this only stops a stray child
@@ -145,14 +147,15 @@ def tesseract(image: Image.Image, languages: str) -> tuple[str, float]:
 
 
 def read_text(image: Image.Image) -> str:
-    """The Latin-script model first (every Latin language at once); when it is unsure (a Japanese or Chinese
-    screen reads as Latin garbage), Japanese and Simplified Chinese too, keeping the reading that read more
-    text surely."""
+    """The Latin-script model first (every Latin language at once); when it is unsure (a Japanese, Chinese,
+    Korean or Russian screen reads as Latin garbage), the other scripts too, keeping the reading that read the
+    most text surely."""
     text, score = tesseract(image, LATIN)
     if score < SURE * max(1, len(text)):
-        cjk_text, cjk_score = tesseract(image, CJK)
-        if cjk_score > score:
-            text = cjk_text
+        for languages in OTHER_SCRIPTS:
+            other_text, other_score = tesseract(image, languages)
+            if other_score > score:
+                text, score = other_text, other_score
     return tidy(text)
 
 
