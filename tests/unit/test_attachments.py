@@ -122,6 +122,7 @@ def damaged(draw: st.DrawFn) -> bytes:
     return bytes(data[: draw(st.integers(0, len(data)))])
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow says what it skipped in a damaged TIFF
 @seed(20)
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(damaged(), st.binary(max_size=512)))
