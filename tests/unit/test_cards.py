@@ -208,8 +208,20 @@ def _package_cards() -> list[dict[str, Any]]:
     ]
 
 
+def _device_log_cards() -> list[dict[str, Any]]:
+    from bot.domain.device_logs import read_device_logs
+    from cards.device_logs import build_device_logs_card
+
+    logs = ROOT / "tests" / "fixtures" / "eventlogs"
+    return [
+        build_device_logs_card(read_device_logs(p.name, p.read_bytes()))
+        for p in sorted(logs.glob("*.*"))
+        if p.suffix != ".md"
+    ]
+
+
 def all_cards() -> list[dict[str, Any]]:
-    cards = _approval_cards() + _alert_cards() + _package_cards()
+    cards = _approval_cards() + _alert_cards() + _package_cards() + _device_log_cards()
     for view in _views():
         cards += [build_device_settings_card(view), build_join_permissions_card(view), build_verify_card(view)]
     cards += [
