@@ -213,11 +213,12 @@ def _device_log_cards() -> list[dict[str, Any]]:
     from cards.device_logs import build_device_logs_card
 
     logs = ROOT / "tests" / "fixtures" / "eventlogs"
-    return [
-        build_device_logs_card(read_device_logs(p.name, p.read_bytes()))
-        for p in sorted(logs.glob("*.*"))
-        if p.suffix != ".md"
-    ]
+    files = [(p.name, p.read_bytes()) for p in sorted(logs.glob("*.*")) if p.suffix != ".md"]
+    many = "".join(
+        f"Log Name: Microsoft-Windows-AAD/Operational\nEvent ID: {i}\nDescription:\n0xcaa82ee2\n" for i in range(80)
+    )
+    files.append(("many.txt", many.encode()))  # rows behind the "Show earlier" toggle
+    return [build_device_logs_card(read_device_logs(name, data)) for name, data in files]
 
 
 def all_cards() -> list[dict[str, Any]]:
