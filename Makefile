@@ -82,6 +82,7 @@ bench: install ocr
 	$(PY) bench/ingest.py
 	$(PY) bench/recognizer.py
 	$(PY) bench/ocr.py
+	$(PY) bench/logs.py
 
 package: install
 	$(PY) -m bot.package

@@ -31,7 +31,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # one file as sent (the README's limit for at
 MAX_MEMBERS = 200  # entries in one zip (the MDM diagnostics report has a few dozen)
 MAX_MEMBER_BYTES = 20 * 1024 * 1024  # one member, uncompressed
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all members together, uncompressed
-MAX_RATIO = 100  # uncompressed / compressed for one member: event logs compress ~10-20x; bombs ~1000x
+MAX_RATIO = 250  # uncompressed / compressed for one member: exports of repetitive events reach ~110x; bombs ~1000x
 MAX_NESTING = 1  # a zip inside the zip is read; one inside that is not
 MAX_EVENTS = 200_000  # events kept from one upload
 MESSAGE_LIMIT = 2_000  # characters kept of one event's text
@@ -566,11 +566,11 @@ def parse_time(value: Any) -> datetime | None:
         fraction = (iso.group(3) or "")[:7]
         zone = iso.group(4) or ""
         try:
-            parsed = datetime.fromisoformat(
-                f"{iso.group(1)}T{iso.group(2)}{fraction}{'+00:00' if zone == 'Z' else zone}"
-            )
+            parsed = datetime.fromisoformat(f"{iso.group(1)}T{iso.group(2)}{fraction}{'' if zone == 'Z' else zone}")
         except ValueError:
             return None
+        if zone == "Z":  # the usual case (evtx, XML): no conversion needed
+            return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed
     for pattern in _LOCAL_FORMATS:
         try:
