@@ -42,6 +42,7 @@ _EVTX_MAGIC = b"ElfFile\x00"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _LEVELS = {"0": "Information", "1": "Critical", "2": "Error", "3": "Warning", "4": "Information", "5": "Verbose"}
 _TAG_NS = re.compile(r"^\{[^}]*\}")
+_ASCII_NUMBER = re.compile(r"^[0-9]{1,10}$")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 
 
@@ -240,6 +241,10 @@ def parse_evtx(data: bytes, file: str = "") -> Iterator[LogEvent]:
                 return
             except RuntimeError:
                 return  # a chunk the parser cannot recover from ends the file; what was read stays
+            except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException, a BaseException
+                if type(exc).__name__ != "PanicException":
+                    raise
+                raise LogError(f"{clean_name(file)} is damaged beyond what the .evtx parser can read.") from None
             try:
                 parsed = orjson.loads(record["data"]) if isinstance(record, dict) else None
             except (orjson.JSONDecodeError, KeyError, TypeError):
@@ -346,6 +351,10 @@ def _event_from_xml(element: ET.Element, file: str) -> LogEvent:
     def field_of(name: str) -> ET.Element | None:
         return _child(system, name) if system is not None else None
 
+    def text_of(name: str) -> str | None:
+        node = field_of(name)
+        return node.text if node is not None else None
+
     provider = field_of("Provider")
     created = field_of("TimeCreated")
     level_node = field_of("Level")
@@ -369,14 +378,13 @@ def _event_from_xml(element: ET.Element, file: str) -> LogEvent:
                 lines.append(f"{name}: {value}" if name != "Data" else value)
                 if len(lines) > 200:
                     break
-    event_id = field_of("EventID")
     return LogEvent(
         time=parse_time(created.get("SystemTime") if created is not None else None),
-        channel=_str(field_of("Channel").text if field_of("Channel") is not None else ""),  # type: ignore[union-attr]
+        channel=_str(text_of("Channel")),
         provider=_str(provider.get("Name") if provider is not None else ""),
-        event_id=_int(event_id.text if event_id is not None else None),
+        event_id=_int(text_of("EventID")),
         level=level,
-        computer=_str(field_of("Computer").text if field_of("Computer") is not None else ""),  # type: ignore[union-attr]
+        computer=_str(text_of("Computer")),
         text=_cap("\n".join(lines)),
         file=file,
     )
@@ -585,8 +593,9 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if 0 <= value < 2**32 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 10:
-        return int(value.strip())
+    if isinstance(value, str) and _ASCII_NUMBER.match(value.strip()):  # not str.isdigit: "²" is a digit to it
+        number = int(value.strip())
+        return number if number < 2**32 else None
     return None
 
 

@@ -155,6 +155,13 @@ def test_signed_integers_in_evtx_data_become_hex_codes():
     assert lines == ["ExitCode: 0x801c0003", "Count: 4"]
 
 
+def test_event_ids_are_ascii_numbers_only():
+    assert eventlogs._int("204") == 204 and eventlogs._int(" 76 ") == 76
+    assert (
+        eventlogs._int("\u00b2") is None and eventlogs._int("\u0664") is None and eventlogs._int("99999999999") is None
+    )
+
+
 def test_times_parse_with_and_without_zone():
     assert parse_time("2026-11-30T09:12:40.5021337Z") == datetime(2026, 11, 30, 9, 12, 40, 502133, tzinfo=UTC)
     assert parse_time("2018-07-06T18:45:46.9666279Z UTC") is not None
@@ -373,3 +380,21 @@ def test_fuzz_zips_and_their_corruptions(members, flips):
         if at < len(data):
             data[at] = value
     _answers("logs.zip", bytes(data))
+
+
+_EVTX_SAMPLE = (FIXTURES / "evtx" / "Microsoft-Windows-HelloForBusiness%4Operational.evtx").read_bytes()
+
+
+@fuzz
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=8191), st.binary(min_size=1, max_size=8)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_fuzz_damaged_evtx(patches):
+    data = bytearray(_EVTX_SAMPLE)
+    for at, piece in patches:
+        data[at : at + len(piece)] = piece
+    _answers("damaged.evtx", bytes(data))
