@@ -405,7 +405,7 @@ _KNOWN_HEADERS = {h for names in _COLUMNS.values() for h in names} | {"task cate
 
 
 def _header_line(text: str) -> tuple[int, str] | None:
-    for index, line in enumerate(text.splitlines()[:5]):
+    for index, line in enumerate(text[:8192].splitlines()[:5]):
         if line.strip() and not line.startswith("#TYPE"):
             return index, line
     return None
