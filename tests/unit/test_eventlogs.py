@@ -272,6 +272,17 @@ def test_a_zip_with_nothing_readable_is_refused():
         read_logs("empty.zip", zipped({"report.html": b"<html/>"}))
 
 
+def test_evidence_and_refusals_cross_a_process_boundary():
+    """The reader runs in a worker process: what it returns or raises is pickled back."""
+    import pickle
+
+    evidence = read_device_logs("join.xml", fixture("join-not-authorized.xml"))
+    assert pickle.loads(pickle.dumps(evidence)) == evidence
+    for error in (LogError("a.xml is not well-formed XML"), ArchiveRefused("logs.zip looks like a zip bomb")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
+
+
 # --- the card -------------------------------------------------------------------------------------------
 
 
