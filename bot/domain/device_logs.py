@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.domain.clues import CodeClue
 from bot.domain.eventlogs import LogEvent, LogRead, parse_time, read_logs
 from bot.domain.recognizer import extract_package_guids
 
@@ -41,6 +42,14 @@ SOURCES = {
     "user device registration": "Entra join",
     "aad": "Entra sign-in",
     "time-service": "Time service",
+}
+# The channel each label stands for, when an export (CSV) names only the short Source.
+CHANNEL_NAMES = {
+    "Provisioning": "Microsoft-Windows-Provisioning-Diagnostics-Provider/Admin",
+    "MDM enrollment": "Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-Provider/Admin",
+    "Entra join": "Microsoft-Windows-User Device Registration/Admin",
+    "Entra sign-in": "Microsoft-Windows-AAD/Operational",
+    "Time service": "Microsoft-Windows-Time-Service",
 }
 # Provisioning milestones shown even when they succeed: the package started, finished, was skipped.
 MILESTONES = {"Provisioning": frozenset({20, 21, 22, 23, 30, 31, 32})}
@@ -102,6 +111,27 @@ class DeviceLogEvidence:
     device_name: str | None = None
     network: tuple[str, ...] = field(default=())  # kinds of network failure seen, in NETWORK_KINDS
     clock_skew_seconds: float | None = None  # the largest clock offset the logs show, when beyond the limit
+    channels: tuple[tuple[str, str], ...] = ()  # (source label, the channel as the log names it)
+
+    def code_clues(self) -> tuple[CodeClue, ...]:
+        """Each code where the logs showed it (the channel, its event and time), for the device-side causes;
+        the latest sighting of each code and channel, at most MAX_CODES codes."""
+        latest: dict[tuple[str, str], TimelineEntry] = {}
+        for entry in self.timeline:
+            for code in entry.codes:
+                if code in self.error_codes:
+                    latest[(code, entry.source)] = entry
+        clues = [
+            CodeClue(
+                code,
+                dict(self.channels).get(entry.source) or CHANNEL_NAMES.get(entry.source, entry.source),
+                entry.time,
+                f"event {entry.event_id}" if entry.event_id is not None else "",
+            )
+            for (code, _), entry in latest.items()
+        ]
+        order = {code: i for i, code in enumerate(self.error_codes)}
+        return tuple(sorted(clues, key=lambda c: order[c.code]))
 
 
 def source_of(event: LogEvent) -> str | None:
@@ -192,8 +222,11 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
     computers: Counter[str] = Counter()
     kinds: list[str] = []
     worst_offset: float | None = None
+    channels: dict[str, str] = {}
     for event in read.events:
         source = source_of(event)
+        if source is not None and event.channel and source not in channels:
+            channels[source] = event.channel[:120]
         unlabelled = not event.channel and not event.provider  # free text: every line with a code counts
         if source is None and not unlabelled:
             continue
@@ -241,6 +274,7 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
         device_name=computers.most_common(1)[0][0][:100] if computers else None,
         network=tuple(dict.fromkeys(kinds)),
         clock_skew_seconds=worst_offset,
+        channels=tuple(channels.items()),
     )
 
 

@@ -112,6 +112,31 @@ def test_wevtutil_xml_without_root_or_messages_reads_network_failures():
     assert summaries[3] == "Package 'Year7_Laptops' failed with '0x80072F8F'."
 
 
+def test_codes_become_clues_that_say_where_and_when_they_were_seen():
+    (clue,) = read_device_logs("join.csv", fixture("join-not-authorized.csv")).code_clues()[1:]
+    assert (
+        clue.where()
+        == "seen in Microsoft-Windows-User Device Registration/Admin (event 204) at 2026-11-30 09:12 device time"
+    )
+    clues = read_device_logs("tls.xml", fixture("network-tls.xml")).code_clues()
+    assert [(c.code, c.event) for c in clues] == [
+        ("0x80072f8f", "event 201"),
+        ("0x80072f8f", "event 22"),
+        ("0x80072efd", "event 1025"),
+    ]
+    assert clues[2].where() == "seen in Microsoft-Windows-AAD/Operational (event 1025) at 2026-12-01 07:40 UTC"
+
+
+def test_the_device_side_causes_judge_the_log_clues():
+    from bot.domain.causes.device import device_causes
+
+    causes = device_causes(read_device_logs("tls.xml", fixture("network-tls.xml")).code_clues())
+    details = {c.key: c.detail for c in causes}
+    assert set(details) == {"device_tls", "device_network"}
+    assert "seen in Microsoft-Windows-AAD/Operational (event 1025) at 2026-12-01 07:40 UTC" in details["device_network"]
+    assert "(event 201) at 2026-12-01 07:40 UTC" in details["device_tls"]
+
+
 def test_text_export_shows_a_wrong_clock():
     evidence = read_device_logs("clock.txt", fixture("clock.txt"))
     assert evidence.clock_skew_seconds == pytest.approx(7262.41, abs=0.01)
