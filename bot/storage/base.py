@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.approval import ApprovalRequest, State, Transition
+from bot.domain.clues import CodeClue
 from bot.domain.lifecycle import CardCopy
 
 
@@ -27,6 +28,8 @@ class DiagnosisSession:
     device_name: str | None = None
     plan: dict[str, Any] | None = None
     updated_at: datetime | None = None
+    # Codes read from the device's event logs, with where and when they were seen (error_codes: the message's)
+    log_clues: tuple[CodeClue, ...] = ()
 
 
 @dataclass(frozen=True)

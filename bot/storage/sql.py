@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.changes import plan_from_json
 from bot.domain.approval import ApprovalRequest, State, Transition
+from bot.domain.clues import CodeClue
 from bot.domain.lifecycle import CardCopy, Role
 from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
 
@@ -163,7 +164,7 @@ class SqlStore:
                 _ts(session.created_at),
                 _ts(session.updated_at or session.created_at),
                 session.step,
-                json.dumps(list(session.error_codes)),
+                json.dumps([*session.error_codes, *map(_clue_json, session.log_clues)]),
                 json.dumps(list(session.package_guids)),
                 session.device_name,
                 json.dumps(session.plan) if session.plan is not None else None,
@@ -174,6 +175,7 @@ class SqlStore:
             row = await tx.fetchone("SELECT * FROM diagnosis_sessions WHERE id = ?", session_id)
         if row is None:
             return None
+        codes = json.loads(row["error_codes"])  # the message's codes, then the logs' clues as objects
         return DiagnosisSession(
             id=row["id"],
             tenant_id=row["tenant_id"],
@@ -183,10 +185,11 @@ class SqlStore:
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=_dt(row["updated_at"]),
             step=row["step"],
-            error_codes=tuple(json.loads(row["error_codes"])),
+            error_codes=tuple(c for c in codes if isinstance(c, str)),
             package_guids=tuple(json.loads(row["package_guids"])),
             device_name=row["device_name"],
             plan=json.loads(row["plan"]) if row["plan"] else None,
+            log_clues=tuple(_clue_from_json(c) for c in codes if isinstance(c, dict)),
         )
 
     async def update_session(self, session_id: str, *, step: str, plan: dict[str, Any] | None, now: datetime) -> None:
@@ -441,3 +444,18 @@ class SqlStore:
                 key,
                 json.dumps(value),
             )
+
+
+def _clue_json(clue: CodeClue) -> dict[str, Any]:
+    at = clue.at.isoformat() if clue.at is not None else None
+    return {"code": clue.code, "source": clue.source, "at": at, "event": clue.event}
+
+
+def _clue_from_json(data: dict[str, Any]) -> CodeClue:
+    at = data.get("at")
+    return CodeClue(
+        str(data["code"]),
+        str(data.get("source", "")),
+        datetime.fromisoformat(at) if at else None,
+        str(data.get("event", "")),
+    )

@@ -64,6 +64,23 @@ async def test_sessions_round_trip_and_update(store):
     assert updated.step == "join" and updated.plan == {"before": 1}
 
 
+async def test_a_sessions_log_clues_round_trip_beside_the_message_codes(store):
+    from datetime import datetime
+
+    from bot.domain.clues import CodeClue
+
+    clues = (
+        CodeClue("0x80072efd", "Microsoft-Windows-AAD/Operational", NOW, "event 1025"),
+        CodeClue(
+            "0x801c0003", "Microsoft-Windows-User Device Registration/Admin", datetime(2026, 11, 30, 9, 12), "event 204"
+        ),
+        CodeClue("0x80072f8f", "log text"),
+    )
+    await store.create_session(session(log_clues=clues))
+    got = await store.get_session("s1")
+    assert got.error_codes == ("0x801c0003",) and got.log_clues == clues
+
+
 async def test_a_session_id_is_unique(store):
     await store.create_session(session())
     with pytest.raises(Exception):  # noqa: B017 - each backend raises its own integrity error
