@@ -83,9 +83,11 @@ async def _view(
         except GraphError as exc:
             # The check itself succeeded; only the event list is missing, and the card says why.
             events_error = f"Could not read troubleshooting events: {exc.message}"
-    # Device-side causes come from the paste and, on the verify step, from the devices' own failure reports.
+    # Device-side causes come from the paste, the device's event logs (where and when each code was seen) and, on
+    # the verify step, from the devices' own failure reports.
     clues: tuple[str | CodeClue, ...] = (
         *session.error_codes,
+        *session.log_clues,
         *(CodeClue(c, INTUNE_EVENTS, e.time) for e in events for c in extract_error_codes(e.failure_reason)),
     )
     reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh, mdm_scope=mdm_scope)
