@@ -112,6 +112,7 @@ class DeviceLogEvidence:
     network: tuple[str, ...] = field(default=())  # kinds of network failure seen, in NETWORK_KINDS
     clock_skew_seconds: float | None = None  # the largest clock offset the logs show, when beyond the limit
     channels: tuple[tuple[str, str], ...] = ()  # (source label, the channel as the log names it)
+    text: str = ""  # plain text files' start: what a person saved instead of pasting, for the recogniser
 
     def code_clues(self) -> tuple[CodeClue, ...]:
         """Each code where the logs showed it (the channel, its event and time), for the device-side causes;
@@ -275,6 +276,7 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
         network=tuple(dict.fromkeys(kinds)),
         clock_skew_seconds=worst_offset,
         channels=tuple(channels.items()),
+        text=read.text,
     )
 
 

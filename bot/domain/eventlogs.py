@@ -39,6 +39,7 @@ MAX_NESTING = 1  # a zip inside the zip is read; one inside that is not
 MAX_EVENTS = 200_000  # events kept from one upload
 MESSAGE_LIMIT = 2_000  # characters kept of one event's text
 NAME_LIMIT = 100  # characters of a member's name shown back
+MAX_PLAIN_TEXT = 64 * 1024  # characters of plain text files kept for the recogniser
 
 LOG_EXTENSIONS = (".evtx", ".xml", ".csv", ".txt", ".log", ".zip")
 _EVTX_MAGIC = b"ElfFile\x00"
@@ -91,6 +92,7 @@ class LogRead:
     events: tuple[LogEvent, ...]
     files: tuple[str, ...]  # what was read, as "name (format, N events)"
     skipped: tuple[str, ...] = field(default=())  # what was not, and why
+    text: str = ""  # the start of files of plain text (not an event export), for the recogniser: a saved paste
 
 
 def clean_name(name: str) -> str:
@@ -117,7 +119,7 @@ def read_logs(name: str, data: bytes) -> LogRead:
             f"I could not read any event log from {clean_name(name)} ({why}). Send the .evtx files themselves, "
             "Event Viewer's export as XML or CSV, or the MDM diagnostics report's folder as a .zip."
         )
-    return LogRead(tuple(collector.events), tuple(collector.files), tuple(collector.skipped))
+    return LogRead(tuple(collector.events), tuple(collector.files), tuple(collector.skipped), "".join(collector.texts))
 
 
 class _Collector:
@@ -126,6 +128,12 @@ class _Collector:
         self.files: list[str] = []
         self.skipped: list[str] = []
         self.total = 0
+        self.texts: list[str] = []
+
+    def keep_text(self, text: str) -> None:
+        room = MAX_PLAIN_TEXT - sum(len(t) for t in self.texts)
+        if room > 0:
+            self.texts.append(text[:room] + "\n")
 
     def add(self, label: str, kind: str, events: Iterable[LogEvent]) -> None:
         """All of a file's events or, when it turns out unreadable (LogError), none of them."""
@@ -160,6 +168,8 @@ def _read_one(name: str, data: bytes, collector: _Collector, depth: int) -> None
             collector.add(label, "CSV" if not lowered.endswith(".txt") else "text export", parse_csv(text, label))
         else:
             collector.add(label, "text", parse_text(text, label))
+            if not re.search(r"(?m)^Log Name:", text[:8192]):
+                collector.keep_text(text)
 
 
 def _read_zip(label: str, data: bytes, collector: _Collector, depth: int) -> None:

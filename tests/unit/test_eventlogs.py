@@ -169,6 +169,14 @@ def test_free_text_lines_with_codes_are_clues():
     assert evidence.timeline[0].time == datetime(2026, 12, 1, 7, 40, 23, tzinfo=UTC)
 
 
+def test_plain_text_is_kept_for_the_recogniser_and_exports_are_not():
+    saved = "Hi, the laptops show: A setup failure has occurred during bulk enrollment.\n"
+    assert read_device_logs("notes.txt", saved.encode()).text == saved + "\n"
+    assert read_device_logs("clock.txt", fixture("clock.txt")).text == ""
+    big = read_device_logs("big.log", b"x" * (eventlogs.MAX_PLAIN_TEXT * 2))
+    assert len(big.text) == eventlogs.MAX_PLAIN_TEXT + 1
+
+
 def test_codes_are_failures_only_and_aad_codes_unwrap():
     assert codes_in("Keywords 0x8000000000000000 status 0x00000000 ok 0x801C0003") == ("0x801c0003",)
     assert codes_in("0xCAA82EE2 then 0xcaa20003") == ("0x80072ee2", "0xcaa20003")
