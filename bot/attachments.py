@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.domain.device_logs import read_device_logs
+from bot.domain.eventlogs import LOG_EXTENSIONS, LogError
 from bot.errors import BotError
 from bot.photo import PhotoRefused, read_photo
 from bot.settings import Settings
@@ -66,6 +68,7 @@ READERS: dict[str, Reader] = {
         "image/",
         (ReaderRefused, PhotoRefused),
     ),
+    "logs": Reader(read_device_logs, LOG_EXTENSIONS, None, (ReaderRefused, LogError)),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
+from bot.domain.clues import CodeClue
 from bot.domain.diagnosis import (
     JOIN_SETTING_LABEL,
     PORTAL_PATH,
@@ -67,6 +68,7 @@ class Clues:
     device_name: str | None = None
     read_from: str | None = None  # "the photo screen.jpg": the clues were read from an attachment
     read_text: str = ""  # what was read there, shown so a person can see a misread
+    log_clues: tuple[CodeClue, ...] = ()  # codes read from the device's event logs, with where and when
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from bot.attachments import AttachmentRefused, Incoming
 from bot.domain.recognizer import Intent, recognize
 from bot.handlers import diagnosis
 from bot.handlers.context import Turn
+from bot.handlers.logs import logs_read
 from bot.photo import PhotoText
 from cards.attachments import build_attachments_refused_card, build_photo_not_the_error_card
 
@@ -37,6 +38,7 @@ async def photo_read(turn: Turn, incoming: Incoming, photo: PhotoText, message: 
 # What to do with each kind's result, once read (the kinds are registered in bot/attachments.py READERS).
 ON_READ: dict[str, Callable[[Turn, Incoming, Any, str], Awaitable[None]]] = {
     "image": photo_read,
+    "logs": logs_read,
 }
 
 

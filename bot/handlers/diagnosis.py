@@ -53,6 +53,7 @@ def _session_for(turn: Turn, clues: Clues) -> DiagnosisSession:
         error_codes=clues.error_codes,
         package_guids=clues.package_guids,
         device_name=clues.device_name,
+        log_clues=clues.log_clues,
     )
 
 
@@ -140,14 +141,21 @@ async def _request_for_the_fix(deps: Deps, session: DiagnosisSession) -> Request
 
 
 async def run_diagnosis(
-    turn: Turn, recognition: Recognition, *, read_from: str | None = None, read_text: str = ""
+    turn: Turn,
+    recognition: Recognition,
+    *,
+    read_from: str | None = None,
+    read_text: str = "",
+    log_clues: tuple[CodeClue, ...] = (),
 ) -> None:
     """From chat (the message, or what was read from a photo or file sent in it): say at once what was
     recognised; the diagnosis replaces that card when Graph has answered."""
     turn.deps.metrics.diagnoses.labels("chat").inc()
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
-    clues = Clues(recognition.error_codes, recognition.package_guids, recognition.device_name, read_from, read_text)
+    clues = Clues(
+        recognition.error_codes, recognition.package_guids, recognition.device_name, read_from, read_text, log_clues
+    )
     await _start(turn, clues)
 
 

@@ -1,0 +1,79 @@
+"""The device's event logs sent in a chat, over real HTTP: the recording Bot Connector keeps the file (as Teams
+does), the bot downloads it, reads it in its sandbox, shows what the logs show and diagnoses with their clues."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from tests.support.activities import message
+from tests.support.cards import text_of
+
+LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "eventlogs"
+FILE_INFO = "application/vnd.microsoft.teams.file.download.info"
+
+
+def sent_file(url: str, name: str, text: str = "", service_url: str = "") -> dict[str, Any]:
+    activity = message(service_url, text)
+    activity["attachments"] = [
+        {
+            "contentType": FILE_INFO,
+            "name": name,
+            "contentUrl": "https://contoso-my.sharepoint.com/personal/adele/Documents/" + name,
+            "content": {"downloadUrl": url, "uniqueId": "1", "fileType": name.rsplit(".", 1)[-1]},
+        }
+    ]
+    return activity
+
+
+def mdm_diagnostics_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ("join-not-authorized.xml", "network-tls.xml"):
+            archive.writestr(f"MDMDiagReport/{name}", (LOGS / name).read_bytes())
+        archive.writestr("MDMDiagReport/MDMDiagReport.html", b"<html></html>")
+    return buffer.getvalue()
+
+
+async def test_a_zip_of_logs_adds_its_evidence_to_the_diagnosis(bot, connector, sim):
+    connector.files["logs"] = mdm_diagnostics_zip()
+    status, _ = await bot.post(sent_file(connector.file_url("logs"), "MDMDiagReport.zip", service_url=connector.url))
+    assert status == 201
+    logs_card, diagnosis_card = connector.cards()
+    shown = text_of(logs_card)
+    assert "What the device's logs show" in shown
+    assert "MDMDiagReport.zip › join-not-authorized.xml (XML, 3 events)" in shown
+    assert "MDMDiagReport.html: not an event log" in shown
+    assert "The discovery operation callback failed with exit code: 0x80072F8F." in shown  # the timeline
+    checking = [a["attachments"][0]["content"] for a in connector.sent if a.get("attachments")][1]  # as first sent
+    assert "Read from the logs MDMDiagReport.zip" in text_of(checking)
+    assert "0x801c0003 seen in Microsoft-Windows-User Device Registration/Admin (event 204)" in text_of(checking)
+    # The diagnosis: the package account named in the logs, and the device-side causes with where each code
+    # was seen on the device.
+    result = text_of(diagnosis_card)
+    assert "Users may join devices" in result
+    assert "seen in Microsoft-Windows-AAD/Operational (event 1025) at 2026-12-01 07:40 UTC" in result
+    assert "seen in Microsoft-Windows-User Device Registration/Admin (event 201) at 2026-12-01 07:40 UTC" in result
+    assert any(r["route"] == "policy.get" for r in sim.simulator.requests)
+
+
+async def test_logs_from_channels_that_do_not_matter_get_the_card_and_no_diagnosis(bot, connector, sim):
+    connector.files["hello"] = (LOGS / "evtx" / "Microsoft-Windows-HelloForBusiness%4Operational.evtx").read_bytes()
+    await bot.post(sent_file(connector.file_url("hello"), "hello.evtx", service_url=connector.url))
+    (card,) = connector.cards()
+    assert "None of the events came from the channels that matter" in text_of(card)
+    assert "6 read, 0 that matter" in text_of(card)
+    assert not any(r["route"] == "policy.get" for r in sim.simulator.requests)
+
+
+async def test_a_zip_bomb_is_refused_with_why(bot, connector, sim):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("logs.xml", b"\0" * (8 * 1024 * 1024))
+    connector.files["bomb"] = buffer.getvalue()
+    await bot.post(sent_file(connector.file_url("bomb"), "logs.zip", service_url=connector.url))
+    (card,) = connector.cards()
+    assert "looks like a zip bomb" in text_of(card)
+    assert not sim.simulator.requests
