@@ -27,7 +27,7 @@ def _read_text(evidence: DeviceLogEvidence) -> str:
 
 
 async def logs_read(turn: Turn, incoming: Incoming, evidence: DeviceLogEvidence, message: str) -> None:
-    typed = recognize(message)
+    typed = recognize(f"{message}\n{evidence.text}".strip())  # what was typed, and a saved paste sent as a file
     log.info(
         "activity %s: logs %r read: %d events, %d that matter, %d codes",
         turn.activity.id,
@@ -38,7 +38,8 @@ async def logs_read(turn: Turn, incoming: Incoming, evidence: DeviceLogEvidence,
     )
     await turn.send_card(build_device_logs_card(evidence))
     guids = tuple(dict.fromkeys((*typed.package_guids, *evidence.package_guids)))[:MAX_CODES]
-    if not (typed.error_codes or evidence.error_codes or guids or evidence.timeline):
+    ours = typed.intent is Intent.DIAGNOSE
+    if not (ours or typed.error_codes or evidence.error_codes or guids or evidence.timeline):
         return  # nothing from the channels that matter: the card said so, and there is nothing to diagnose
     recognition = Recognition(
         Intent.DIAGNOSE,

@@ -68,6 +68,14 @@ async def test_logs_from_channels_that_do_not_matter_get_the_card_and_no_diagnos
     assert not any(r["route"] == "policy.get" for r in sim.simulator.requests)
 
 
+async def test_a_saved_paste_sent_as_a_text_file_starts_the_diagnosis(bot, connector, sim):
+    connector.files["notes"] = b"From room 101: A setup failure has occurred during bulk enrollment.\r\n"
+    await bot.post(sent_file(connector.file_url("notes"), "notes.txt", service_url=connector.url))
+    logs_card, diagnosis_card = connector.cards()
+    assert "notes.txt (text, 0 events)" in text_of(logs_card)  # no code in it: the recogniser found the error
+    assert "Users may join devices" in text_of(diagnosis_card)
+
+
 async def test_a_zip_bomb_is_refused_with_why(bot, connector, sim):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
