@@ -16,8 +16,8 @@ import pytest
 from bot.signin import LOGIN_REQUEST, PRECONDITION_FAILED
 from sim.tenant import Fault
 from sim.token_service import TOKEN_STORE
-from tests.integration.test_approvals import APPROVERS_GROUP, UNCOVERED, request_change, use_channel
-from tests.support.activities import CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
+from tests.integration.test_approvals import APPROVERS_GROUP, UNCOVERED, act, request_change, use_channel
+from tests.support.activities import ALEX, CHANNEL, MEGAN, NESTOR, PERSONAL, REQUESTER, card_action, message
 from tests.support.cards import text_of
 
 TEAMS_CLIENT = "1fec8e78-bce4-4aaf-ab1b-5451cc387264"  # Teams desktop/mobile, pre-authorised on the bot's API
@@ -403,3 +403,22 @@ async def test_the_change_is_made_only_as_the_approver_who_pressed(approver_bot,
     from app import DEPS
 
     assert await bot.app[DEPS].storage.get_setting("token-exchange:" + "x" * 300) is None
+
+
+async def test_no_sign_in_is_asked_of_someone_who_cannot_make_the_move(approver_bot, connector, sim):
+    """A press the lifecycle would refuse is answered as in app mode (who may act, or what became of the request),
+    never with a sign-in: a non-approver, the requester on their own request, and a press on a request that has
+    moved on."""
+    bot = approver_bot
+    await use_channel(bot, connector)
+    request_id, _ = await request_change(bot, connector)
+    for user in (ALEX, REQUESTER):
+        answer = await press(bot, connector, "approval.approve", request_id, user)
+        assert answer["statusCode"] == 200 and answer["type"] == "application/vnd.microsoft.card.adaptive", user
+        assert "Who can approve: members of" in text_of(answer["value"]), user
+    rejected = await act(bot, connector, "approval.reject", request_id, MEGAN, reason="Not this term")
+    assert "Rejected" in text_of(rejected)
+    await bot.idle()
+    late = await press(bot, connector, "approval.approve", request_id, MEGAN)
+    assert late["statusCode"] == 200 and late["type"] == "application/vnd.microsoft.card.adaptive"
+    assert writes(sim) == []
