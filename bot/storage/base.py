@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from bot.domain.approval import ApprovalRequest, State, Transition
 from bot.domain.clues import CodeClue
 from bot.domain.lifecycle import CardCopy
+from bot.tenants.registry import TenantRecord
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,12 @@ class AuditEntry:
     to_state: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
+    tenant_id: str | None = None  # the tenant the entry is about (None: written before tenants were recorded)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
+            "tenantId": self.tenant_id,
             "at": self.at.isoformat(),
             "requestId": self.request_id,
             "action": self.action,
@@ -90,7 +93,7 @@ class Storage(Protocol):
 
     async def get_approval(self, request_id: str) -> ApprovalRequest | None: ...
 
-    async def list_approvals(self, states: Sequence[State]) -> list[ApprovalRequest]: ...
+    async def list_approvals(self, states: Sequence[State], tenant_id: str | None = None) -> list[ApprovalRequest]: ...
 
     async def apply_transition(self, transition: Transition, audit: AuditEntry, now: datetime) -> bool: ...
 
@@ -104,13 +107,15 @@ class Storage(Protocol):
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def list_audit(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+    async def list_audit(
+        self, since: datetime | None = None, limit: int | None = None, tenant_id: str | None = None
+    ) -> list[AuditEntry]: ...
 
     async def set_subscription(
         self, conversation_id: str, tenant_id: str, active: bool, changed_by: str | None, at: datetime
     ) -> None: ...
 
-    async def list_subscriptions(self) -> dict[str, bool]: ...
+    async def list_subscriptions(self, tenant_id: str | None = None) -> dict[str, bool]: ...
 
     async def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool: ...
 
@@ -119,6 +124,18 @@ class Storage(Protocol):
     async def set_setting(self, key: str, value: Any) -> None: ...
 
     async def claim_setting(self, key: str, value: Any) -> bool: ...
+
+    async def save_tenant(self, record: TenantRecord, now: datetime) -> None: ...
+
+    async def get_tenant(self, tenant_id: str) -> TenantRecord | None: ...
+
+    async def list_tenants(self) -> list[TenantRecord]: ...
+
+    async def remove_tenant(self, tenant_id: str) -> bool: ...
+
+    async def bind_channel(self, conversation_id: str, tenant_id: str | None, by: str | None, at: datetime) -> None: ...
+
+    async def channel_tenant(self, conversation_id: str) -> str | None: ...
 
     async def ping(self) -> None: ...
 

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from bot.errors import StorageOpenError, StorageUnavailableError
-from bot.storage.sql import SCHEMA, SqlStore
+from bot.storage.sql import ADDED_COLUMNS, SCHEMA, SqlStore
 
 SCHEMA_LOCK = 7410001
 ACQUIRE_TIMEOUT = 10.0
@@ -77,6 +77,8 @@ class PostgresStore(SqlStore):
                 # Several replicas may start at once: serialise the schema set-up.
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
                 await connection.execute(SCHEMA.replace("{AUTO_ID}", "BIGSERIAL PRIMARY KEY"))
+                for table, column, kind in ADDED_COLUMNS:
+                    await connection.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if pool is not None:
                 await pool.close()

@@ -14,6 +14,7 @@ from bot.domain.approval import ApprovalRequest, State, Transition
 from bot.domain.clues import CodeClue
 from bot.domain.lifecycle import CardCopy, Role
 from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
+from bot.tenants.registry import TenantRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS diagnosis_sessions (
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     actor_name TEXT,
     from_state TEXT,
     to_state TEXT,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    tenant_id TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 CREATE TABLE IF NOT EXISTS alert_subscriptions (
@@ -92,7 +94,21 @@ CREATE TABLE IF NOT EXISTS bot_settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tenants (
+    tenant_id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channel_tenants (
+    conversation_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    bound_by TEXT,
+    bound_at TEXT NOT NULL
+);
 """
+
+# Columns added since a table was first created: an older database gains them when it is opened.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("audit_log", "tenant_id", "TEXT"),)
 
 
 class Tx(Protocol):
@@ -272,12 +288,15 @@ class SqlStore:
             row = await tx.fetchone("SELECT * FROM approvals WHERE id = ?", request_id)
         return approval_from_row(row) if row else None
 
-    async def list_approvals(self, states: Sequence[State]) -> list[ApprovalRequest]:
+    async def list_approvals(self, states: Sequence[State], tenant_id: str | None = None) -> list[ApprovalRequest]:
         marks = ",".join("?" for _ in states)
+        args: list[Any] = [s.value for s in states]
+        where = f"state IN ({marks})"
+        if tenant_id is not None:
+            where += " AND tenant_id = ?"
+            args.append(tenant_id)
         async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
-                f"SELECT * FROM approvals WHERE state IN ({marks}) ORDER BY created_at", *[s.value for s in states]
-            )
+            rows = await tx.fetchall(f"SELECT * FROM approvals WHERE {where} ORDER BY created_at", *args)
         return [approval_from_row(r) for r in rows]
 
     async def apply_transition(self, transition: Transition, audit: AuditEntry, now: datetime) -> bool:
@@ -348,8 +367,8 @@ class SqlStore:
     # ---- audit and settings --------------------------------------------------------------------
     async def _insert_audit(self, tx: Tx, entry: AuditEntry) -> None:
         await tx.execute(
-            "INSERT INTO audit_log (at, request_id, action, actor_id, actor_name, from_state, to_state, data) "
-            "VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO audit_log (at, request_id, action, actor_id, actor_name, from_state, to_state, data, "
+            "tenant_id) VALUES (?,?,?,?,?,?,?,?,?)",
             _ts(entry.at),
             entry.request_id,
             entry.action,
@@ -358,18 +377,27 @@ class SqlStore:
             entry.from_state,
             entry.to_state,
             json.dumps(entry.data),
+            entry.tenant_id,
         )
 
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self._db.transaction() as tx:
             await self._insert_audit(tx, entry)
 
-    async def list_audit(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+    async def list_audit(
+        self, since: datetime | None = None, limit: int | None = None, tenant_id: str | None = None
+    ) -> list[AuditEntry]:
         sql = "SELECT * FROM audit_log"
+        where: list[str] = []
         args: list[Any] = []
         if since is not None:
-            sql += " WHERE at >= ?"
+            where.append("at >= ?")
             args.append(_ts(since))
+        if tenant_id is not None:
+            where.append("tenant_id = ?")
+            args.append(tenant_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC" if limit else " ORDER BY seq"
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -386,6 +414,7 @@ class SqlStore:
                 to_state=r["to_state"],
                 data=json.loads(r["data"]),
                 seq=int(r["seq"]),
+                tenant_id=r.get("tenant_id"),
             )
             for r in rows
         ]
@@ -405,9 +434,15 @@ class SqlStore:
                 _ts(at),
             )
 
-    async def list_subscriptions(self) -> dict[str, bool]:
+    async def list_subscriptions(self, tenant_id: str | None = None) -> dict[str, bool]:
+        """Conversation -> subscribed, for one tenant's alerts (a channel follows the tenant it subscribed for)."""
         async with self._db.transaction() as tx:
-            rows = await tx.fetchall("SELECT conversation_id, active FROM alert_subscriptions")
+            if tenant_id is None:
+                rows = await tx.fetchall("SELECT conversation_id, active FROM alert_subscriptions")
+            else:
+                rows = await tx.fetchall(
+                    "SELECT conversation_id, active FROM alert_subscriptions WHERE tenant_id = ?", tenant_id
+                )
         return {r["conversation_id"]: bool(r["active"]) for r in rows}
 
     async def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool:
@@ -444,6 +479,55 @@ class SqlStore:
                 key,
                 json.dumps(value),
             )
+
+    # ---- the tenant registry ---------------------------------------------------------------------
+    async def save_tenant(self, record: TenantRecord, now: datetime) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO tenants VALUES (?,?,?) ON CONFLICT (tenant_id) DO UPDATE SET "
+                "data = excluded.data, updated_at = excluded.updated_at",
+                record.tenant_id,
+                json.dumps(record.to_json()),
+                _ts(now),
+            )
+
+    async def get_tenant(self, tenant_id: str) -> TenantRecord | None:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT data FROM tenants WHERE tenant_id = ?", tenant_id)
+        return TenantRecord.from_json(json.loads(row["data"])) if row else None
+
+    async def list_tenants(self) -> list[TenantRecord]:
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall("SELECT data FROM tenants ORDER BY tenant_id")
+        return [TenantRecord.from_json(json.loads(r["data"])) for r in rows]
+
+    async def remove_tenant(self, tenant_id: str) -> bool:
+        """The record and the channels bound to it; its requests and audit stay, as history."""
+        async with self._db.transaction() as tx:
+            removed = await tx.execute("DELETE FROM tenants WHERE tenant_id = ?", tenant_id)
+            await tx.execute("DELETE FROM channel_tenants WHERE tenant_id = ?", tenant_id)
+            await tx.execute("UPDATE alert_subscriptions SET active = 0 WHERE tenant_id = ?", tenant_id)
+        return removed == 1
+
+    async def bind_channel(self, conversation_id: str, tenant_id: str | None, by: str | None, at: datetime) -> None:
+        """The tenant a channel (or chat) is about; None unbinds it."""
+        async with self._db.transaction() as tx:
+            if tenant_id is None:
+                await tx.execute("DELETE FROM channel_tenants WHERE conversation_id = ?", conversation_id)
+                return
+            await tx.execute(
+                "INSERT INTO channel_tenants VALUES (?,?,?,?) ON CONFLICT (conversation_id) DO UPDATE SET "
+                "tenant_id = excluded.tenant_id, bound_by = excluded.bound_by, bound_at = excluded.bound_at",
+                conversation_id,
+                tenant_id,
+                by,
+                _ts(at),
+            )
+
+    async def channel_tenant(self, conversation_id: str) -> str | None:
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT tenant_id FROM channel_tenants WHERE conversation_id = ?", conversation_id)
+        return str(row["tenant_id"]) if row else None
 
 
 def _clue_json(clue: CodeClue) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import StorageOpenError, StorageUnavailableError
-from bot.storage.sql import SCHEMA, SqlStore
+from bot.storage.sql import ADDED_COLUMNS, SCHEMA, SqlStore
 
 
 class _SqliteTx:
@@ -76,6 +76,10 @@ class SqliteStore(SqlStore):
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA busy_timeout=5000")
             await db.executescript(SCHEMA.replace("{AUTO_ID}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            for table, column, kind in ADDED_COLUMNS:
+                async with db.execute(f"PRAGMA table_info({table})") as cursor:
+                    if column not in [row[1] for row in await cursor.fetchall()]:
+                        await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             await db.commit()
             # A database that opens but cannot be written fails here, at start-up, not at the first approval.
             await db.execute("BEGIN IMMEDIATE")

@@ -227,3 +227,70 @@ async def test_a_database_made_before_card_copies_gains_them(tmp_path: Path):
     await again.add_approval_copy(CardCopy("r1", "chat", "a1", Role.REQUESTER, NOW))
     assert [c.activity_id for c in await again.list_approval_copies("r1")] == ["a1"]
     await again.close()
+
+
+# ---- the tenant registry ---------------------------------------------------------------------------
+TENANT_A = "aaaaaaaa-0000-4000-8000-000000000001"
+TENANT_B = "bbbbbbbb-0000-4000-8000-000000000002"
+
+
+async def test_tenant_records_round_trip_update_and_remove(store):
+    from bot.tenants import TenantRecord
+
+    record = TenantRecord(TENANT_A, "Contoso School", ("school.onmicrosoft.com",), approver_user_ids=("u1",))
+    await store.save_tenant(record, NOW)
+    await store.save_tenant(TenantRecord(TENANT_B, "Fabrikam"), NOW)
+    assert await store.get_tenant(TENANT_A) == record
+    await store.save_tenant(record.__class__(**{**record.__dict__, "display_name": "Contoso"}), NOW)
+    assert (await store.get_tenant(TENANT_A)).display_name == "Contoso"
+    assert [r.tenant_id for r in await store.list_tenants()] == [TENANT_A, TENANT_B]
+    await store.bind_channel("19:chan", TENANT_A, "Megan", NOW)
+    await store.set_subscription("19:chan", TENANT_A, True, "Megan", NOW)
+    assert await store.remove_tenant(TENANT_A) is True
+    assert await store.remove_tenant(TENANT_A) is False
+    assert await store.get_tenant(TENANT_A) is None
+    assert await store.channel_tenant("19:chan") is None  # its channels are unbound with it
+    assert await store.list_subscriptions(TENANT_A) == {"19:chan": False}  # and its alerts stop
+
+
+async def test_channels_bind_to_one_tenant_at_a_time(store):
+    assert await store.channel_tenant("19:chan") is None
+    await store.bind_channel("19:chan", TENANT_A, "Megan", NOW)
+    await store.bind_channel("19:chan", TENANT_B, "Megan", NOW)
+    assert await store.channel_tenant("19:chan") == TENANT_B
+    await store.bind_channel("19:chan", None, "Megan", NOW)
+    assert await store.channel_tenant("19:chan") is None
+
+
+async def test_audit_subscriptions_and_requests_are_read_per_tenant(store):
+    from bot.storage import AuditEntry
+
+    await store.append_audit(AuditEntry(at=NOW, action="approve", tenant_id=TENANT_A))
+    await store.append_audit(AuditEntry(at=NOW, action="reject", tenant_id=TENANT_B))
+    assert [e.action for e in await store.list_audit(tenant_id=TENANT_A)] == ["approve"]
+    assert [e.tenant_id for e in await store.list_audit()] == [TENANT_A, TENANT_B]
+    await store.set_subscription("19:a", TENANT_A, True, "Megan", NOW)
+    await store.set_subscription("19:b", TENANT_B, True, "Megan", NOW)
+    assert await store.list_subscriptions(TENANT_B) == {"19:b": True}
+    assert set(await store.list_subscriptions()) == {"19:a", "19:b"}
+
+
+async def test_an_audit_log_made_before_tenants_gains_the_column(tmp_path: Path):
+    import sqlite3
+
+    from bot.storage import AuditEntry
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = await open_storage(url)
+    await first.close()
+    with sqlite3.connect(tmp_path / "old.db") as db:  # as the release before tenants made it
+        db.execute("DROP TABLE audit_log")
+        db.execute(
+            "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, request_id TEXT, "
+            "action TEXT NOT NULL, actor_id TEXT, actor_name TEXT, from_state TEXT, to_state TEXT, data TEXT NOT NULL)"
+        )
+        db.execute("INSERT INTO audit_log (at, action, data) VALUES (?, 'old', '{}')", (NOW.isoformat(),))
+    again = await open_storage(url)
+    await again.append_audit(AuditEntry(at=NOW, action="new", tenant_id=TENANT_A))
+    assert [(e.action, e.tenant_id) for e in await again.list_audit()] == [("old", None), ("new", TENANT_A)]
+    await again.close()
