@@ -33,6 +33,9 @@ from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_setti
 from bot.signin import SignIn, TokenService
 from bot.storage import Storage, open_storage
 from bot.teams_bot import EnrollmentDoctorBot
+from bot.tenants import TenantRecord
+from bot.tenants.runtime import TenantRuntime, Tenants
+from bot.tenants.scoped import TenantScopedStorage
 from bot.web import healthz, make_messages_handler
 
 log = logging.getLogger("enrollment_doctor")
@@ -82,11 +85,6 @@ def create_app(
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         the_storage = storage or await open_storage(settings.database_url)
-        the_graph = graph or MsGraphGateway(settings.graph, the_clock, metrics)
-        readings = TenantReadings(
-            the_graph, the_clock, settings.tenant_reading_seconds, shared=settings.tenant_reading_shared
-        )
-        the_graph.on_write(readings.invalidate)
         background = Background()
         attachments = AttachmentIntake(Limits.from_settings(settings))
         messenger = Messenger(adapter, settings.app_id, the_clock)
@@ -97,24 +95,83 @@ def create_app(
             background.spawn(recent.remember(conversation_id, card), name="note-last-card")
 
         adapter.use(NoteLastCard(note_last_card))
-        approvals = ApprovalService(settings, the_graph, the_storage, the_clock, messenger, background, metrics)
-        packages = (
-            PackageWatch(settings, the_graph, the_storage, the_clock, messenger) if settings.package_watch else None
-        )
-        alerts = AlertService(settings, the_graph, the_storage, the_clock, messenger, approvals, metrics, packages)
-        deps = Deps(
-            settings=settings,
-            graph=the_graph,
-            readings=readings,
-            storage=the_storage,
-            clock=the_clock,
-            approvals=approvals,
-            alerts=alerts,
-            metrics=metrics,
-            background=background,
-            messenger=messenger,
-            attachments=attachments,
-        )
+        home_graph = graph or MsGraphGateway(settings.graph, the_clock, metrics)
+
+        def build_tenant(record: TenantRecord, tenant_settings: Settings) -> TenantRuntime:
+            """One tenant's services: its Graph gateway (the deployment's own for its own tenant), its shared
+            reading, its view of the database, its approvals, alerts and package watch."""
+            the_graph = home_graph if record.home else MsGraphGateway(tenant_settings.graph, the_clock, metrics)
+            readings = TenantReadings(
+                the_graph,
+                the_clock,
+                tenant_settings.tenant_reading_seconds,
+                shared=tenant_settings.tenant_reading_shared,
+            )
+            the_graph.on_write(readings.invalidate)
+            scoped = TenantScopedStorage(the_storage, record.tenant_id, home=record.home)
+            approvals = ApprovalService(
+                tenant_settings,
+                the_graph,
+                scoped,
+                the_clock,
+                messenger,
+                background,
+                metrics,
+                directory=home_graph,
+                directory_tenant=settings.tenant_id,
+            )
+            packages = (
+                PackageWatch(tenant_settings, the_graph, scoped, the_clock, messenger)
+                if tenant_settings.package_watch
+                else None
+            )
+            alerts = AlertService(
+                tenant_settings, the_graph, scoped, the_clock, messenger, approvals, metrics, packages
+            )
+            tenant_deps = Deps(
+                settings=tenant_settings,
+                graph=the_graph,
+                readings=readings,
+                storage=scoped,
+                clock=the_clock,
+                approvals=approvals,
+                alerts=alerts,
+                metrics=metrics,
+                background=background,
+                messenger=messenger,
+                attachments=attachments,
+                tenants=tenants,
+                tenant=record,
+            )
+            runtime = TenantRuntime(record, tenant_deps)
+            if not record.home:
+                runtime.closers.append(the_graph.close)
+            return runtime
+
+        tenants = Tenants(settings, the_storage, the_clock, build_tenant)
+
+        def watch(runtime: TenantRuntime) -> None:
+            """Each tenant's own background work: requests resumed after a restart, expiry sweeps, its alerts poll
+            (one replica at a time per tenant, through the tenant's own lease)."""
+            tid = runtime.tenant_id
+            approvals, tasks = runtime.deps.approvals, []
+            if approvals.configured:
+                tasks.append(background.spawn(approvals.resume(), name=f"approvals-resume:{tid}"))
+                tasks.append(background.spawn(approvals.sweep_forever(), name=f"approvals-sweep:{tid}", forever=True))
+            if settings.alerts_enabled:
+                tasks.append(
+                    background.spawn(runtime.deps.alerts.poll_forever(), name=f"alerts-poll:{tid}", forever=True)
+                )
+
+            async def stop() -> None:
+                for task in tasks:
+                    task.cancel()
+
+            runtime.closers.append(stop)
+
+        tenants.on_built(watch)
+        await tenants.load()
+        deps = tenants.deps_for(settings.tenant_id)
         if settings.apply_as == "approver":
             service = TokenService(
                 settings.token_service_url,
@@ -123,19 +180,16 @@ def create_app(
                 settings.connector_timeout,
             )
             # An approver's write invalidates the shared tenant reading, as the app's own writes do.
-            deps.signin = SignIn(settings, the_storage, the_clock, service, on_write=readings.invalidate)
+            deps.signin = SignIn(settings, the_storage, the_clock, service, on_write=deps.readings.invalidate)
+        background.spawn(tenants.refresh_forever(), name="tenants-refresh", forever=True)
         app[DEPS] = deps
         app[BACKGROUND] = background
         bot = EnrollmentDoctorBot(deps)
-        handler = make_messages_handler(settings, adapter, bot, metrics, validator, background)
+        handler = make_messages_handler(settings, adapter, bot, metrics, validator, background, tenants)
         app.router.add_post("/api/messages", handler)
-        if approvals.configured:
-            background.spawn(approvals.resume(), name="approvals-resume")
-            background.spawn(approvals.sweep_forever(), name="approvals-sweep", forever=True)
-        if settings.alerts_enabled:
-            background.spawn(alerts.poll_forever(), name="alerts-poll", forever=True)
         yield
         await background.close()
+        await tenants.close()
         await attachments.close()
         if validator is not None:
             await validator.close()
@@ -143,7 +197,7 @@ def create_app(
         if deps.signin is not None:
             await deps.signin.service.close()
         if graph is None:
-            await the_graph.close()
+            await home_graph.close()
         if storage is None:
             await the_storage.close()
 

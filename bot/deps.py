@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from bot.approvals import ApprovalService
     from bot.proactive import Background, Messenger
     from bot.signin import SignIn
+    from bot.tenants import TenantRecord
+    from bot.tenants.runtime import Tenants
 
 
 @dataclass
@@ -33,4 +35,6 @@ class Deps:
     background: Background
     messenger: Messenger
     attachments: AttachmentIntake
+    tenants: Tenants | None = None  # every tenant served (None only in tests that build one tenant's Deps)
+    tenant: TenantRecord | None = None  # the tenant these services are about
     signin: SignIn | None = None  # approver mode (APPLY_AS=approver): the approver's own sign-in

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.auth import BOT_FRAMEWORK_ISSUER, BOT_FRAMEWORK_OPENID_METADATA
 from bot.errors import ConfigError
 from bot.graph import GraphSettings
+from bot.tenants.registry import CHANGE_KINDS, SHARED, TenantRecord
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 APP_TYPES = ("SingleTenant", "MultiTenant", "UserAssignedMSI")
@@ -68,6 +69,11 @@ class Settings:
     attachment_read_seconds: float = 30.0
     attachment_memory_mb: int = 1024
     attachment_workers: int = 2
+    # Many tenants (bot/tenants/): the change kinds this tenant allows, and the per-tenant secrets the registry's
+    # records name (TENANT_SECRET_<NAME> variables: the environment, or App Service's Key Vault references).
+    allowed_changes: tuple[str, ...] = CHANGE_KINDS
+    tenant_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    tenant_refresh_seconds: float = 30.0  # how often a replica re-reads the registry others may have changed
     attachment_file_hosts: tuple[str, ...] = (
         "*.sharepoint.com",
         "*.sharepoint.us",
@@ -85,6 +91,35 @@ class Settings:
 
     def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
+
+    def secret(self, name: str) -> str | None:
+        return dict(self.tenant_secrets).get(name)
+
+    def for_tenant(self, record: TenantRecord) -> Settings:
+        """This deployment's settings as one customer tenant's services see them: its Graph tenant and credential,
+        its approvers and admins' channel (the deployment's own where the record names none), the changes it
+        allows, its alert thresholds. The deployment's own tenant keeps the environment's settings."""
+        graph = replace(self.graph, tenant_id=record.tenant_id)
+        if record.credential != SHARED:
+            graph = replace(
+                graph,
+                credential="secret",
+                client_id=record.client_id or "",
+                client_secret=self.secret(record.credential.removeprefix("env:")),
+                certificate_path=None,
+            )
+        named_approvers = bool(record.approver_user_ids or record.approver_group_id)
+        return replace(
+            self,
+            tenant_id=record.tenant_id,
+            graph=graph,
+            approver_user_ids=record.approver_user_ids if named_approvers else self.approver_user_ids,
+            approver_group_id=record.approver_group_id if named_approvers else self.approver_group_id,
+            approval_channel_id=record.admin_channel_id or self.approval_channel_id,
+            allowed_changes=record.allowed_changes,
+            alert_min_count=record.alert_min_count or self.alert_min_count,
+            alert_factor=record.alert_factor or self.alert_factor,
+        )
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -300,6 +335,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         for h in get("ATTACHMENT_FILE_HOSTS", ",".join(Settings.attachment_file_hosts)).split(",")
         if h.strip()
     )
+    tenant_secrets = tuple(
+        sorted((k, v.strip()) for k, v in env.items() if k.startswith("TENANT_SECRET_") and v.strip())
+    )
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(
@@ -351,4 +389,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         attachment_memory_mb=number("ATTACHMENT_MEMORY_MB", "1024", int, 64, 16384),
         attachment_workers=number("ATTACHMENT_WORKERS", "2", int, 1, 64),
         attachment_file_hosts=file_hosts,
+        tenant_secrets=tenant_secrets,
+        tenant_refresh_seconds=number("TENANT_REFRESH_SECONDS", "30", float, 1, 3600),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler
@@ -19,6 +20,9 @@ from bot.observability import Metrics, activity_id
 from bot.proactive import Background
 from bot.settings import Settings
 from bot.teams_bot import card_invoke_response
+
+if TYPE_CHECKING:
+    from bot.tenants.runtime import Tenants
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +106,14 @@ def tenant_ids(body: dict[str, Any]) -> list[str | None]:
     return [conversation.get("tenantId"), tenant.get("id")]
 
 
-def tenant_problem(body: dict[str, Any], settings: Settings) -> str | None:
+def tenant_problem(body: dict[str, Any], settings: Settings, serves: Callable[[str], bool] | None = None) -> str | None:
+    """Why an activity is refused for its tenant: people chat from the deployment's own tenant or from a tenant
+    it serves (a school in its own Teams), and both fields must name the same one."""
     ours = settings.tenant_id.lower()
     named = tenant_ids(body)
     present = [t for t in named if t]
-    if any(t.lower() != ours for t in present):
+    served = serves or (lambda tid: tid == ours)
+    if len({t.lower() for t in present}) > 1 or any(not served(t.lower()) for t in present):
         return f"names tenant(s) {', '.join(repr(t[:64]) for t in sorted(set(present)))}"  # repr: no log injection
     # Real Teams always sends both; the Playground and the Emulator (auth off) may not.
     if settings.auth_enabled and len(present) < len(named):
@@ -128,7 +135,10 @@ def make_messages_handler(
     metrics: Metrics,
     validator: TokenValidator | None,
     background: Background,
+    tenants: Tenants | None = None,
 ):
+    serves = tenants.serves if tenants is not None else None
+
     async def messages(request: web.Request) -> web.Response:
         caller = None
         if validator is not None:
@@ -170,7 +180,7 @@ def make_messages_handler(
                 log.warning("refused activity %s from %s: %s", activity.id, request.remote, exc)
                 metrics.refused.labels("401").inc()
                 return _problem(401, "the request does not carry a valid Bot Framework token")
-        tenant = tenant_problem(body, settings)
+        tenant = tenant_problem(body, settings, serves)
         if tenant:
             log.warning("refused activity %s: it %s; this bot serves %s", activity.id, tenant, settings.tenant_id)
             metrics.refused.labels("403").inc()

@@ -68,15 +68,22 @@ class ApprovalService:
         messenger: Messenger,
         background: Background,
         metrics: Metrics | None = None,
+        *,
+        directory: GraphGateway | None = None,
+        directory_tenant: str | None = None,
     ):
+        """`directory` is where the approvers' accounts live (the deployment's own tenant, for a customer tenant
+        whose approvers are the operator's people); by default the tenant itself."""
         self._settings = settings
         self._graph = graph
+        self._directory = directory or graph
+        self.directory_tenant = (directory_tenant or settings.tenant_id).lower()
         self._storage = storage
         self._clock = clock
         self._background = background
         self._metrics = metrics or Metrics()
         self._ledger = Ledger(storage, clock, self._metrics)
-        self.copies = Copies(settings, graph, storage, messenger, clock)
+        self.copies = Copies(settings, self._directory, storage, messenger, clock)
         # An apply running longer than every Graph try could take has lost its process: take it over.
         tries = settings.graph.max_retries + 1
         stuck_after = timedelta(seconds=max(120.0, 4 * settings.graph.timeout * tries))
@@ -96,7 +103,7 @@ class ApprovalService:
         if user_id in self._settings.approver_user_ids:
             return True
         group = self._settings.approver_group_id
-        return bool(group) and await self._graph.is_member(user_id, group)  # type: ignore[arg-type]
+        return bool(group) and await self._directory.is_member(user_id, group)  # type: ignore[arg-type]
 
     async def approvers_label(self) -> str:
         return await self.copies.approvers_label()
