@@ -8,7 +8,7 @@ import json
 import logging
 import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from bot.doctor import TenantReadings
 from bot.errors import ConfigError, DeliveryError, StorageOpenError
 from bot.graph import GraphGateway, MsGraphGateway
 from bot.observability import Metrics, configure_logging
+from bot.observability import tenant_id as log_tenant
 from bot.packages import PackageWatch
 from bot.proactive import Background, Messenger, NoteLastCard
 from bot.recent import RecentCards
@@ -37,6 +38,7 @@ from bot.tenants import TenantRecord
 from bot.tenants.runtime import TenantRuntime, Tenants
 from bot.tenants.scoped import TenantScopedStorage
 from bot.web import healthz, make_messages_handler
+from cards.tenancy import stamp_tenant
 
 log = logging.getLogger("enrollment_doctor")
 
@@ -109,24 +111,32 @@ def create_app(
             )
             the_graph.on_write(readings.invalidate)
             scoped = TenantScopedStorage(the_storage, record.tenant_id, home=record.home)
+            tid = record.tenant_id
+
+            def stamp(card: dict[str, Any]) -> dict[str, Any]:
+                # With several tenants served, every card names its tenant and each action carries it.
+                current = tenants.record(tid)
+                return stamp_tenant(card, tid, current.label()) if tenants.many and current else card
+
+            tenant_messenger = messenger.for_tenant(stamp)
             approvals = ApprovalService(
                 tenant_settings,
                 the_graph,
                 scoped,
                 the_clock,
-                messenger,
+                tenant_messenger,
                 background,
                 metrics,
                 directory=home_graph,
                 directory_tenant=settings.tenant_id,
             )
             packages = (
-                PackageWatch(tenant_settings, the_graph, scoped, the_clock, messenger)
+                PackageWatch(tenant_settings, the_graph, scoped, the_clock, tenant_messenger)
                 if tenant_settings.package_watch
                 else None
             )
             alerts = AlertService(
-                tenant_settings, the_graph, scoped, the_clock, messenger, approvals, metrics, packages
+                tenant_settings, the_graph, scoped, the_clock, tenant_messenger, approvals, metrics, packages
             )
             tenant_deps = Deps(
                 settings=tenant_settings,
@@ -138,7 +148,7 @@ def create_app(
                 alerts=alerts,
                 metrics=metrics,
                 background=background,
-                messenger=messenger,
+                messenger=tenant_messenger,
                 attachments=attachments,
                 tenants=tenants,
                 tenant=record,
@@ -155,13 +165,19 @@ def create_app(
             (one replica at a time per tenant, through the tenant's own lease)."""
             tid = runtime.tenant_id
             approvals, tasks = runtime.deps.approvals, []
+
+            def spawn(work: Coroutine[Any, Any, Any], name: str, forever: bool = False) -> None:
+                async def in_tenant() -> Any:
+                    log_tenant.set(tid)  # this task's own context: its log lines name the tenant
+                    return await work
+
+                tasks.append(background.spawn(in_tenant(), name=f"{name}:{tid}", forever=forever))
+
             if approvals.configured:
-                tasks.append(background.spawn(approvals.resume(), name=f"approvals-resume:{tid}"))
-                tasks.append(background.spawn(approvals.sweep_forever(), name=f"approvals-sweep:{tid}", forever=True))
+                spawn(approvals.resume(), "approvals-resume")
+                spawn(approvals.sweep_forever(), "approvals-sweep", forever=True)
             if settings.alerts_enabled:
-                tasks.append(
-                    background.spawn(runtime.deps.alerts.poll_forever(), name=f"alerts-poll:{tid}", forever=True)
-                )
+                spawn(runtime.deps.alerts.poll_forever(), "alerts-poll", forever=True)
 
             async def stop() -> None:
                 for task in tasks:

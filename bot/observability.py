@@ -14,6 +14,8 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 activity_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("activity_id", default=None)
+# The tenant the work is about (set when a turn settles on one, and in each tenant's background work)
+tenant_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("tenant_id", default=None)
 
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
@@ -100,6 +102,9 @@ class JsonFormatter(logging.Formatter):
         correlation = activity_id.get()
         if correlation:
             entry["activityId"] = correlation
+        tenant = tenant_id.get()
+        if tenant:
+            entry["tenantId"] = tenant
         if record.exc_text:
             entry["exception"] = record.exc_text
         elif record.exc_info:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -102,6 +103,17 @@ class Messenger:
         self._app_id = app_id
         self._clock = clock
         self._recent: dict[str, deque[float]] = {}
+        self._stamp: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def for_tenant(self, stamp: Callable[[dict[str, Any]], dict[str, Any]]) -> Messenger:
+        """The same messenger (one pace per conversation), marking every card it sends with its tenant."""
+        view = copy.copy(self)
+        view._stamp = stamp
+        return view
+
+    def prepare(self, card: dict[str, Any]) -> dict[str, Any]:
+        """The card as it goes out: with its tenant, where there is one."""
+        return self._stamp(card) if self._stamp is not None else card
 
     async def _pace(self, conversation_id: str) -> None:
         """Keep under Teams' per-conversation rate: wait when 7 sends happened in the last second."""
@@ -144,14 +156,14 @@ class Messenger:
     ) -> str | None:
         async def work(turn_context: TurnContext) -> str | None:
             as_reply(turn_context, reply_to)
-            response = await turn_context.send_activity(card_message(card))
+            response = await turn_context.send_activity(card_message(self.prepare(card)))
             return response.id if response else None
 
         return await self._with_turn(replying(reference, reply_to), work)
 
     async def update_card(self, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
         async def work(turn_context: TurnContext) -> None:
-            activity = card_message(card)
+            activity = card_message(self.prepare(card))
             activity.id = activity_id
             await turn_context.update_activity(activity)
 

@@ -15,7 +15,7 @@ from bot.attachments import find_attachments
 from bot.deps import Deps
 from bot.domain.recognizer import recognize
 from bot.errors import BotError, DeliveryError
-from bot.handlers import INTENT_HANDLERS, VERB_HANDLERS
+from bot.handlers import INTENT_HANDLERS, TENANT_INTENTS, VERB_HANDLERS, tenancy
 from bot.handlers.attachments import read_attachments
 from bot.handlers.context import Turn
 from bot.handlers.errors import error_card_for
@@ -103,6 +103,7 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         async def work() -> None:
             turn = Turn(turn_context, self._deps)
+            tenancy.start(turn)
             await self._remember_conversation(turn)
             message = text_without_bot_mention(turn_context.activity)
             activity = turn_context.activity
@@ -114,6 +115,8 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
                 return
             recognition = recognize(message)
             log.info("activity %s: intent %s (%s)", turn_context.activity.id, recognition.intent, recognition.reason)
+            if recognition.intent in TENANT_INTENTS and not await tenancy.settle_message(turn, recognition, message):
+                return
             await INTENT_HANDLERS[recognition.intent](turn, recognition)
 
         await self._funnel(turn_context, work)
@@ -157,11 +160,16 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
                 log.info("activity %s: refused card action %r", turn_context.activity.id, action.get("verb"))
                 return card_invoke_response(build_out_of_date_card())
             handler = VERB_HANDLERS[verb_of(payload)]
+            turn = Turn(turn_context, self._deps)
+            tenancy.start(turn)
+            refusal = await tenancy.settle_press(turn, payload)
+            if refusal is not None:
+                return card_invoke_response(build_out_of_date_card(refusal))
             try:
-                card = await handler(Turn(turn_context, self._deps), payload)
+                card = await handler(turn, payload)
             except SignInRequired as needed:  # approver mode: Teams signs the person in, then sends this again
                 return InvokeResponse(status=200, body=needed.body)
-            return card_invoke_response(card)
+            return card_invoke_response(turn.deps.messenger.prepare(card))
 
         return await self._funnel(turn_context, work)
 

@@ -33,10 +33,17 @@ Step = Literal["settings", "join", "verify"]
 STEPS: tuple[Step, ...] = ("settings", "join", "verify")
 
 
+TENANT_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 class Payload(BaseModel):
     # Clients merge input values into `data`, so unknown keys are ignored; missing or mistyped ones
     # mean "not one of our cards" and the action is refused.
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    # The tenant the card was about, stamped on every action when the deployment serves several (cards/tenancy.py).
+    # Never trusted alone: a record the action names has its own tenant, and the conversation must act on it.
+    tenant: str | None = Field(default=None, pattern=TENANT_ID)
 
 
 class StartDiagnosis(Payload):

@@ -27,6 +27,10 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.USE_CHANNEL: approval.use_channel,
 }
 
+# Intents about one tenant: with several served, the message is settled on one first (bot/handlers/tenancy.py).
+# A diagnosis settles its own, from what the message or the photo said.
+TENANT_INTENTS = frozenset({Intent.STATUS, Intent.ALERTS_ON, Intent.ALERTS_OFF, Intent.AUDIT, Intent.USE_CHANNEL})
+
 VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.DIAGNOSIS_START: diagnosis.start_from_card,
     Verb.DIAGNOSIS_STEP: diagnosis.show_step,

@@ -184,7 +184,7 @@ async def status(turn: Turn, recognition: Recognition) -> None:
     mine = [
         r
         for r in await turn.deps.storage.list_approvals(list(State))
-        if r.requester_id == turn.user_id and r.tenant_id == turn.tenant_id
+        if r.requester_id == turn.user_id and r.tenant_id == turn.acting_tenant
     ]
     if not mine:
         await turn.context.send_activity("You have no approval requests. Say **diagnose** to check your tenant.")

@@ -12,6 +12,7 @@ from botbuilder.schema import Activity, ActivityTypes
 
 from bot.deps import Deps
 from bot.domain.approval import Origin
+from bot.observability import tenant_id as log_tenant
 from bot.proactive import card_message
 from bot.signin import SignInAttempt
 
@@ -26,6 +27,14 @@ DEFERRED: contextvars.ContextVar[Deferred | None] = contextvars.ContextVar("defe
 class Turn:
     context: TurnContext
     deps: Deps
+    target: str | None = None  # the tenant this turn acts on, once known (bot/handlers/tenancy.py)
+
+    def use(self, tenant_id: str) -> None:
+        """From here on, the turn acts on this tenant: its services, its records, its cards."""
+        assert self.deps.tenants is not None
+        self.deps = self.deps.tenants.deps_for(tenant_id)
+        self.target = self.deps.settings.tenant_id
+        log_tenant.set(self.target)  # every later log line of this turn, and of the work it leaves behind
 
     @property
     def activity(self) -> Activity:
@@ -54,19 +63,24 @@ class Turn:
     def tenant_id(self) -> str:
         return activity_tenant_id(self.activity) or ""
 
+    @property
+    def acting_tenant(self) -> str:
+        """The tenant this turn acts on: the one settled on, else the conversation's own."""
+        return self.target or self.tenant_id
+
     def origin(self) -> Origin:
         """Who acts and from where, for the workflows that must not depend on a turn."""
         return Origin(
             user_id=self.user_id,
             user_name=self.user_name,
-            tenant_id=self.tenant_id,
+            tenant_id=self.acting_tenant,
             conversation_id=self.conversation_id,
             conversation_type=self.conversation_type,
             card_id=self.activity.reply_to_id,
         )
 
     async def send_card(self, card: dict[str, Any]) -> str | None:
-        response = await self.context.send_activity(card_message(card))
+        response = await self.context.send_activity(card_message(self.deps.messenger.prepare(card)))
         return response.id if response else None
 
     def reference(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from bot.domain.causes import MdmScope
 from bot.domain.clues import CodeClue
 from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
+from bot.handlers import tenancy
 from bot.handlers.context import Turn
 from bot.handlers.later import answer_later, follow_up
 from bot.proactive import channel_base_id
@@ -43,7 +44,7 @@ def _session_for(turn: Turn, clues: Clues) -> DiagnosisSession:
     now = turn.deps.clock.now()
     return DiagnosisSession(
         id=uuid.uuid4().hex,
-        tenant_id=turn.tenant_id,
+        tenant_id=turn.acting_tenant,
         conversation_id=turn.conversation_id,
         user_id=turn.user_id,
         user_name=turn.user_name,
@@ -150,6 +151,8 @@ async def run_diagnosis(
 ) -> None:
     """From chat (the message, or what was read from a photo or file sent in it): say at once what was
     recognised; the diagnosis replaces that card when Graph has answered."""
+    if not await tenancy.settle_message(turn, recognition, read_text or recognition.text):
+        return
     turn.deps.metrics.diagnoses.labels("chat").inc()
     if recognition.reason != "command":
         turn.deps.alerts.record_chat_report(turn.user_id)  # a person reported the error: a spike signal
@@ -201,7 +204,7 @@ async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None
     if (
         session is None
         or channel_base_id(session.conversation_id) != channel_base_id(turn.conversation_id)
-        or session.tenant_id != turn.tenant_id
+        or session.tenant_id != turn.acting_tenant
     ):
         return None
     return session

@@ -65,6 +65,11 @@ class Tenants:
         self._runtimes: dict[str, TenantRuntime] = {}
         self._listeners: list[Callable[[TenantRuntime], None]] = []
 
+    @property
+    def storage(self) -> Storage:
+        """The whole database (the registry, and records of every tenant): for deciding which tenant, not for acting."""
+        return self._storage
+
     # ---- the records ---------------------------------------------------------------------------------
     def home_record(self) -> TenantRecord:
         stored = self._records.get(self.home_id)

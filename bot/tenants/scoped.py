@@ -137,4 +137,5 @@ class TenantScopedStorage:
         await self.inner.ping()
 
     async def close(self) -> None:
-        """The shared database outlives each tenant's view of it."""
+        """Closes the shared database: only the composition root does (a tenant's runtime never closes it)."""
+        await self.inner.close()
