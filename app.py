@@ -111,6 +111,7 @@ def create_app(
             )
             the_graph.on_write(readings.invalidate)
             scoped = TenantScopedStorage(the_storage, record.tenant_id, home=record.home)
+            own_people = record.home or record.approvers_tenant == record.tenant_id
             tid = record.tenant_id
 
             def stamp(card: dict[str, Any]) -> dict[str, Any]:
@@ -127,8 +128,10 @@ def create_app(
                 tenant_messenger,
                 background,
                 metrics,
-                directory=home_graph,
-                directory_tenant=settings.tenant_id,
+                # The approvers are the operator's people (the deployment's own directory), unless the record
+                # says they are the tenant's own (a school approving in its own Teams).
+                directory=the_graph if own_people else home_graph,
+                directory_tenant=record.tenant_id if own_people else settings.tenant_id,
             )
             packages = (
                 PackageWatch(tenant_settings, the_graph, scoped, the_clock, tenant_messenger)

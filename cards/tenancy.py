@@ -44,6 +44,11 @@ def _copy(node: Any) -> Any:
     return node
 
 
+def button_title(label: str) -> str:
+    """A button's title is plain text, not Markdown: the directory's name as it is, one line, capped."""
+    return " ".join("".join(c for c in label if c.isprintable()).split())[:60]
+
+
 def build_which_tenant_card(
     candidates: Sequence[tuple[str, str]],
     error_codes: tuple[str, ...] = (),
@@ -62,7 +67,7 @@ def build_which_tenant_card(
     ]
     actions = [
         execute(
-            plain(label)[:60],
+            button_title(label),
             StartDiagnosis(
                 errorCodes=error_codes[:10],  # type: ignore[call-arg]
                 packageGuids=package_guids[:10],

@@ -31,8 +31,19 @@ APPROVER_SIDE = (Role.APPROVERS, Role.EXTENSION)
 
 
 class Copies:
-    def __init__(self, settings: Settings, graph: GraphGateway, storage: Storage, messenger: Messenger, clock: Clock):
+    def __init__(
+        self,
+        settings: Settings,
+        graph: GraphGateway,
+        storage: Storage,
+        messenger: Messenger,
+        clock: Clock,
+        people_tenant: str | None = None,
+    ):
+        """`graph` is the approvers' directory; `people_tenant` the Teams tenant the admins' channel is in (the
+        deployment's own, for a customer tenant whose approvers are the operator's people)."""
         self._settings = settings
+        self._people_tenant = people_tenant or settings.tenant_id
         self._graph = graph
         self._storage = storage
         self._messenger = messenger
@@ -66,7 +77,7 @@ class Copies:
             return record.reference
         # Named in settings but not seen yet: Teams serves a tenant's conversations from one service URL, so
         # any conversation of this tenant gives the URL and the bot's identity to reach the channel with.
-        known = await self._storage.latest_conversation(self._settings.tenant_id)
+        known = await self._storage.latest_conversation(self._people_tenant)
         if known is None:
             return None
         reference = dict(known.reference)
@@ -74,7 +85,7 @@ class Copies:
             "id": channel_id,
             "conversationType": "channel",
             "isGroup": True,
-            "tenantId": self._settings.tenant_id,
+            "tenantId": self._people_tenant,
         }
         return reference
 

@@ -83,7 +83,7 @@ class ApprovalService:
         self._background = background
         self._metrics = metrics or Metrics()
         self._ledger = Ledger(storage, clock, self._metrics)
-        self.copies = Copies(settings, self._directory, storage, messenger, clock)
+        self.copies = Copies(settings, self._directory, storage, messenger, clock, self.directory_tenant)
         # An apply running longer than every Graph try could take has lost its process: take it over.
         tries = settings.graph.max_retries + 1
         stuck_after = timedelta(seconds=max(120.0, 4 * settings.graph.timeout * tries))
