@@ -54,7 +54,7 @@ def _duration(seconds: float) -> str:
 def _seen(evidence: DeviceLogEvidence) -> list[ac.CardElement]:
     """Plain statements of what the logs show on the device's side (the causes card says what to do)."""
     lines: list[str] = []
-    network = [k for k in evidence.network if k != "clock"]
+    network = [k for k in evidence.network if k not in ("clock", "time_sync")]
     if network:
         kinds = ", ".join(NETWORK_KINDS[k] for k in network)
         lines.append(f"The device's connections to Microsoft's services failed ({kinds}).")
@@ -65,6 +65,13 @@ def _seen(evidence: DeviceLogEvidence) -> list[ac.CardElement]:
         )
     elif "clock" in evidence.network:
         lines.append("A certificate or enrollment date check failed on the device: its clock may be wrong.")
+    failed = [c for c in evidence.clock if c.offset_seconds is None]
+    if failed:
+        events = ", ".join(dict.fromkeys(c.event for c in failed if c.event))
+        lines.append(
+            f"Windows Time could not sync the device's clock ({plain(events, 60) or 'its own events'}): nothing "
+            "corrected it."
+        )
     if not lines:
         return []
     return [text("What the logs show", weight="Bolder", spacing="Medium"), *[text(line) for line in lines]]

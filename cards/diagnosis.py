@@ -9,7 +9,7 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue
 from bot.domain.diagnosis import (
     JOIN_SETTING_LABEL,
     PORTAL_PATH,
@@ -68,7 +68,7 @@ class Clues:
     device_name: str | None = None
     read_from: str | None = None  # "the photo screen.jpg": the clues were read from an attachment
     read_text: str = ""  # what was read there, shown so a person can see a misread
-    log_clues: tuple[CodeClue, ...] = ()  # codes read from the device's event logs, with where and when
+    log_clues: tuple[Clue, ...] = ()  # codes and the clock read from the device's event logs, with where and when
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,13 @@ def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None)
     return actions
 
 
-def build_checking_card(clues: Clues, session_id: str | None, step: str = "settings") -> dict[str, Any]:
+def build_checking_card(
+    clues: Clues, session_id: str | None, step: str = "settings", *, storing: str | None = None
+) -> dict[str, Any]:
     """The first answer, before any Graph read: what was recognised, and that the tenant is being checked.
-    The diagnosis replaces it in place; if that never comes (the bot restarted), "Check again" redoes it."""
+    The diagnosis replaces it in place; if that never comes (the bot restarted), "Check again" redoes it: a step
+    of the stored session `session_id`, or a start from the session `storing` (being stored as this card goes
+    out), with the clues on the card should it never have been stored."""
     recognised = bool(clues.error_codes or clues.package_guids or clues.device_name or clues.read_from)
     body: list[ac.CardElement] = [
         *heading("Checking your tenant\u2026", "Bulk enrollment diagnosis"),
@@ -203,6 +207,7 @@ def build_checking_card(clues: Clues, session_id: str | None, step: str = "setti
             errorCodes=clues.error_codes,  # type: ignore[call-arg]
             packageGuids=clues.package_guids,
             deviceName=clues.device_name,
+            sessionId=storing,
         )
     )
     return build_card(
