@@ -279,7 +279,8 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
         if kind is None and any(c in CLOCK_CODES for c in event_codes):
             kind = "clock"
         if offset is not None and (worst is None or offset > (worst.offset_seconds or 0.0)):
-            worst = ClockClue(offset, _time_source(event), event.time, _event_label(event), _said(event, source))
+            said = _said(event, source, offset)
+            worst = ClockClue(offset, _time_source(event), event.time, _event_label(event), said)
         if offset is not None and offset > CLOCK_SKEW_SECONDS:
             kind = "clock"
             worst_offset = max(worst_offset or 0.0, offset)
@@ -349,12 +350,17 @@ def _event_label(event: LogEvent) -> str:
     return f"event {event.event_id}" if event.event_id is not None else ""
 
 
-def _said(event: LogEvent, source: str | None) -> str:
-    """The event's words a person needs: the Last Sync Error line of a 260, else its summary."""
+def _said(event: LogEvent, source: str | None, offset: float | None = None) -> str:
+    """The event's words a person needs: the offset and the Last Sync Error of a 260, else its first sentence."""
+    parts = [f"phase offset {offset:.0f} s"] if offset is not None else []
     match = re.search(r"last\s*sync\s*error:[^\n]*", event.text, re.IGNORECASE)
-    if match and event.event_id == 260:
-        return match.group(0).strip()[:200]
-    return _summary(event, source)[:200]
+    if match:
+        parts.append(match.group(0).strip()[:120])
+    if not parts:
+        first = _summary(event, source)
+        cut = first.find(". ")
+        parts.append(first[: cut + 1] if 0 < cut < 160 else first[:160])
+    return "; ".join(parts)
 
 
 def _ranked(codes: Iterable[str]) -> tuple[str, ...]:

@@ -85,3 +85,45 @@ async def test_a_zip_bomb_is_refused_with_why(bot, connector, sim):
     (card,) = connector.cards()
     assert "looks like a zip bomb" in text_of(card)
     assert not sim.simulator.requests
+
+
+def checking_card(connector) -> dict[str, Any]:
+    """The diagnosis's first card as it was first sent (before its answer replaced it); the logs' card comes first."""
+    return [a["attachments"][0]["content"] for a in connector.sent if a.get("attachments")][1]
+
+
+async def test_a_wrong_clock_in_the_logs_is_named_with_what_was_seen(bot, connector, sim):
+    connector.files["clock"] = (LOGS / "clock.txt").read_bytes()
+    await bot.post(sent_file(connector.file_url("clock"), "kiosk-02.txt", service_url=connector.url))
+    logs_card, diagnosis_card = connector.cards()
+    assert "The device's clock was off by 2 h 1 min" in text_of(logs_card)
+    assert "clock 2 hours off seen in Microsoft-Windows-Time-Service/Operational (event 260)" in text_of(
+        checking_card(connector)
+    )
+    result = text_of(diagnosis_card)
+    assert "The device's clock is 2 hours off" in result
+    assert "(event 260) at 2026-12-02 06:58 device time" in result and "w32tm /resync" in result
+
+
+async def test_check_again_after_a_restart_takes_the_log_clues_from_the_database(bot_factory, connector, sim):
+    # The first card went out and the session was stored, but its answer never came: Graph failed, then the bot
+    # stopped. A new instance on the same database answers the first card's "Check again" with every clue the
+    # logs gave, though the card itself carries only the message's codes.
+    from sim.tenant import Fault
+    from tests.support.activities import card_action
+
+    first = await bot_factory()
+    sim.tenant.faults.append(Fault(route="policy.get", status=503))
+    connector.files["clock"] = (LOGS / "clock.txt").read_bytes()
+    await first.post(sent_file(connector.file_url("clock"), "kiosk-02.txt", service_url=connector.url))
+    again = next(a for a in checking_card(connector)["actions"] if a["title"] == "Check again")
+    assert again["verb"] == "diagnosis.start" and "sessionId" in again["data"]  # no code was typed: none on it
+    await first.stop()
+    sim.tenant.faults.clear()
+
+    restarted = await bot_factory()  # the same SQLite file
+    status, body = await restarted.post(card_action(connector.url, again["verb"], again["data"]))
+    assert status == 200
+    result = text_of(body["value"])
+    assert "The device's clock is 2 hours off" in result
+    assert "seen in Microsoft-Windows-User Device Registration/Admin (event 201)" in result  # the code clue too
