@@ -23,6 +23,7 @@ from bot.domain.diagnosis import (
     Standing,
     describe_join,
 )
+from bot.domain.evidence_age import OldEvidence
 from bot.domain.lookalikes import Lookalike
 from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import code_meaning
@@ -42,6 +43,7 @@ from cards.common import (
     text,
     window_label,
 )
+from cards.device_logs import old_evidence_blocks
 from cards.verbs import CheckMdmScope, Recheck, RequestApproval, ShowStep, StartDiagnosis, ViewRequest
 
 MAX_LISTED_ACCOUNTS = 12
@@ -97,6 +99,7 @@ class DiagnosisView:
     window_default: str = "permanent"
     mdm_sign_in: bool = False  # the MDM user scope went unread and a signed-in person could read it
     request: RequestNote | None = None  # verify: the request already made for the fix, if any
+    old_evidence: OldEvidence | None = None  # the device's logs are from days ago, or from before the last change
 
 
 def _when(value: datetime) -> str:
@@ -233,6 +236,7 @@ def build_device_settings_card(view: DiagnosisView) -> dict[str, Any]:
         text("This is your tenant's device registration policy as it stands now."),
         facts(pairs),
         *_clue_facts(view.clues),
+        *old_evidence_blocks(view.old_evidence),
         *_findings(d),
         _footer(view),
     ]
@@ -419,6 +423,7 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
                 "attention",
             )
         )
+    body.extend(old_evidence_blocks(view.old_evidence))
     body.extend(_findings(d))
     body.append(text("Next", weight="Bolder", spacing="Medium"))
     fixed = not blocked and d.join.kind is not MembershipKind.NONE and d.healthy

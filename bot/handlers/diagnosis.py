@@ -6,11 +6,13 @@ import logging
 import uuid
 from typing import Any
 
+from bot.changes import kind_of
 from bot.deps import Deps
 from bot.doctor import recent_bulk_failures
-from bot.domain.approval import State
+from bot.domain.approval import ApprovalRequest, State
 from bot.domain.causes import MdmScope
 from bot.domain.clues import Clue, CodeClue
+from bot.domain.evidence_age import OldEvidence, old_evidence
 from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
 from bot.handlers import tenancy
@@ -96,6 +98,7 @@ async def _view(
     )
     reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh, mdm_scope=mdm_scope)
     request = await _request_for_the_fix(deps, session) if step == "verify" else None
+    old = await _old_evidence(deps, session)
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())
@@ -111,7 +114,28 @@ async def _view(
         window_default=deps.settings.join_window_default,
         mdm_sign_in=deps.signin is not None and not reading.mdm_scope_read,
         request=request,
+        old_evidence=old,
     )
+
+
+async def _old_evidence(deps: Deps, session: DiagnosisSession) -> OldEvidence | None:
+    """The device's logs' age when it matters: from days ago, or from before a change applied in this tenant."""
+    times = [c.at for c in session.log_clues]
+    if not any(times):
+        return None
+    applied = [
+        (r.decided_at, _change_name(r))
+        for r in await deps.storage.list_approvals([State.APPLIED])
+        if r.tenant_id == session.tenant_id and r.decided_at is not None
+    ]
+    return old_evidence(times, deps.clock.now(), applied)
+
+
+def _change_name(request: ApprovalRequest) -> str:
+    """ "Join permission for 2 package accounts, asked by Adele Vance", raw (the card escapes it)."""
+    count = len(request.plan.accounts)
+    accounts = f" for {count} package account{'s' if count != 1 else ''}" if count else ""
+    return f"{kind_of(request.plan).noun}{accounts}, asked by {request.requester_name}"
 
 
 def _stage(state: State) -> str:

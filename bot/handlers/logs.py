@@ -42,7 +42,7 @@ async def logs_read(turn: Turn, incoming: Incoming, evidence: DeviceLogEvidence,
         evidence.timeline_total,
         len(evidence.error_codes),
     )
-    await turn.send_card(build_device_logs_card(evidence))
+    await turn.send_card(build_device_logs_card(evidence, turn.deps.clock.now()))
     guids = tuple(dict.fromkeys((*typed.package_guids, *evidence.package_guids)))[:MAX_CODES]
     ours = typed.intent is Intent.DIAGNOSE
     if not (ours or typed.error_codes or evidence.error_codes or guids or evidence.timeline):

@@ -127,3 +127,48 @@ async def test_check_again_after_a_restart_takes_the_log_clues_from_the_database
     result = text_of(body["value"])
     assert "The device's clock is 2 hours off" in result
     assert "seen in Microsoft-Windows-User Device Registration/Admin (event 201)" in result  # the code clue too
+
+
+async def test_logs_from_days_ago_are_shown_with_their_age(bot, connector, sim, clock):
+    clock.advance(days=9)  # 2026-12-05 12:00 UTC; the logs end 2026-12-01 07:40 UTC
+    connector.files["logs"] = (LOGS / "network-tls.xml").read_bytes()
+    await bot.post(sent_file(connector.file_url("logs"), "tls.xml", service_url=connector.url))
+    logs_card, diagnosis_card = connector.cards()
+    assert "The device's logs end at 2026-12-01 07:40 UTC, 4 days ago" in text_of(logs_card)
+    result = text_of(diagnosis_card)
+    assert "Old evidence" in result and "4 days ago" in result
+    assert "(event 1025) at 2026-12-01 07:40 UTC (4 days ago)" in result
+
+
+async def test_logs_from_before_the_last_applied_change_say_so(bot, connector, sim, clock):
+    from datetime import UTC, datetime, timedelta
+
+    from app import DEPS
+    from bot.domain.approval import ApprovalRequest, State
+    from bot.domain.diagnosis import JoinChangePlan
+    from bot.domain.model import JoinSetting, MembershipKind
+    from bot.storage import AuditEntry
+    from tests.support.activities import TENANT
+
+    approved = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # after the logs' last event, 07:40 UTC
+    clock.advance(days=5)  # 2026-12-01 12:00: the logs are hours old, not days
+    plan = JoinChangePlan(
+        JoinSetting(MembershipKind.NONE),
+        JoinSetting(MembershipKind.SELECTED, ("u1", "u2"), ()),
+        ("package_a@contoso.com", "package_b@contoso.com"),
+    )
+    for tenant, rid in ((TENANT, "applied-here"), ("another-tenant", "applied-elsewhere")):
+        request = ApprovalRequest(
+            rid, tenant, plan, "adele", "Adele Vance", approved, approved + timedelta(hours=24),
+            state=State.APPLIED, decided_at=approved + (timedelta(0) if tenant == TENANT else timedelta(hours=1)),
+        )  # fmt: skip
+        await bot.app[DEPS].storage.create_approval(request, AuditEntry(at=approved, action="created", request_id=rid))
+    connector.files["logs"] = (LOGS / "network-tls.xml").read_bytes()
+    await bot.post(sent_file(connector.file_url("logs"), "tls.xml", service_url=connector.url))
+    logs_card, diagnosis_card = connector.cards()
+    assert "Old evidence" not in text_of(logs_card)  # hours old: the logs card alone does not know of changes
+    result = text_of(diagnosis_card)
+    assert (
+        "The device's logs end at 2026-12-01 07:40 UTC, before \u201cJoin permission for 2 package accounts, asked "
+        "by Adele Vance\u201d was approved (2026-12-01 09:30 UTC)"
+    ) in result

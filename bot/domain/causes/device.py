@@ -29,9 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.domain.causes.base import Cause, Context
 from bot.domain.clues import CLOCK_TOLERANCE_SECONDS, ClockClue, Clue, CodeClue, duration
+from bot.domain.evidence_age import ago, least_age, stale
 
 ON_DEVICE = "On the device"
 ENDPOINTS = (
@@ -132,8 +134,15 @@ def _shown(parts: list[str]) -> str:
     return "; ".join(parts[:MAX_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-def _seen(clues: list[CodeClue]) -> str:
-    return _shown([f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {c.where()}" for c in clues])
+def _where(clue: Clue, now: datetime | None) -> str:
+    """Where and when it was seen, and how long ago when that is more than a day: a problem that old may be gone."""
+    if now is None or clue.at is None or not stale(clue.at, now):
+        return clue.where()
+    return f"{clue.where()} ({ago(least_age(clue.at, now))})"
+
+
+def _seen(clues: list[CodeClue], now: datetime | None = None) -> str:
+    return _shown([f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {_where(c, now)}" for c in clues])
 
 
 CLOCK_REQUIREMENT = (
@@ -143,7 +152,7 @@ CLOCK_REQUIREMENT = (
 )
 
 
-def _clock_cause(clock: list[ClockClue], codes: list[CodeClue]) -> Cause | None:
+def _clock_cause(clock: list[ClockClue], codes: list[CodeClue], now: datetime | None) -> Cause | None:
     """The clock's finding from what Windows Time logged and the clock codes; None when the clock was measured
     within the tolerance and no code says otherwise (a failed sync alone is then no cause)."""
     measured = [c for c in clock if c.offset_seconds is not None]
@@ -151,9 +160,11 @@ def _clock_cause(clock: list[ClockClue], codes: list[CodeClue]) -> Cause | None:
     failed = [c for c in clock if c.offset_seconds is None]
     if not (off or codes or (failed and not measured)):
         return None
-    seen = [f"the clock {duration(c.offset_seconds or 0.0)} off ({c.said or 'phase offset'}) {c.where()}" for c in off]
-    seen += [f"time sync failed ({c.said or 'Windows Time'}) {c.where()}" for c in failed]
-    seen += [f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {c.where()}" for c in codes]
+    seen = [
+        f"the clock {duration(c.offset_seconds or 0.0)} off ({c.said or 'phase offset'}) {_where(c, now)}" for c in off
+    ]
+    seen += [f"time sync failed ({c.said or 'Windows Time'}) {_where(c, now)}" for c in failed]
+    seen += [f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {_where(c, now)}" for c in codes]
     cause = KINDS["clock"]
     if off:
         title = f"The device's clock is {duration(off[0].offset_seconds or 0.0)} off"
@@ -182,8 +193,9 @@ def _clock_cause(clock: list[ClockClue], codes: list[CodeClue]) -> Cause | None:
     )
 
 
-def device_causes(clues: Iterable[Clue | str]) -> list[Cause]:
-    """One finding per kind of device-side cause the clues show, with every clue of that kind it rests on."""
+def device_causes(clues: Iterable[Clue | str], now: datetime | None = None) -> list[Cause]:
+    """One finding per kind of device-side cause the clues show, with every clue of that kind it rests on (and,
+    given `now`, the age of those seen more than a day before)."""
     by_kind: dict[str, list[CodeClue]] = {}
     clock: list[ClockClue] = []
     for clue in clues:
@@ -199,7 +211,7 @@ def device_causes(clues: Iterable[Clue | str]) -> list[Cause]:
         by_kind["clock"] = []  # in the order of the kinds: the clock's place, from the logs alone
     for kind, seen in by_kind.items():
         if kind == "clock":
-            found = _clock_cause(clock, seen)
+            found = _clock_cause(clock, seen, now)
             if found is not None:
                 causes.append(found)
             continue
@@ -209,7 +221,7 @@ def device_causes(clues: Iterable[Clue | str]) -> list[Cause]:
                 f"device_{kind}",
                 False,
                 cause.title,
-                f"{cause.meaning} Seen: {_seen(seen)}.",
+                f"{cause.meaning} Seen: {_seen(seen, now)}.",
                 fix=cause.fix,
                 portal=ON_DEVICE,
                 on_device=True,
@@ -222,7 +234,7 @@ class Device:
     name = "device"
 
     def judge(self, context: Context) -> list[Cause]:
-        return device_causes(context.clues)
+        return device_causes(context.clues, context.now)
 
 
 KIND = Device()
