@@ -352,7 +352,8 @@ def _event_label(event: LogEvent) -> str:
 
 def _said(event: LogEvent, source: str | None, offset: float | None = None) -> str:
     """The event's words a person needs: the offset and the Last Sync Error of a 260, else its first sentence."""
-    parts = [f"phase offset {offset:.0f} s"] if offset is not None else []
+    measured = "phase offset" if _PHASE_OFFSET.search(event.text) else "time changed by"
+    parts = [f"{measured} {offset:.0f} s"] if offset is not None else []
     match = re.search(r"last\s*sync\s*error:[^\n]*", event.text, re.IGNORECASE)
     if match:
         parts.append(match.group(0).strip()[:120])
