@@ -148,7 +148,6 @@ async def test_logs_from_before_the_last_applied_change_say_so(bot, connector, s
     from bot.domain.diagnosis import JoinChangePlan
     from bot.domain.model import JoinSetting, MembershipKind
     from bot.storage import AuditEntry
-    from tests.support.activities import TENANT
 
     approved = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # after the logs' last event, 07:40 UTC
     clock.advance(days=5)  # 2026-12-01 12:00: the logs are hours old, not days
@@ -157,12 +156,13 @@ async def test_logs_from_before_the_last_applied_change_say_so(bot, connector, s
         JoinSetting(MembershipKind.SELECTED, ("u1", "u2"), ()),
         ("package_a@contoso.com", "package_b@contoso.com"),
     )
-    for tenant, rid in ((TENANT, "applied-here"), ("another-tenant", "applied-elsewhere")):
+    here = bot.app[DEPS].storage  # the view of the tenant this chat acts for: it stamps that tenant on a request
+    for storage, rid, later in ((here, "applied-here", 0), (here.inner, "applied-elsewhere", 1)):
         request = ApprovalRequest(
-            rid, tenant, plan, "adele", "Adele Vance", approved, approved + timedelta(hours=24),
-            state=State.APPLIED, decided_at=approved + (timedelta(0) if tenant == TENANT else timedelta(hours=1)),
+            rid, "another-tenant", plan, "adele", "Adele Vance", approved, approved + timedelta(hours=24),
+            state=State.APPLIED, decided_at=approved + timedelta(hours=later),
         )  # fmt: skip
-        await bot.app[DEPS].storage.create_approval(request, AuditEntry(at=approved, action="created", request_id=rid))
+        await storage.create_approval(request, AuditEntry(at=approved, action="created", request_id=rid))
     connector.files["logs"] = (LOGS / "network-tls.xml").read_bytes()
     await bot.post(sent_file(connector.file_url("logs"), "tls.xml", service_url=connector.url))
     logs_card, diagnosis_card = connector.cards()
