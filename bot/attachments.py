@@ -6,6 +6,13 @@ sandboxed worker process.
   `application/vnd.microsoft.teams.file.download.info` with a pre-authorised `content.downloadUrl` (no token).
 - The bot's token goes only to a URL on the activity's own service URL (scheme, host and port); a file URL
   elsewhere is fetched without it, and only from `ATTACHMENT_FILE_HOSTS` over https; anything else is refused.
+  URLs are judged by the parser the download uses (yarl, aiohttp's), and one with a user name or password in it,
+  or a backslash (where parsers disagree on the host), is refused whatever host it seems to name.
+- Teams' media service (`*.asm.skype.com`, `*.asyncgw.teams.microsoft.com`) never gets the token: it takes the
+  Teams client's own (Skype) token, not a bot's, and Microsoft's Teams SDK guide "Receiving inline images" says to
+  download a pasted image from the `image/*` attachment's `contentUrl` (the Bot Connector's
+  `/v3/attachments/{id}/views/original`) and not from the `<img src>` (`…/objects/{id}/views/imgo`) of the HTML
+  copy, which points there. An image offered only there is refused with what to send instead.
 - Downloads have a timeout and a size cap enforced while streaming; nothing is written to the file system.
 - Each kind is read by a reader, `reader(name: str, data: bytes) -> result`, a top-level (picklable) function,
   registered below with the file names it takes. It runs in a worker process with an address-space limit
@@ -22,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 
 from bot.domain.device_logs import read_device_logs
 from bot.domain.eventlogs import LOG_EXTENSIONS, LogError
@@ -119,12 +126,26 @@ def what_we_read() -> str:
     return ", ".join(n.upper() for n in names)
 
 
+# Teams' media service (AMS): where the HTML copy of a pasted image points. Not the bot's to fetch (see above).
+TEAMS_MEDIA_DOMAINS = ("asm.skype.com", "asyncgw.teams.microsoft.com")
+
+
 def _origin(url: str) -> tuple[str, str, int | None] | None:
-    try:
-        parts = urlsplit(url)
-        return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
-    except ValueError:
+    """(scheme, host, port) as aiohttp will connect, the default port filled in; None for a URL that does not
+    parse, names a user or password, or has a backslash (a host parsers read differently)."""
+    if "\\" in url:
         return None
+    try:
+        parts = yarl.URL(url)
+    except (ValueError, UnicodeError):
+        return None
+    if parts.user is not None or parts.password is not None:
+        return None
+    return ((parts.scheme or "").lower(), (parts.host or "").lower(), parts.port)
+
+
+def teams_media(host: str) -> bool:
+    return any(host == d or host.endswith("." + d) for d in TEAMS_MEDIA_DOMAINS)
 
 
 def _host_allowed(origin: tuple[str, str, int | None], patterns: Sequence[str]) -> bool:
@@ -151,6 +172,12 @@ def route(url: str, service_url: str, file_hosts: Sequence[str]) -> bool:
         return True
     if _host_allowed(origin, file_hosts):
         return False
+    if teams_media(origin[1]):
+        raise AttachmentRefused(
+            "the attachment",
+            f"Teams offered it only on its media service ({origin[1]}), which opens for your Teams app, not for a "
+            "bot. Send the photo as a file (the paperclip, in a chat with me) or type the error",
+        )
     raise AttachmentRefused("the attachment", f"it is stored on {origin[1]}, where I do not fetch files from")
 
 

@@ -16,7 +16,7 @@ from bot.domain.causes import (
     SignIn,
     Unreadable,
 )
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue
 from bot.domain.diagnosis import Diagnosis, accounts_needing_group_check, diagnose
 from bot.domain.model import (
     BULK_ENROLLMENT_TYPES,
@@ -125,7 +125,7 @@ async def read_tenant(
     graph: GraphGateway,
     clock: Clock,
     mentioned_guids: Iterable[str] = (),
-    codes: Iterable[str | CodeClue] = (),
+    codes: Iterable[str | Clue] = (),
     *,
     state: TenantState | None = None,
 ) -> TenantReading:
@@ -218,7 +218,7 @@ class TenantReadings:
     async def diagnose(
         self,
         mentioned_guids: Iterable[str] = (),
-        codes: Iterable[str | CodeClue] = (),
+        codes: Iterable[str | Clue] = (),
         *,
         fresh: bool = False,
         mdm_scope: MdmScope | None = None,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import microsoft_teams.cards as ac
 
 from bot.domain.device_logs import NETWORK_CODES, NETWORK_KINDS, DeviceLogEvidence, TimelineEntry
+from bot.domain.evidence_age import OldEvidence, ago, old_evidence
 from bot.domain.recognizer import code_meaning
-from cards.common import build_card, facts, heading, plain, short_account, text
+from cards.common import build_card, callout, facts, heading, plain, short_account, text
 
 SHOWN_ROWS = 8  # the last events, on the card itself
 DETAIL_ROWS = 40  # more behind "Show all"; beyond, the count is said
@@ -54,7 +56,7 @@ def _duration(seconds: float) -> str:
 def _seen(evidence: DeviceLogEvidence) -> list[ac.CardElement]:
     """Plain statements of what the logs show on the device's side (the causes card says what to do)."""
     lines: list[str] = []
-    network = [k for k in evidence.network if k != "clock"]
+    network = [k for k in evidence.network if k not in ("clock", "time_sync")]
     if network:
         kinds = ", ".join(NETWORK_KINDS[k] for k in network)
         lines.append(f"The device's connections to Microsoft's services failed ({kinds}).")
@@ -65,13 +67,44 @@ def _seen(evidence: DeviceLogEvidence) -> list[ac.CardElement]:
         )
     elif "clock" in evidence.network:
         lines.append("A certificate or enrollment date check failed on the device: its clock may be wrong.")
+    failed = [c for c in evidence.clock if c.offset_seconds is None]
+    if failed:
+        events = ", ".join(dict.fromkeys(c.event for c in failed if c.event))
+        lines.append(
+            f"Windows Time could not sync the device's clock ({plain(events, 60) or 'its own events'}): nothing "
+            "corrected it."
+        )
     if not lines:
         return []
     return [text("What the logs show", weight="Bolder", spacing="Medium"), *[text(line) for line in lines]]
 
 
-def build_device_logs_card(evidence: DeviceLogEvidence) -> dict[str, Any]:
-    """Beside the tenant's findings: the device's side, from the logs the technician sent."""
+def when_logged(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M} device time" if at.tzinfo is None else f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def old_evidence_blocks(old: OldEvidence | None) -> list[ac.CardElement]:
+    """The logs' age, when they are from days ago or from before the last change: what they show may be gone."""
+    if old is None:
+        return []
+    end = f"The device's logs end at {when_logged(old.newest)}"
+    if old.change is not None and old.change_at is not None:
+        said = (
+            f"{end}, before “{plain(old.change, 160)}” was approved ({old.change_at:%Y-%m-%d %H:%M} UTC): "
+            "what they show may be fixed already. Apply the package again on the device and, if it still fails, "
+            "send its new logs."
+        )
+    else:
+        said = (
+            f"{end}, {ago(old.age) if old.age is not None else 'some time ago'}: if the device was set up again "
+            "since, send its new logs (or the error as it shows now), so nobody fixes a problem that is gone."
+        )
+    return [callout("Old evidence", said, "warning")]
+
+
+def build_device_logs_card(evidence: DeviceLogEvidence, now: datetime | None = None) -> dict[str, Any]:
+    """Beside the tenant's findings: the device's side, from the logs the technician sent (and, given `now`, their
+    age when they are from days ago)."""
     pairs: list[tuple[str, str]] = []
     files = list(evidence.files)
     listed = ", ".join(plain(f, 120) for f in files[:LISTED_FILES])
@@ -88,6 +121,7 @@ def build_device_logs_card(evidence: DeviceLogEvidence) -> dict[str, Any]:
     body: list[ac.CardElement] = [
         *heading("What the device's logs show", "Bulk enrollment diagnosis \u00b7 the device's side"),
         facts(pairs),
+        *(old_evidence_blocks(old_evidence((e.time for e in evidence.timeline), now)) if now else []),
         *_seen(evidence),
     ]
     rows = list(evidence.timeline)

@@ -9,7 +9,7 @@ from typing import Any
 
 import microsoft_teams.cards as ac
 
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue
 from bot.domain.diagnosis import (
     JOIN_SETTING_LABEL,
     PORTAL_PATH,
@@ -23,6 +23,7 @@ from bot.domain.diagnosis import (
     Standing,
     describe_join,
 )
+from bot.domain.evidence_age import OldEvidence
 from bot.domain.lookalikes import Lookalike
 from bot.domain.model import DirectoryNames, MembershipKind, TroubleshootingEvent
 from bot.domain.recognizer import code_meaning
@@ -42,6 +43,7 @@ from cards.common import (
     text,
     window_label,
 )
+from cards.device_logs import old_evidence_blocks
 from cards.verbs import CheckMdmScope, Recheck, RequestApproval, ShowStep, StartDiagnosis, ViewRequest
 
 MAX_LISTED_ACCOUNTS = 12
@@ -68,7 +70,7 @@ class Clues:
     device_name: str | None = None
     read_from: str | None = None  # "the photo screen.jpg": the clues were read from an attachment
     read_text: str = ""  # what was read there, shown so a person can see a misread
-    log_clues: tuple[CodeClue, ...] = ()  # codes read from the device's event logs, with where and when
+    log_clues: tuple[Clue, ...] = ()  # codes and the clock read from the device's event logs, with where and when
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class DiagnosisView:
     window_default: str = "permanent"
     mdm_sign_in: bool = False  # the MDM user scope went unread and a signed-in person could read it
     request: RequestNote | None = None  # verify: the request already made for the fix, if any
+    old_evidence: OldEvidence | None = None  # the device's logs are from days ago, or from before the last change
 
 
 def _when(value: datetime) -> str:
@@ -175,9 +178,13 @@ def _nav(view: DiagnosisView, back: str | None, forward: tuple[str, str] | None)
     return actions
 
 
-def build_checking_card(clues: Clues, session_id: str | None, step: str = "settings") -> dict[str, Any]:
+def build_checking_card(
+    clues: Clues, session_id: str | None, step: str = "settings", *, storing: str | None = None
+) -> dict[str, Any]:
     """The first answer, before any Graph read: what was recognised, and that the tenant is being checked.
-    The diagnosis replaces it in place; if that never comes (the bot restarted), "Check again" redoes it."""
+    The diagnosis replaces it in place; if that never comes (the bot restarted), "Check again" redoes it: a step
+    of the stored session `session_id`, or a start from the session `storing` (being stored as this card goes
+    out), with the clues on the card should it never have been stored."""
     recognised = bool(clues.error_codes or clues.package_guids or clues.device_name or clues.read_from)
     body: list[ac.CardElement] = [
         *heading("Checking your tenant\u2026", "Bulk enrollment diagnosis"),
@@ -203,6 +210,7 @@ def build_checking_card(clues: Clues, session_id: str | None, step: str = "setti
             errorCodes=clues.error_codes,  # type: ignore[call-arg]
             packageGuids=clues.package_guids,
             deviceName=clues.device_name,
+            sessionId=storing,
         )
     )
     return build_card(
@@ -228,6 +236,7 @@ def build_device_settings_card(view: DiagnosisView) -> dict[str, Any]:
         text("This is your tenant's device registration policy as it stands now."),
         facts(pairs),
         *_clue_facts(view.clues),
+        *old_evidence_blocks(view.old_evidence),
         *_findings(d),
         _footer(view),
     ]
@@ -414,6 +423,7 @@ def build_verify_card(view: DiagnosisView) -> dict[str, Any]:
                 "attention",
             )
         )
+    body.extend(old_evidence_blocks(view.old_evidence))
     body.extend(_findings(d))
     body.append(text("Next", weight="Bolder", spacing="Medium"))
     fixed = not blocked and d.join.kind is not MembershipKind.NONE and d.healthy

@@ -56,6 +56,9 @@ class StartDiagnosis(Payload):
         default=(), alias="packageGuids", max_length=10
     )
     device_name: str | None = Field(default=None, alias="deviceName", max_length=100)
+    # The session the first card stood for: stored just after it was sent, so it holds what the card cannot carry
+    # (the clues from the device's logs); the codes above are used when it was never stored.
+    session_id: str | None = Field(default=None, alias="sessionId", min_length=1, max_length=64)
 
 
 class ShowStep(Payload):

@@ -16,7 +16,16 @@ Sources for what each channel's events say (event IDs and message shapes):
 - AAD/Operational: errors 0xCAA8xxxx carry a WinHTTP error in their low 16 bits (0xCAA82EFD = 12029, cannot
   connect), as Microsoft's PRT/dsregcmd troubleshooting pages list them; they are read as 0x8007xxxx.
 - Time-Service/Operational: 260's Phase Offset (seconds) and Last Sync Error (Microsoft's "Windows Time for
-  traceability"); a phase offset beyond 300 s (W32Time's MaxAllowedPhaseOffset default) is a wrong clock.
+  traceability"; the field list as on detection-wiki's Time-Service page); a phase offset beyond 300 s
+  (CLOCK_TOLERANCE_SECONDS, `bot.domain.clues`: the 5 minutes of skew tokens are validated with) is a wrong clock,
+  a Last Sync Error other than 0 a failed sync.
+- Time-Service in the System log, the events that say the sync failed: 16 and 17 and 48 (an error in the DNS
+  lookup of the manually configured peer) and 47 ("No valid response has been received from manually configured
+  peer … after 8 attempts") (Microsoft's "Manual Time Source Acquisition", Windows Server 2008 event reference);
+  29 ("… none of the sources are currently accessible … NtpClient has no source of accurate time", Microsoft's
+  Ask the Directory Services Team blog, "Configuring your PDCE with alternate time sources"); 36 ("The time
+  service has not synchronized the system time for %1 seconds because none of the time service providers
+  provided a usable time stamp", MSG_TIME_SOURCE_NONE, Microsoft KB 328621).
 """
 
 from __future__ import annotations
@@ -27,13 +36,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.domain.clues import CodeClue
+from bot.domain.clues import CLOCK_TOLERANCE_SECONDS, ClockClue, Clue, CodeClue
 from bot.domain.eventlogs import LogEvent, LogRead, parse_time, read_logs
 from bot.domain.recognizer import extract_package_guids
 
 MAX_TIMELINE = 200  # events kept for the card (it shows a few and the rest behind a toggle)
 MAX_CODES = 10  # as many as a card action carries
-CLOCK_SKEW_SECONDS = 300  # W32Time's MaxAllowedPhaseOffset default; Kerberos and token checks allow 5 minutes
+CLOCK_SKEW_SECONDS = CLOCK_TOLERANCE_SECONDS  # beyond it, a wrong clock (the reasons are in bot.domain.clues)
+# Windows Time's events that say it could not sync the clock (sources above); 260 only with a Last Sync Error.
+TIME_SYNC_FAILED = frozenset({16, 17, 29, 36, 47, 48})
+MAX_SYNC_CLUES = 3
 
 # The channels that matter, by the key both a channel ("…/Admin") and Event Viewer's short Source give.
 SOURCES = {
@@ -76,10 +88,12 @@ NETWORK_KINDS = {
     "proxy": "proxy",
     "tls": "TLS (inspection or certificates)",
     "clock": "clock",
+    "time_sync": "time sync",
 }
 
 _HRESULT = re.compile(r"0x([0-9a-f]{8})(?![0-9a-z])")
 _PHASE_OFFSET = re.compile(r"phase\s*offset:\s*(-?\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_LAST_SYNC_ERROR = re.compile(r"last\s*sync\s*error:\s*(\d+)", re.IGNORECASE)
 _FROM_TO = re.compile(
     r"from\s+(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?)\S*\s+to\s+(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?)",
     re.IGNORECASE,
@@ -111,6 +125,9 @@ class DeviceLogEvidence:
     device_name: str | None = None
     network: tuple[str, ...] = field(default=())  # kinds of network failure seen, in NETWORK_KINDS
     clock_skew_seconds: float | None = None  # the largest clock offset the logs show, when beyond the limit
+    # The largest offset measured (within the limit too: a clock measured right is not a cause) where it was seen,
+    # and Windows Time's failed syncs.
+    clock: tuple[ClockClue, ...] = ()
     channels: tuple[tuple[str, str], ...] = ()  # (source label, the channel as the log names it)
     text: str = ""  # plain text files' start: what a person saved instead of pasting, for the recogniser
 
@@ -133,6 +150,10 @@ class DeviceLogEvidence:
         ]
         order = {code: i for i, code in enumerate(self.error_codes)}
         return tuple(sorted(clues, key=lambda c: order[c.code]))
+
+    def clues(self) -> tuple[Clue, ...]:
+        """Every clue for the diagnosis: the codes where they were seen, then the clock."""
+        return (*self.code_clues(), *self.clock)
 
 
 def source_of(event: LogEvent) -> str | None:
@@ -158,6 +179,22 @@ def codes_in(text: str) -> tuple[str, ...]:
 
 def _is_failure(level: str) -> bool:
     return level.lower() in ("critical", "error", "warning", "kritisch", "fehler", "warnung", "erreur", "avertissement")
+
+
+def _sync_failed(event: LogEvent) -> bool:
+    """Windows Time said it could not sync the clock: one of its failure events, or 260 with a Last Sync Error."""
+    if event.event_id in TIME_SYNC_FAILED:
+        return True
+    match = _LAST_SYNC_ERROR.search(event.text)
+    return match is not None and int(match.group(1)) != 0
+
+
+def _time_source(event: LogEvent) -> str:
+    """Where a Windows Time event was read: its channel, or the provider and the log (System) it was written to."""
+    if "time-service" in event.channel.lower():
+        return event.channel[:120]
+    provider = event.provider or "Microsoft-Windows-Time-Service"
+    return f"{provider}, {event.channel} log"[:120] if event.channel else provider[:120]
 
 
 def _clock_offset(event: LogEvent) -> float | None:
@@ -223,6 +260,8 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
     computers: Counter[str] = Counter()
     kinds: list[str] = []
     worst_offset: float | None = None
+    worst: ClockClue | None = None
+    sync_failures: dict[int | None, ClockClue] = {}  # the latest of each failure event
     channels: dict[str, str] = {}
     for event in read.events:
         source = source_of(event)
@@ -239,9 +278,18 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
         kind = next((NETWORK_CODES[c][0] for c in event_codes if c in NETWORK_CODES), None)
         if kind is None and any(c in CLOCK_CODES for c in event_codes):
             kind = "clock"
+        if offset is not None and (worst is None or offset > (worst.offset_seconds or 0.0)):
+            said = _said(event, source, offset)
+            worst = ClockClue(offset, _time_source(event), event.time, _event_label(event), said)
         if offset is not None and offset > CLOCK_SKEW_SECONDS:
-            worst_offset = max(worst_offset or 0.0, offset)
             kind = "clock"
+            worst_offset = max(worst_offset or 0.0, offset)
+        if source == "Time service" and _sync_failed(event):
+            kind = kind or "time_sync"
+            failure = ClockClue(None, _time_source(event), event.time, _event_label(event), _said(event, source))
+            known = sync_failures.get(event.event_id)
+            if known is None or _order_key(failure.at) >= _order_key(known.at):
+                sync_failures[event.event_id] = failure
         if kind:
             kinds.append(kind)
         failing = _is_failure(event.level) or bool(event_codes) or kind is not None
@@ -275,6 +323,14 @@ def evidence_from(read: LogRead) -> DeviceLogEvidence:
         device_name=computers.most_common(1)[0][0][:100] if computers else None,
         network=tuple(dict.fromkeys(kinds)),
         clock_skew_seconds=worst_offset,
+        clock=(
+            *((worst,) if worst is not None else ()),
+            *sorted(
+                (c for c in sync_failures.values() if worst is None or (c.at, c.event) != (worst.at, worst.event)),
+                key=lambda c: _order_key(c.at),
+                reverse=True,
+            )[:MAX_SYNC_CLUES],
+        ),
         channels=tuple(channels.items()),
         text=read.text,
     )
@@ -284,6 +340,28 @@ def _order(entry: TimelineEntry) -> tuple[int, str]:
     if entry.time is None:
         return (1, "")
     return (0, entry.time.replace(tzinfo=None).isoformat())
+
+
+def _order_key(at: datetime | None) -> str:
+    return at.replace(tzinfo=None).isoformat() if at is not None else ""
+
+
+def _event_label(event: LogEvent) -> str:
+    return f"event {event.event_id}" if event.event_id is not None else ""
+
+
+def _said(event: LogEvent, source: str | None, offset: float | None = None) -> str:
+    """The event's words a person needs: the offset and the Last Sync Error of a 260, else its first sentence."""
+    measured = "phase offset" if _PHASE_OFFSET.search(event.text) else "time changed by"
+    parts = [f"{measured} {offset:.0f} s"] if offset is not None else []
+    match = re.search(r"last\s*sync\s*error:[^\n]*", event.text, re.IGNORECASE)
+    if match:
+        parts.append(match.group(0).strip()[:120])
+    if not parts:
+        first = _summary(event, source)
+        cut = first.find(". ")
+        parts.append(first[: cut + 1] if 0 < cut < 160 else first[:160])
+    return "; ".join(parts)
 
 
 def _ranked(codes: Iterable[str]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from bot.domain.causes import (
     exclusion_plans,
 )
 from bot.domain.causes.deleted import NEW_PACKAGE_STEPS, WCD
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue
 from bot.domain.model import DirectoryUser, JoinSetting, MembershipKind, PolicySnapshot, short_package
 
 BULK_TOKEN_MAX_AGE = timedelta(days=180)
@@ -297,7 +297,7 @@ def diagnose(
     now: datetime,
     mentioned_guids: Iterable[str] = (),
     evidence: Evidence | None = None,
-    codes: Iterable[str | CodeClue] = (),
+    codes: Iterable[str | Clue] = (),
 ) -> Diagnosis:
     package_accounts = list(package_accounts)
     mentioned_guids = list(mentioned_guids)

@@ -6,11 +6,13 @@ import logging
 import uuid
 from typing import Any
 
+from bot.changes import kind_of
 from bot.deps import Deps
 from bot.doctor import recent_bulk_failures
-from bot.domain.approval import State
+from bot.domain.approval import ApprovalRequest, State
 from bot.domain.causes import MdmScope
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue, CodeClue
+from bot.domain.evidence_age import OldEvidence, old_evidence
 from bot.domain.recognizer import Recognition, extract_error_codes
 from bot.errors import GraphError
 from bot.handlers import tenancy
@@ -65,7 +67,9 @@ async def _new_session(turn: Turn, clues: Clues) -> DiagnosisSession:
 
 
 def _clues(session: DiagnosisSession) -> Clues:
-    return Clues(session.error_codes, session.package_guids, session.device_name)
+    """What the session holds, the device's log clues included: a card or check made from a stored session loses
+    nothing the logs showed."""
+    return Clues(session.error_codes, session.package_guids, session.device_name, log_clues=session.log_clues)
 
 
 async def _view(
@@ -87,13 +91,14 @@ async def _view(
             events_error = f"Could not read troubleshooting events: {exc.message}"
     # Device-side causes come from the paste, the device's event logs (where and when each code was seen) and, on
     # the verify step, from the devices' own failure reports.
-    clues: tuple[str | CodeClue, ...] = (
+    clues: tuple[str | Clue, ...] = (
         *session.error_codes,
         *session.log_clues,
         *(CodeClue(c, INTUNE_EVENTS, e.time) for e in events for c in extract_error_codes(e.failure_reason)),
     )
     reading = await deps.readings.diagnose(session.package_guids, clues, fresh=fresh, mdm_scope=mdm_scope)
     request = await _request_for_the_fix(deps, session) if step == "verify" else None
+    old = await _old_evidence(deps, session)
     plan = reading.diagnosis.plan
     plan_json = plan.to_json() if plan else None
     await deps.storage.update_session(session.id, step=step, plan=plan_json, now=deps.clock.now())
@@ -109,7 +114,28 @@ async def _view(
         window_default=deps.settings.join_window_default,
         mdm_sign_in=deps.signin is not None and not reading.mdm_scope_read,
         request=request,
+        old_evidence=old,
     )
+
+
+async def _old_evidence(deps: Deps, session: DiagnosisSession) -> OldEvidence | None:
+    """The device's logs' age when it matters: from days ago, or from before a change applied in this tenant."""
+    times = [c.at for c in session.log_clues]
+    if not any(times):
+        return None
+    applied = [
+        (r.decided_at, _change_name(r))
+        for r in await deps.storage.list_approvals([State.APPLIED])
+        if r.tenant_id == session.tenant_id and r.decided_at is not None
+    ]
+    return old_evidence(times, deps.clock.now(), applied)
+
+
+def _change_name(request: ApprovalRequest) -> str:
+    """ "Join permission for 2 package accounts, asked by Adele Vance", raw (the card escapes it)."""
+    count = len(request.plan.accounts)
+    accounts = f" for {count} package account{'s' if count != 1 else ''}" if count else ""
+    return f"{kind_of(request.plan).noun}{accounts}, asked by {request.requester_name}"
 
 
 def _stage(state: State) -> str:
@@ -147,7 +173,7 @@ async def run_diagnosis(
     *,
     read_from: str | None = None,
     read_text: str = "",
-    log_clues: tuple[CodeClue, ...] = (),
+    log_clues: tuple[Clue, ...] = (),
 ) -> None:
     """From chat (the message, or what was read from a photo or file sent in it): say at once what was
     recognised; the diagnosis replaces that card when Graph has answered."""
@@ -173,7 +199,7 @@ async def _start(turn: Turn, clues: Clues) -> None:
     """The checking card goes out before anything else, even the disk: the session is stored as the first step
     of the follow-up, and this card's "Check again" carries the clues should that never happen."""
     session = _session_for(turn, clues)
-    card_id = await turn.send_card(build_checking_card(clues, None))
+    card_id = await turn.send_card(build_checking_card(clues, None, storing=session.id))
     deps = turn.deps
 
     async def diagnose() -> dict[str, Any]:
@@ -212,8 +238,13 @@ async def _owned_session(turn: Turn, session_id: str) -> DiagnosisSession | None
 
 async def start_from_card(turn: Turn, payload: StartDiagnosis) -> dict[str, Any]:
     turn.deps.metrics.diagnoses.labels("card").inc()
-    session = await _new_session(turn, Clues(payload.error_codes, payload.package_guids, payload.device_name))
+    # "Check again" on a first card whose answer never came: its session, when it was stored, holds every clue
+    # (the device's logs' too, which no card carries); else the card's own codes start a new one.
+    stored = await _owned_session(turn, payload.session_id) if payload.session_id else None
     deps = turn.deps
+    if stored is not None:
+        return await answer_later(turn, _checking(stored, "settings"), lambda: _step_card(deps, stored, "settings"))
+    session = await _new_session(turn, Clues(payload.error_codes, payload.package_guids, payload.device_name))
     return await answer_later(turn, _checking(session, "settings"), lambda: _step_card(deps, session, "settings"))
 
 

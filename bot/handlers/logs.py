@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from bot.attachments import Incoming
+from bot.domain.clues import duration
 from bot.domain.device_logs import MAX_CODES, DeviceLogEvidence
 from bot.domain.recognizer import Intent, Recognition, recognize
 from bot.handlers import diagnosis
@@ -19,6 +20,11 @@ READ_LINES = 12  # codes listed on the first card as "read from the logs"
 def _read_text(evidence: DeviceLogEvidence) -> str:
     """What was read, as the first card shows it: each code with where and when it was seen."""
     lines = [f"{clue.code} {clue.where()}" for clue in evidence.code_clues()[:READ_LINES]]
+    for clock in evidence.clock:
+        if clock.offset_seconds is None:
+            lines.append(f"time sync failed ({clock.said}) {clock.where()}")
+        elif clock.off:
+            lines.append(f"clock {duration(clock.offset_seconds)} off {clock.where()}")
     if evidence.package_guids:
         lines.append(f"package_{evidence.package_guids[0]}")
     if evidence.device_name:
@@ -36,7 +42,7 @@ async def logs_read(turn: Turn, incoming: Incoming, evidence: DeviceLogEvidence,
         evidence.timeline_total,
         len(evidence.error_codes),
     )
-    await turn.send_card(build_device_logs_card(evidence))
+    await turn.send_card(build_device_logs_card(evidence, turn.deps.clock.now()))
     guids = tuple(dict.fromkeys((*typed.package_guids, *evidence.package_guids)))[:MAX_CODES]
     ours = typed.intent is Intent.DIAGNOSE
     if not (ours or typed.error_codes or evidence.error_codes or guids or evidence.timeline):
@@ -54,5 +60,5 @@ async def logs_read(turn: Turn, incoming: Incoming, evidence: DeviceLogEvidence,
         recognition,
         read_from=f"the logs {incoming.name}",
         read_text=_read_text(evidence),
-        log_clues=evidence.code_clues(),
+        log_clues=evidence.clues(),
     )

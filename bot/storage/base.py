@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.approval import ApprovalRequest, State, Transition
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue
 from bot.domain.lifecycle import CardCopy
 from bot.tenants.registry import TenantRecord
 
@@ -29,8 +29,8 @@ class DiagnosisSession:
     device_name: str | None = None
     plan: dict[str, Any] | None = None
     updated_at: datetime | None = None
-    # Codes read from the device's event logs, with where and when they were seen (error_codes: the message's)
-    log_clues: tuple[CodeClue, ...] = ()
+    # What the device's event logs showed: codes and its clock, with where and when (error_codes: the message's)
+    log_clues: tuple[Clue, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from bot.changes import plan_from_json
 from bot.domain.approval import ApprovalRequest, State, Transition
-from bot.domain.clues import CodeClue
+from bot.domain.clues import ClockClue, Clue, CodeClue
 from bot.domain.lifecycle import CardCopy, Role
 from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
 from bot.tenants.registry import TenantRecord
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS diagnosis_sessions (
     error_codes TEXT NOT NULL,
     package_guids TEXT NOT NULL,
     device_name TEXT,
-    plan TEXT
+    plan TEXT,
+    device_clues TEXT
 );
 CREATE INDEX IF NOT EXISTS diagnosis_sessions_conversation ON diagnosis_sessions (conversation_id);
 CREATE TABLE IF NOT EXISTS conversations (
@@ -107,8 +108,12 @@ CREATE TABLE IF NOT EXISTS channel_tenants (
 );
 """
 
-# Columns added since a table was first created: an older database gains them when it is opened.
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("audit_log", "tenant_id", "TEXT"),)
+# Columns added since a table was first created: an older database gains them when it is opened (each backend
+# adds the missing ones after SCHEMA). (table, column, type); existing rows get NULL.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("audit_log", "tenant_id", "TEXT"),
+    ("diagnosis_sessions", "device_clues", "TEXT"),  # the device's clues from its logs (codes, clock) as JSON
+)
 
 
 class Tx(Protocol):
@@ -171,7 +176,9 @@ class SqlStore:
     async def create_session(self, session: DiagnosisSession) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO diagnosis_sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO diagnosis_sessions (id, tenant_id, conversation_id, user_id, user_name, created_at, "
+                "updated_at, step, error_codes, package_guids, device_name, plan, device_clues) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 session.id,
                 session.tenant_id,
                 session.conversation_id,
@@ -180,10 +187,11 @@ class SqlStore:
                 _ts(session.created_at),
                 _ts(session.updated_at or session.created_at),
                 session.step,
-                json.dumps([*session.error_codes, *map(_clue_json, session.log_clues)]),
+                json.dumps(list(session.error_codes)),
                 json.dumps(list(session.package_guids)),
                 session.device_name,
                 json.dumps(session.plan) if session.plan is not None else None,
+                json.dumps([_clue_json(c) for c in session.log_clues]),
             )
 
     async def get_session(self, session_id: str) -> DiagnosisSession | None:
@@ -191,7 +199,9 @@ class SqlStore:
             row = await tx.fetchone("SELECT * FROM diagnosis_sessions WHERE id = ?", session_id)
         if row is None:
             return None
-        codes = json.loads(row["error_codes"])  # the message's codes, then the logs' clues as objects
+        # The message's codes; rows written before device_clues existed kept the logs' code clues among them.
+        codes = json.loads(row["error_codes"])
+        logged = [*(c for c in codes if isinstance(c, dict)), *json.loads(row.get("device_clues") or "[]")]
         return DiagnosisSession(
             id=row["id"],
             tenant_id=row["tenant_id"],
@@ -205,7 +215,7 @@ class SqlStore:
             package_guids=tuple(json.loads(row["package_guids"])),
             device_name=row["device_name"],
             plan=json.loads(row["plan"]) if row["plan"] else None,
-            log_clues=tuple(_clue_from_json(c) for c in codes if isinstance(c, dict)),
+            log_clues=tuple(_clue_from_json(c) for c in logged),
         )
 
     async def update_session(self, session_id: str, *, step: str, plan: dict[str, Any] | None, now: datetime) -> None:
@@ -530,16 +540,30 @@ class SqlStore:
         return str(row["tenant_id"]) if row else None
 
 
-def _clue_json(clue: CodeClue) -> dict[str, Any]:
+def _clue_json(clue: Clue) -> dict[str, Any]:
     at = clue.at.isoformat() if clue.at is not None else None
+    if isinstance(clue, ClockClue):
+        return {
+            "kind": "clock",
+            "offsetSeconds": clue.offset_seconds,
+            "source": clue.source,
+            "at": at,
+            "event": clue.event,
+            "said": clue.said,
+        }
     return {"code": clue.code, "source": clue.source, "at": at, "event": clue.event}
 
 
-def _clue_from_json(data: dict[str, Any]) -> CodeClue:
+def _clue_from_json(data: dict[str, Any]) -> Clue:
     at = data.get("at")
-    return CodeClue(
-        str(data["code"]),
-        str(data.get("source", "")),
-        datetime.fromisoformat(at) if at else None,
-        str(data.get("event", "")),
-    )
+    when = datetime.fromisoformat(at) if at else None
+    if data.get("kind") == "clock":
+        offset = data.get("offsetSeconds")
+        return ClockClue(
+            float(offset) if offset is not None else None,
+            str(data.get("source", "")),
+            when,
+            str(data.get("event", "")),
+            str(data.get("said", "")),
+        )
+    return CodeClue(str(data["code"]), str(data.get("source", "")), when, str(data.get("event", "")))

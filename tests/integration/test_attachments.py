@@ -239,6 +239,46 @@ async def test_a_host_that_is_not_allowed_is_never_contacted(bot, connector, sim
     assert elsewhere.downloads == []
 
 
+async def test_a_redirect_from_the_connector_is_not_followed_so_the_token_stays(
+    bot_factory, connector, sim, elsewhere, bot_token, tmp_path, clock
+):
+    from tests.support.activities import TENANT
+    from tests.support.openid import APP_ID, start_token_service
+
+    service, runner = await start_token_service(tmp_path / "openid")
+    try:
+        bot = await bot_factory(
+            MicrosoftAppId=APP_ID,
+            MicrosoftAppPassword="secret",
+            MicrosoftAppTenantId=TENANT,
+            BOT_OPENID_METADATA_URL=service.metadata_url,
+            BOT_OPENID_CA_BUNDLE=str(service.ca_pem),
+        )
+        elsewhere.files["img"] = photo("english-oobe-dark")
+        connector.files["moved"] = ("redirect", elsewhere.attachment_url("img"))
+        token = service.token(connector.url, now=clock.now().timestamp())
+        status, _ = await bot.post(
+            with_attachments(connector.url, pasted(connector.attachment_url("moved"))),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert status == 201
+        assert [d.headers.get("Authorization") for d in connector.downloads] == [f"Bearer {BOT_TOKEN}"]
+        assert elsewhere.downloads == []  # the redirect was not followed: neither the request nor the token went
+        assert "downloading it failed (HTTP 302)" in text_of(connector.cards()[-1])
+    finally:
+        service.release.set()
+        await runner.cleanup()
+
+
+async def test_an_image_only_on_teams_media_service_gets_what_to_send_instead(bot, connector, sim):
+    ams = "https://us-api.asm.skype.com/v1/objects/0-eus-d6-e92d3c6069d8c5e73e95c8b8776c512e/views/imgo"
+    await bot.post(with_attachments(connector.url, pasted(ams)))
+    (card,) = connector.cards()
+    assert "only on its media service (us-api.asm.skype.com)" in text_of(card)
+    assert "Send the photo as a file" in text_of(card)
+    assert sim.simulator.requests == []
+
+
 async def test_a_read_that_needs_more_memory_than_allowed_is_stopped(bot_factory, connector, sim):
     bot = await bot_factory(ATTACHMENT_MEMORY_MB="64")  # less than Tesseract's Latin model alone
     connector.files["shot"] = photo("english-oobe-dark")

@@ -31,7 +31,7 @@ class RecordingConnector:
     attempts: int = 0
     # What Teams keeps for the bot: pasted images under /v3/attachments/{id}/views/original, files at
     # /files/{id} (as a pre-authorised download URL). A value is bytes, or ("slow", bytes) to stall before
-    # answering, or ("stream", bytes) to answer without a Content-Length.
+    # answering, or ("stream", bytes) to answer without a Content-Length, or ("redirect", url) to send elsewhere.
     files: dict[str, Any] = field(default_factory=dict)
     downloads: list[Recorded] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -58,6 +58,8 @@ class RecordingConnector:
         if stored is None:
             return web.Response(status=404)
         mode, data = stored if isinstance(stored, tuple) else ("plain", stored)
+        if mode == "redirect":
+            raise web.HTTPFound(data)
         if mode == "slow":
             await asyncio.sleep(1.5)
         if mode == "stream":

@@ -36,6 +36,7 @@ class Att:
         ("https://smba.trafficmanager.net/emea/v3/attachments/x/views/original", True),  # same host, other path
         ("https://contoso-my.sharepoint.com/personal/a/_layouts/15/download.aspx?tempauth=x", False),
         ("https://contoso.sharepoint.us/download.aspx", False),
+        ("https://SMBA.trafficmanager.net:443/amer/v3/attachments/x/views/original", True),  # the same origin
     ],
 )
 def test_the_token_goes_only_to_the_activitys_own_bot_connector(url: str, token: bool):
@@ -55,11 +56,36 @@ def test_the_token_goes_only_to_the_activitys_own_bot_connector(url: str, token:
         "file:///etc/passwd",
         "javascript:alert(1)",
         "https://[::1/x",
+        # Teams' media service, where the HTML copy of a pasted image points: never with the token
+        "https://us-api.asm.skype.com/v1/objects/0-eus-d6-e92d/views/imgo",
+        "https://us-prod.asyncgw.teams.microsoft.com/v1/objects/0-wus-d3-1a2b/views/original",
+        # look-alikes of it and of the connector
+        "https://us-api.asm.skype.com.evil.example/v1/objects/x/views/imgo",
+        "https://evil-asm.skype.com/v1/objects/x/views/imgo",
+        "https://asm.skype.com.evil.example/x",
+        "http://us-api.asm.skype.com/v1/objects/x/views/imgo",
+        "https://smba.trafficmanager.net./amer/v3/attachments/x",  # a trailing dot: another name to a parser
+        # a user name or password, or a backslash: parsers disagree on which host such a URL names
+        "https://smba.trafficmanager.net@evil.example/amer/v3/attachments/x",
+        "https://evil.example\\@smba.trafficmanager.net/amer/v3/attachments/x",
+        "https://user:secret@smba.trafficmanager.net/amer/v3/attachments/x",
+        "https://evil.example#@smba.trafficmanager.net/amer/v3/attachments/x",
+        "https://evil.example?@smba.trafficmanager.net/amer/v3/attachments/x",
+        "https://smba.trafficmanager.net%40evil.example/amer/v3/attachments/x",
+        "https://smba.trafficmanager.net\\.evil.example/x",
     ],
 )
 def test_anywhere_else_is_refused(url: str):
     with pytest.raises(AttachmentRefused):
         route(url, SERVICE, FILE_HOSTS)
+
+
+def test_an_image_only_on_teams_media_service_is_refused_with_what_to_send_instead():
+    found, refused = find_attachments(
+        [Att("image/png", "https://us-api.asm.skype.com/v1/objects/0-eus-d6-e92d/views/imgo")], SERVICE, Limits()
+    )
+    assert found == [] and "only on its media service (us-api.asm.skype.com)" in refused[0].reason
+    assert "Send the photo as a file" in refused[0].reason
 
 
 def test_an_explicit_origin_allows_exactly_that_origin():

@@ -149,6 +149,57 @@ def test_a_small_phase_offset_is_not_a_wrong_clock():
     assert read_device_logs("clock.txt", small).clock_skew_seconds is None
 
 
+def test_a_wrong_clock_in_the_logs_is_a_device_cause_with_what_was_seen_and_what_to_do():
+    from bot.domain.causes.device import device_causes
+
+    causes = {c.key: c for c in device_causes(read_device_logs("clock.txt", fixture("clock.txt")).clues())}
+    assert set(causes) == {"device_clock", "device_tls"}
+    clock = causes["device_clock"]
+    assert clock.title == "The device's clock is 2 hours off" and clock.on_device
+    assert (
+        "the clock 2 hours off (phase offset 7262 s; Last Sync Error: 1 (The time service is not synchronized)) "
+        "seen in Microsoft-Windows-Time-Service/Operational (event 260) at 2026-12-02 06:58 device time"
+    ) in clock.detail
+    assert "UDP 123 to time.windows.com" in clock.detail and "within 5 minutes" in clock.detail
+    assert "time zone" in clock.fix and "w32tm /resync" in clock.fix
+
+
+@pytest.mark.parametrize(("offset", "title"), [(299.0, None), (300.0, None), (301.0, "5 minutes"), (-90000, "1 day")])
+def test_the_clock_is_a_cause_beyond_the_five_minutes_tokens_tolerate(offset: float, title: str | None):
+    from bot.domain.causes.device import device_causes
+    from bot.domain.clues import ClockClue
+
+    causes = device_causes([ClockClue(offset, "Microsoft-Windows-Time-Service/Operational", None, "event 260")])
+    assert [c.title for c in causes] == ([f"The device's clock is {title} off"] if title else [])
+
+
+def test_windows_times_failed_syncs_in_the_system_log_are_clues():
+    from bot.domain.causes.device import device_causes
+
+    evidence = read_device_logs("system.txt", fixture("time-sync-failed.txt"))
+    assert evidence.network == ("time_sync",) and evidence.clock_skew_seconds is None
+    assert [(c.offset_seconds, c.event) for c in evidence.clock] == [(None, "event 36"), (None, "event 47")]
+    assert evidence.clock[0].where() == (
+        "seen in Microsoft-Windows-Time-Service, System log (event 36) at 2026-12-03 08:29 device time"
+    )
+    (cause,) = device_causes(evidence.clues())
+    assert cause.title == "Windows Time could not sync the device's clock"
+    assert "No valid response has been received from manually configured peer time.windows.com,0x9" in cause.detail
+    assert "w32tm /resync" in cause.fix
+    shown = text_of(build_device_logs_card(evidence))
+    assert "Windows Time could not sync the device's clock (event 36, event 47)" in shown
+    assert "connections to Microsoft's services failed" not in shown
+
+
+def test_a_failed_sync_with_the_clock_measured_right_is_no_cause():
+    from bot.domain.causes.device import device_causes
+
+    small = fixture("clock.txt").replace(b"7262.4113002s", b"0.0041200s")  # 260 still says Last Sync Error: 1
+    evidence = read_device_logs("clock.txt", small)
+    assert [c.offset_seconds for c in evidence.clock] == [pytest.approx(0.00412)]
+    assert [c.key for c in device_causes(evidence.clues())] == ["device_tls"]
+
+
 def test_utf16_xml_and_powershell_csv_are_read():
     utf16 = fixture("join-not-authorized.xml").decode().replace('encoding="utf-8"', 'encoding="UTF-16"')
     assert read_device_logs("x.xml", utf16.encode("utf-16")).error_codes == ("0x801c0003",)

@@ -81,6 +81,75 @@ async def test_a_sessions_log_clues_round_trip_beside_the_message_codes(store):
     assert got.error_codes == ("0x801c0003",) and got.log_clues == clues
 
 
+async def test_a_sessions_clock_clues_round_trip(store):
+    from datetime import datetime
+
+    from bot.domain.clues import ClockClue, CodeClue
+
+    clues = (
+        CodeClue("0x80072f8f", "Microsoft-Windows-User Device Registration/Admin", NOW, "event 201"),
+        ClockClue(7262.4113002, "Microsoft-Windows-Time-Service/Operational", datetime(2026, 12, 2, 6, 58), "event 260",
+                  "Last Sync Error: 1 (The time service is not synchronized)"),
+        ClockClue(None, "Microsoft-Windows-Time-Service, System log", NOW, "event 36", "The time service has not …"),
+    )  # fmt: skip
+    await store.create_session(session(log_clues=clues))
+    assert (await store.get_session("s1")).log_clues == clues
+
+
+# diagnosis_sessions as the version before device_clues made it, and a row it wrote: the logs' code clues as
+# objects among the message's codes.
+OLD_SESSIONS = """CREATE TABLE diagnosis_sessions (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, step TEXT NOT NULL,
+    error_codes TEXT NOT NULL, package_guids TEXT NOT NULL, device_name TEXT, plan TEXT)"""
+OLD_ROW = (
+    "INSERT INTO diagnosis_sessions VALUES ('old', 't', 'c', 'u', 'Adele', '2026-11-26T00:00:00+00:00', "
+    "'2026-11-26T00:00:00+00:00', 'settings', "
+    """'["0x801c0003", {"code": "0x80072efd", "source": "Microsoft-Windows-AAD/Operational", "at": null, """
+    """"event": "event 1025"}]', '["g"]', NULL, NULL)"""
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_database_made_before_the_device_clues_column_gets_it_when_opened(backend, tmp_path: Path):
+    from bot.domain.clues import ClockClue, CodeClue
+
+    clock = ClockClue(7262.0, "Microsoft-Windows-Time-Service/Operational", NOW, "event 260")
+    if backend == "sqlite":
+        import sqlite3
+
+        path = tmp_path / "old.db"
+        with sqlite3.connect(path) as old:
+            old.execute(OLD_SESSIONS)
+            old.execute(OLD_ROW)
+        store = await open_storage(f"sqlite:///{path}")
+        cleanup = None
+    else:
+        import asyncpg
+
+        from bot.storage.postgres import PostgresStore
+
+        schema = f"migrate_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(POSTGRES_DSN)
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        await admin.execute(f"SET search_path TO {schema}")
+        await admin.execute(OLD_SESSIONS)
+        await admin.execute(OLD_ROW)
+        store = await PostgresStore.open(POSTGRES_DSN, schema=schema)
+        cleanup = (admin, schema)
+    try:
+        old = await store.get_session("old")  # written before: still read whole
+        assert old.error_codes == ("0x801c0003",)
+        assert old.log_clues == (CodeClue("0x80072efd", "Microsoft-Windows-AAD/Operational", None, "event 1025"),)
+        await store.create_session(session(log_clues=(clock,)))  # and the new column is there to write
+        assert (await store.get_session("s1")).log_clues == (clock,)
+    finally:
+        await store.close()
+        if cleanup is not None:
+            await cleanup[0].execute(f"DROP SCHEMA {cleanup[1]} CASCADE")
+            await cleanup[0].close()
+
+
 async def test_a_session_id_is_unique(store):
     await store.create_session(session())
     with pytest.raises(Exception):  # noqa: B017 - each backend raises its own integrity error

@@ -29,7 +29,7 @@ from bot.domain.causes.restrictions import (
     PlatformRestriction,
     allow_windows_plans,
 )
-from bot.domain.clues import CodeClue, as_clues
+from bot.domain.clues import Clue, as_clues
 from bot.domain.model import DirectoryUser
 
 # In the order their findings are listed (blockers are then put first).
@@ -47,7 +47,7 @@ def causes(
     evidence: Evidence,
     accounts: Iterable[DirectoryUser],
     mentioned_guids: Iterable[str],
-    codes: Iterable[str | CodeClue],
+    codes: Iterable[str | Clue],
     now: datetime,
 ) -> tuple[list[Cause], set[str]]:
     """Every cause beyond the join permission, blockers first; and the mentioned GUIDs a finding explains."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from bot.domain.clues import CodeClue
+from bot.domain.clues import Clue
 from bot.domain.model import DirectoryUser
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Context:
     evidence: Evidence
     accounts: tuple[DirectoryUser, ...]
     mentioned_guids: tuple[str, ...]
-    clues: tuple[CodeClue, ...]
+    clues: tuple[Clue, ...]
     now: datetime
 
 

@@ -17,15 +17,23 @@ Each finding says what was seen (the code, where, when) and what to do on the de
   supported for '*.manage.microsoft.com', '*.dm.microsoft.com'"), `login.microsoftonline.com`,
   `enterpriseregistration.windows.net`, `certauth.enterpriseregistration.windows.net`, and `time.windows.com`
   (UDP 123, "NTP Sync").
+- The clock requirement: Windows Autopilot's networking requirements (windows-itpro-docs, "Windows Autopilot
+  requirements" and "Windows Autopilot device preparation requirements", Networking: "Network Time Protocol (NTP)
+  sync: When a Windows device starts up, it talks to a network time server to ensure that the time on the device
+  is correct. Ensure that UDP port 123 to time.windows.com is accessible."), the same endpoint Intune lists for
+  "NTP Sync". How far off is too far: 5 minutes, the clock skew tokens are validated with (CLOCK_TOLERANCE_SECONDS
+  in `bot.domain.clues`, with its sources). What Windows Time's own events say is in `bot.domain.device_logs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.domain.causes.base import Cause, Context
-from bot.domain.clues import CodeClue
+from bot.domain.clues import CLOCK_TOLERANCE_SECONDS, ClockClue, Clue, CodeClue, duration
+from bot.domain.evidence_age import ago, least_age, stale
 
 ON_DEVICE = "On the device"
 ENDPOINTS = (
@@ -62,8 +70,9 @@ KINDS: dict[str, DeviceCause] = {
     "clock": DeviceCause(
         "The device's clock is wrong",
         "The device's date or time is off, so tokens and certificates look invalid to it.",
-        "Set the date, time and time zone (or the BIOS clock) right, and let Windows sync its time: allow "
-        "time.windows.com on UDP 123, then Settings > Time & language > Date & time > Sync now (or w32tm /resync). "
+        "Set the time zone first, then the date and time (in the BIOS/UEFI too, if they reset at each start), and "
+        "let Windows sync its time: allow time.windows.com on UDP 123, then Settings > Time & language > Date & "
+        "time > Sync now, or w32tm /resync in a command prompt (Shift+F10 at the setup screen). "
         "Then apply the package again.",
     ),
     "edition": DeviceCause(
@@ -120,29 +129,99 @@ def device_code_meaning(code: str) -> str | None:
     return f"{entry[1]} ({KIND_LABELS[entry[0]]})" if entry else None
 
 
-def _seen(clues: list[CodeClue]) -> str:
-    shown = [f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {c.where()}" for c in clues]
-    more = len(shown) - MAX_SHOWN
-    return "; ".join(shown[:MAX_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+def _shown(parts: list[str]) -> str:
+    more = len(parts) - MAX_SHOWN
+    return "; ".join(parts[:MAX_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-def device_causes(clues: Iterable[CodeClue | str]) -> list[Cause]:
-    """One finding per kind of device-side cause the clues show, with every clue of that kind it rests on."""
+def _where(clue: Clue, now: datetime | None) -> str:
+    """Where and when it was seen, and how long ago when that is more than a day: a problem that old may be gone."""
+    if now is None or clue.at is None or not stale(clue.at, now):
+        return clue.where()
+    return f"{clue.where()} ({ago(least_age(clue.at, now))})"
+
+
+def _seen(clues: list[CodeClue], now: datetime | None = None) -> str:
+    return _shown([f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {_where(c, now)}" for c in clues])
+
+
+CLOCK_REQUIREMENT = (
+    "Windows must set its clock from a time server while it sets up (Microsoft's Windows Autopilot networking "
+    "requirements: UDP 123 to time.windows.com), and tokens are accepted only within "
+    f"{int(CLOCK_TOLERANCE_SECONDS // 60)} minutes of the right time."
+)
+
+
+def _clock_cause(clock: list[ClockClue], codes: list[CodeClue], now: datetime | None) -> Cause | None:
+    """The clock's finding from what Windows Time logged and the clock codes; None when the clock was measured
+    within the tolerance and no code says otherwise (a failed sync alone is then no cause)."""
+    measured = [c for c in clock if c.offset_seconds is not None]
+    off = sorted((c for c in measured if c.off), key=lambda c: -abs(c.offset_seconds or 0.0))
+    failed = [c for c in clock if c.offset_seconds is None]
+    if not (off or codes or (failed and not measured)):
+        return None
+    seen = [
+        f"the clock {duration(c.offset_seconds or 0.0)} off ({c.said or 'phase offset'}) {_where(c, now)}" for c in off
+    ]
+    seen += [f"time sync failed ({c.said or 'Windows Time'}) {_where(c, now)}" for c in failed]
+    seen += [f"{c.code.upper().replace('0X', '0x')} ({DEVICE_CODES[c.code][1]}) {_where(c, now)}" for c in codes]
+    cause = KINDS["clock"]
+    if off:
+        title = f"The device's clock is {duration(off[0].offset_seconds or 0.0)} off"
+        meaning = (
+            f"Windows Time on the device logged its clock {duration(off[0].offset_seconds or 0.0)} away from the "
+            "time server's, so the bulk token, the join and the enrollment certificates look not yet valid or "
+            f"expired to it. {CLOCK_REQUIREMENT}"
+        )
+    elif codes:
+        title, meaning = cause.title, f"{cause.meaning} {CLOCK_REQUIREMENT}"
+    else:
+        title = "Windows Time could not sync the device's clock"
+        meaning = (
+            "Windows Time on the device could not reach a time server, so nothing corrected its clock: if it is "
+            f"more than {int(CLOCK_TOLERANCE_SECONDS // 60)} minutes off, tokens and certificates fail. "
+            f"{CLOCK_REQUIREMENT}"
+        )
+    return Cause(
+        "device_clock",
+        False,
+        title,
+        f"{meaning} Seen: {_shown(seen)}.",
+        fix=cause.fix,
+        portal=ON_DEVICE,
+        on_device=True,
+    )
+
+
+def device_causes(clues: Iterable[Clue | str], now: datetime | None = None) -> list[Cause]:
+    """One finding per kind of device-side cause the clues show, with every clue of that kind it rests on (and,
+    given `now`, the age of those seen more than a day before)."""
     by_kind: dict[str, list[CodeClue]] = {}
+    clock: list[ClockClue] = []
     for clue in clues:
+        if isinstance(clue, ClockClue):
+            clock.append(clue)
+            continue
         clue = clue if isinstance(clue, CodeClue) else CodeClue(clue.lower())
         entry = DEVICE_CODES.get(clue.code.lower())
         if entry is not None:
             by_kind.setdefault(entry[0], []).append(CodeClue(clue.code.lower(), clue.source, clue.at, clue.event))
     causes = []
+    if clock and "clock" not in by_kind:
+        by_kind["clock"] = []  # in the order of the kinds: the clock's place, from the logs alone
     for kind, seen in by_kind.items():
+        if kind == "clock":
+            found = _clock_cause(clock, seen, now)
+            if found is not None:
+                causes.append(found)
+            continue
         cause = KINDS[kind]
         causes.append(
             Cause(
                 f"device_{kind}",
                 False,
                 cause.title,
-                f"{cause.meaning} Seen: {_seen(seen)}.",
+                f"{cause.meaning} Seen: {_seen(seen, now)}.",
                 fix=cause.fix,
                 portal=ON_DEVICE,
                 on_device=True,
@@ -155,7 +234,7 @@ class Device:
     name = "device"
 
     def judge(self, context: Context) -> list[Cause]:
-        return device_causes(context.clues)
+        return device_causes(context.clues, context.now)
 
 
 KIND = Device()
