@@ -837,7 +837,7 @@ async def admin_consent(request: web.Request) -> web.Response:
         if "state" in query:
             back["state"] = query["state"]
         separator = "&" if urlsplit(redirect_uri).query else "?"
-        answer = web.HTTPFound(f"{redirect_uri}{separator}{urlencode(back)}")
+        answer = web.Response(status=302, headers={"Location": f"{redirect_uri}{separator}{urlencode(back)}"})
     sim.requests.append(
         {
             "time": sim.clock().isoformat(),
