@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
 import json
 import re
 import uuid
@@ -692,7 +693,7 @@ class SimCloud:
             )
         return EntraError(
             400,
-            "invalid_tenant",
+            "invalid_request",
             "AADSTS90002",
             f"Tenant '{name}' not found. Check to make sure you have the correct tenant ID and are signing into the "
             "correct cloud. Check with your subscription administrator, this may happen if there are no active "
@@ -788,9 +789,11 @@ async def token_endpoint(request: web.Request) -> web.Response:
             sim, request, _token_error(401, "invalid_client", "AADSTS7000215", "Invalid client secret provided.")
         )
     if form.get("scope") != GRAPH_SCOPE:
-        return _token_error(
-            400, "invalid_scope", "AADSTS1002012", f"The provided value for scope {form.get('scope')} is not valid."
+        scope = form.get("scope")
+        refused = _token_error(
+            400, "invalid_scope", "AADSTS1002012", f"The provided value for scope {scope} is not valid."
         )
+        return _record_token(sim, request, refused)
     token, claims = issue_token(tenant, app, sim.clock())
     answer = {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
     return _record_token(sim, request, web.json_response(answer))
@@ -825,7 +828,10 @@ async def admin_consent(request: web.Request) -> web.Response:
             "your application in the Azure portal.",
         ).page()
     else:
-        declined = tenant.take_fault("adminconsent", "GET")
+        # Only a fault named for this route declines (a "*" fault is about Graph and tokens, not the admin).
+        declined = next((f for f in tenant.faults if f.route == "adminconsent" and f.matches(f.route, "GET")), None)
+        if declined is not None and declined.times is not None:
+            declined.times -= 1
         back: dict[str, str] = {"admin_consent": "True", "tenant": tenant.tenant_id}
         if declined is not None:
             back["error"] = "consent_required"
@@ -853,8 +859,8 @@ async def admin_consent(request: web.Request) -> web.Response:
 
 async def openid_configuration(request: web.Request) -> web.Response:
     sim = request.app[CLOUD].named(request.match_info["tenant"])
-    if isinstance(sim, EntraError):
-        return sim.json()
+    if isinstance(sim, EntraError):  # the discovery document's own error code for a tenant it cannot describe
+        return dataclasses.replace(sim, error="invalid_tenant").json()
     origin = f"{request.scheme}://{request.host}"
     tid = sim.tenant.tenant_id
     return web.json_response(

@@ -278,7 +278,9 @@ async def test_admin_consent_refuses_what_entra_refuses(http, cloud: RunningMult
     )
     assert nowhere.status_code == 400 and "AADSTS90002" in nowhere.text
     # An administrator who declines: back to the app with the documented error, and no consent recorded.
-    await http.post(f"/_sim/tenants/{c}/faults", json={"route": "adminconsent", "times": 1})
+    await http.post(
+        f"/_sim/tenants/{c}/faults", json=[{"route": "*", "status": 503}, {"route": "adminconsent", "times": 1}]
+    )
     declined = await http.get(
         f"/{c}/adminconsent", params={"client_id": app.client_id, "redirect_uri": LOOPBACK_REDIRECT, "state": "s"}
     )
@@ -287,6 +289,10 @@ async def test_admin_consent_refuses_what_entra_refuses(http, cloud: RunningMult
     assert query["error_description"][0].startswith("AADSTS65004") and query["state"] == ["s"]
     assert app.client_id not in cloud.tenant(c).consented_apps
     assert cloud.tenant(c).consented_apps == {CONNECT_APP}
+    # Only a fault named adminconsent declines: with it used up, the next administrator approves.
+    again = await http.get(f"/{c}/adminconsent", params={"client_id": app.client_id, "redirect_uri": LOOPBACK_REDIRECT})
+    assert "error" not in parse_qs(urlsplit(again.headers["Location"]).query)
+    assert app.client_id in cloud.tenant(c).consented_apps
 
 
 # ---- tenants that do not exist -------------------------------------------------------------------------
@@ -294,7 +300,7 @@ async def test_an_unknown_tenant_gets_entras_answers(http, cloud: RunningMultiSi
     missing = "00000000-0000-4000-8000-00000000dead"
     answer = await token(http, cloud, missing)
     body = answer.json()
-    assert answer.status_code == 400 and body["error_codes"] == [90002]
+    assert answer.status_code == 400 and body["error"] == "invalid_request" and body["error_codes"] == [90002]
     assert body["error_description"].startswith(f"AADSTS90002: Tenant '{missing}' not found.")
     assert (await token(http, cloud, "nobody.onmicrosoft.com")).json()["error_codes"] == [90002]
     assert (await token(http, cloud, "not a tenant")).json()["error_codes"] == [900023]
