@@ -8,13 +8,11 @@ fixture's `directoryRoleAssignments` (Graph's unifiedRoleAssignment shape: princ
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sim.tenant import GraphFailure, Tenant
+from sim.tenant import GraphFailure, Tenant, encode_token
 
 # Built-in Entra roles by template id (the ids are the same in every tenant).
 ROLE_NAMES = {
@@ -45,6 +43,14 @@ DELEGATED_SCOPES: dict[str, tuple[str, ...]] = {
     "enrollmentConfigurations.patch": ("DeviceManagementServiceConfig.ReadWrite.All",),
     "mdmPolicies.list": ("Policy.Read.All", "Policy.ReadWrite.MobilityManagement"),
     "me.transitiveMemberOf": ("User.Read", "Directory.Read.All", "User.Read.All", "GroupMember.Read.All"),
+    "organization.list": ("User.Read", "Directory.Read.All", "Directory.ReadWrite.All"),
+    "organization.get": (
+        "User.Read",
+        "Organization.Read.All",
+        "Directory.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ),
 }
 WRITE_ROLES: dict[str, tuple[str, ...]] = {
     "policy.put": (GLOBAL_ADMIN, "7698a772-787b-4ac8-901f-60d6b08affd2"),
@@ -65,15 +71,6 @@ DEFAULT_CONNECTION_SCOPES = (
 SSO_SCOPE = "access_as_user"
 
 DENIED = "Insufficient privileges to complete the operation."
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _token(claims: dict[str, Any]) -> str:
-    header = {"typ": "JWT", "alg": "none", "kid": "sim"}
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.sim"
 
 
 def role_ids_of(tenant: Tenant, user_id: str) -> list[str]:
@@ -108,7 +105,7 @@ def issue_user_token(
         "exp": int(now.timestamp()) + lifetime,
         "jti": str(uuid.uuid4()),
     }
-    return _token(claims), lifetime
+    return encode_token(claims), lifetime
 
 
 def password_grant(tenant: Tenant, form: dict[str, str], now: datetime) -> tuple[int, dict[str, Any]]:

@@ -135,6 +135,15 @@ APPLICATION_PERMISSIONS: Mapping[str, Requirement] = {
         _any("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
         DOCS + "directory-deleteditems-list?view=graph-rest-1.0",
     ),
+    # List organization reads the tenant's verified domains (what a multi-tenant deployment matches accounts to).
+    # The two pages differ: List names Directory.Read.All first, Get (by the tenant's id) Organization.Read.All.
+    "organization.list": Requirement(
+        _any("Directory.Read.All", "Directory.ReadWrite.All"), DOCS + "organization-list?view=graph-rest-1.0"
+    ),
+    "organization.get": Requirement(
+        _any("Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All", "Directory.ReadWrite.All"),
+        DOCS + "organization-get?view=graph-rest-1.0",
+    ),
     # Beta mobileDeviceManagementPolicies: delegated only (Policy.Read.All); no application permission exists.
     "mdmPolicies.list": Requirement((), DOCS + "mobiledevicemanagementpolicies-list?view=graph-rest-beta"),
     # /me: a signed-in user's call only; an app token is answered 400 by sim/delegated.py.

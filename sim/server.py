@@ -1,10 +1,13 @@
-"""The simulated tenant over HTTP: Entra's token endpoint, Microsoft Graph routes, and a control API."""
+"""The simulated tenants over HTTP: Entra's token and admin-consent endpoints, Microsoft Graph routes, and a control
+API. One server holds any number of tenants, as Entra ID and Graph do: a token is issued by the tenant its URL names,
+and each Graph request is answered by the tenant its bearer token's `tid` names."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import copy
+import dataclasses
 import json
 import re
 import uuid
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,6 +26,7 @@ from sim.metadata import CA_SCHEMA_ERROR, DIRECTORY, SERVICE, expand_of, metadat
 from sim.permissions import authorize_app
 from sim.tenant import (
     GRAPH_SCOPE,
+    App,
     Fault,
     GraphFailure,
     Tenant,
@@ -84,6 +89,8 @@ ROUTES = [
         re.compile(r"^deviceManagement/deviceEnrollmentConfigurations/(?P<id>[^/]+)$"),
     ),
     Route("deletedUsers.list", "GET", re.compile(r"^directory/deletedItems/microsoft\.graph\.user$")),
+    Route("organization.list", "GET", re.compile(r"^organization$")),
+    Route("organization.get", "GET", re.compile(r"^organization/(?P<id>[^/]+)$")),
     # Beta, delegated permissions only (sim/permissions.py).
     Route("mdmPolicies.list", "GET", re.compile(r"^policies/mobileDeviceManagementPolicies$")),
     Route("batch", "POST", re.compile(r"^\$batch$")),
@@ -108,6 +115,8 @@ QUERY_SHAPES: dict[str, tuple[str, frozenset[str]]] = {
     "enrollmentConfigurations.get": ("microsoft.graph.deviceEnrollmentConfiguration", frozenset({"$expand"})),
     "signIns.list": ("microsoft.graph.signIn", frozenset()),
     "deletedUsers.list": ("microsoft.graph.user", frozenset({"$select"})),
+    "organization.list": ("microsoft.graph.organization", frozenset({"$select"})),
+    "organization.get": ("microsoft.graph.organization", frozenset({"$select"})),
 }
 
 
@@ -438,6 +447,20 @@ class GraphSimulator:
             return GraphResponse(
                 200, {"@odata.context": f"{base}/$metadata#policies/mobileDeviceManagementPolicies", "value": items}
             )
+        if name in ("organization.list", "organization.get"):
+            select = select_of(query)
+            metadata().check_select(select, "microsoft.graph.organization")
+            organization = tenant.organization_json()
+            if select:
+                organization = {k: organization.get(k) for k in ["id", *select]}
+            if name == "organization.get":
+                if match["id"].lower() != tenant.tenant_id.lower():
+                    raise GraphFailure(404, "Request_ResourceNotFound", f"Resource '{match['id']}' does not exist.")
+                return GraphResponse(
+                    200, {"@odata.context": _entity_context(base, "organization", select), **organization}
+                )
+            shape = f"organization({','.join(select)})" if select else "organization"
+            return GraphResponse(200, {"@odata.context": f"{base}/$metadata#{shape}", "value": [organization]})
         if name == "batch":
             return await self._batch(version, body, claims, origin)
         if name == "me.transitiveMemberOf":
@@ -558,8 +581,129 @@ def _error_body(failure: GraphFailure) -> dict[str, Any]:
     }
 
 
+# ---- many tenants ---------------------------------------------------------------------------------
+GENERIC_TENANTS = ("organizations", "common")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EntraError:
+    """An answer of Entra's sign-in service: JSON to a token request, an error page in an administrator's browser."""
+
+    status: int
+    error: str
+    aadsts: str
+    description: str
+
+    def json(self) -> web.Response:
+        return _token_error(self.status, self.error, self.aadsts, self.description)
+
+    def page(self) -> web.Response:
+        """No redirect back to the app: the request is not one Entra can trust to say where to go."""
+        html = (
+            "<!doctype html><title>Sign in to your account</title>"
+            "<h1>Sorry, but we're having trouble signing you in.</h1>"
+            f"<p id=error>{escape(self.aadsts)}: {escape(self.description)}</p>"
+        )
+        return web.Response(status=self.status, text=html, content_type="text/html")
+
+
+class SimCloud:
+    """Every simulated tenant behind one endpoint, found by id or verified domain, and the app registrations they
+    share: an app is registered once (one client id and secret) and used in each tenant that consented to it."""
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow):
+        self.clock = clock
+        self.simulators: dict[str, GraphSimulator] = {}
+        self.apps: dict[str, App] = {}
+        self._names: dict[str, str] = {}  # lower-case tenant id or verified domain -> tenant id
+
+    @classmethod
+    def of(cls, tenants: list[Tenant], clock: Callable[[], datetime] = utcnow) -> SimCloud:
+        cloud = cls(clock)
+        for tenant in tenants:
+            cloud.add(tenant)
+        if not cloud.simulators:
+            raise ValueError("there are no tenants to serve")
+        for simulator in cloud.simulators.values():
+            cloud.check_consents(simulator.tenant)
+        return cloud
+
+    def check_consents(self, tenant: Tenant) -> None:
+        """An app consented in a tenant is registered in some tenant (a typo would otherwise pass unnoticed)."""
+        unknown = sorted(tenant.consented_apps - set(self.apps))
+        if unknown:
+            raise ValueError(f"tenant {tenant.tenant_id}: consentedApps names {unknown[0]}, which no tenant registers")
+
+    @property
+    def default(self) -> GraphSimulator:
+        """The first tenant: what the single-tenant control API (/_sim/faults, ...) and the token service mean."""
+        return next(iter(self.simulators.values()))
+
+    def add(self, tenant: Tenant) -> GraphSimulator:
+        """Serve one more tenant; refused whole (nothing changed) when it clashes with one already served."""
+        names = [tenant.tenant_id.lower(), *(d.lower() for d in tenant.domains)]
+        for name in names:
+            if name in self._names:
+                raise ValueError(f"tenant {tenant.tenant_id}: {name} is already used by tenant {self._names[name]}")
+        for client_id, app in tenant.apps.items():
+            known = self.apps.get(client_id)
+            if known is not None and (known.client_secret, set(known.permissions)) != (
+                app.client_secret,
+                set(app.permissions),
+            ):
+                raise ValueError(
+                    f"tenant {tenant.tenant_id}: app {client_id} is registered again with another secret or "
+                    "other permissions (an app registration is one object, shared by the tenants that consent to it)"
+                )
+        check_fixture(tenant)
+        for client_id, app in tenant.apps.items():
+            tenant.apps[client_id] = self.apps.setdefault(client_id, app)
+        simulator = GraphSimulator(tenant, self.clock)
+        self.simulators[tenant.tenant_id] = simulator
+        self._names.update((name, tenant.tenant_id) for name in names)
+        return simulator
+
+    def find(self, name: str) -> GraphSimulator | None:
+        """The tenant a URL names, by its id or one of its verified domains (as login.microsoftonline.com does)."""
+        tenant_id = self._names.get(name.lower())
+        return self.simulators[tenant_id] if tenant_id else None
+
+    def named(self, name: str) -> GraphSimulator | EntraError:
+        """The tenant a token or consent URL names, or Entra's answer for a name that is no tenant."""
+        found = self.find(name)
+        if found is not None:
+            return found
+        if name.lower() in GENERIC_TENANTS and len(self.simulators) == 1:
+            return self.default  # one tenant: the generic endpoints can only mean it
+        if name.lower() in GENERIC_TENANTS:
+            return EntraError(
+                400,
+                "invalid_request",
+                "AADSTS50059",
+                "No tenant-identifying information found in either the request or implied by any provided credentials.",
+            )
+        if not _GUID.match(name) and not _DNS_NAME.match(name):
+            return EntraError(
+                400,
+                "invalid_request",
+                "AADSTS900023",
+                f"Specified tenant identifier '{name}' is neither a valid DNS name, nor a valid external domain.",
+            )
+        return EntraError(
+            400,
+            "invalid_request",
+            "AADSTS90002",
+            f"Tenant '{name}' not found. Check to make sure you have the correct tenant ID and are signing into the "
+            "correct cloud. Check with your subscription administrator, this may happen if there are no active "
+            "subscriptions for the tenant.",
+        )
+
+
 # ---- aiohttp wiring ------------------------------------------------------------------------------
 SIMULATOR: web.AppKey[GraphSimulator] = web.AppKey("simulator", GraphSimulator)
+CLOUD: web.AppKey[SimCloud] = web.AppKey("sim_cloud", SimCloud)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None, request_id: str | None = None) -> web.Response:
@@ -574,32 +718,61 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None, request
 
 
 def _token_error(status: int, error: str, aadsts: str, description: str) -> web.Response:
+    code = int(aadsts.removeprefix("AADSTS"))
     return web.json_response(
         {
             "error": error,
             "error_description": f"{aadsts}: {description}",
-            "error_codes": [int(aadsts.removeprefix("AADSTS"))],
+            "error_codes": [code],
             "timestamp": utcnow().strftime("%Y-%m-%d %H:%M:%SZ"),
             "trace_id": str(uuid.uuid4()),
             "correlation_id": str(uuid.uuid4()),
+            "error_uri": f"https://login.microsoftonline.com/error?code={code}",
         },
         status=status,
     )
 
 
+def _record_token(sim: GraphSimulator, request: web.Request, response: web.Response) -> web.Response:
+    sim.requests.append(
+        {
+            "time": sim.clock().isoformat(),
+            "method": request.method,
+            "path": request.path,
+            "route": "token",
+            "status": response.status,
+        }
+    )
+    return response
+
+
+def _not_in_directory(client_id: str, tenant: Tenant) -> EntraError:
+    return EntraError(
+        400,
+        "unauthorized_client",
+        "AADSTS700016",
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant.tenant_id}'. This can "
+        "happen if the application has not been installed by the administrator of the tenant or consented to by any "
+        "user in the tenant. You may have sent your authentication request to the wrong tenant.",
+    )
+
+
 async def token_endpoint(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    cloud = request.app[CLOUD]
+    form = {key: str(value) for key, value in (await request.post()).items()}
+    name = request.match_info["tenant"]
+    domain = form.get("username", "").rpartition("@")[2]
+    if form.get("grant_type") == "password" and name.lower() in GENERIC_TENANTS and cloud.find(domain):
+        name = domain  # a person's sign-in at a generic endpoint: their domain names the tenant
+    sim = cloud.named(name)
+    if isinstance(sim, EntraError):
+        return sim.json()
     tenant = sim.tenant
     route_fault = tenant.take_fault("token", "POST")
     if route_fault and route_fault.latency_ms:
         await asyncio.sleep(route_fault.latency_ms / 1000)
     if route_fault and route_fault.status:
         return _token_error(route_fault.status, "temporarily_unavailable", "AADSTS50196", "Injected fault.")
-    if request.match_info["tenant"] not in (tenant.tenant_id, "organizations"):
-        return _token_error(
-            400, "invalid_request", "AADSTS90002", f"Tenant '{request.match_info['tenant']}' not found."
-        )
-    form = {key: str(value) for key, value in (await request.post()).items()}
     if form.get("grant_type") == "password":  # test use only: a person's sign-in, played by a test
         status, answer = delegated.password_grant(tenant, form, sim.clock())
         return web.json_response(answer, status=status)
@@ -607,33 +780,89 @@ async def token_endpoint(request: web.Request) -> web.Response:
         return _token_error(
             400, "unsupported_grant_type", "AADSTS70003", "The app requested an unsupported grant type."
         )
-    app = tenant.apps.get(str(form.get("client_id", "")))
-    if app is None:
-        return _token_error(
-            400,
-            "unauthorized_client",
-            "AADSTS700016",
-            f"Application with identifier '{form.get('client_id')}' was not found.",
-        )
+    client_id = form.get("client_id", "")
+    app = cloud.apps.get(client_id)
+    if app is None or client_id not in tenant.consented_apps:  # no service principal for it in this tenant
+        return _record_token(sim, request, _not_in_directory(client_id, tenant).json())
     if form.get("client_secret") != app.client_secret:
-        return _token_error(401, "invalid_client", "AADSTS7000215", "Invalid client secret provided.")
-    if form.get("scope") != GRAPH_SCOPE:
-        return _token_error(
-            400, "invalid_scope", "AADSTS1002012", f"The provided value for scope {form.get('scope')} is not valid."
+        return _record_token(
+            sim, request, _token_error(401, "invalid_client", "AADSTS7000215", "Invalid client secret provided.")
         )
+    if form.get("scope") != GRAPH_SCOPE:
+        scope = form.get("scope")
+        refused = _token_error(
+            400, "invalid_scope", "AADSTS1002012", f"The provided value for scope {scope} is not valid."
+        )
+        return _record_token(sim, request, refused)
     token, claims = issue_token(tenant, app, sim.clock())
+    answer = {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+    return _record_token(sim, request, web.json_response(answer))
+
+
+async def admin_consent(request: web.Request) -> web.Response:
+    """`GET /{tenant}/adminconsent` (and `/{tenant}/v2.0/adminconsent`): an administrator of the tenant grants the app
+    its permissions there, and the browser goes back to the app's redirect URI with `admin_consent=True&tenant=...`.
+    The administrator's sign-in and the consent screen are played as approved; a fault on route `adminconsent`
+    plays an administrator who declines (the documented `consent_required` / AADSTS65004 answer)."""
+    cloud = request.app[CLOUD]
+    query = request.query
+    name = request.match_info["tenant"]
+    if name.lower() in GENERIC_TENANTS and "login_hint" in query:  # the administrator who signs in names it
+        name = query["login_hint"].rpartition("@")[2]
+    sim = cloud.named(name)
+    if isinstance(sim, EntraError):
+        return sim.page()
+    tenant = sim.tenant
+    client_id, redirect_uri = query.get("client_id", ""), query.get("redirect_uri", "")
+    app = cloud.apps.get(client_id)
+    answer: web.Response
+    if app is None:  # registered nowhere: not even a multi-tenant app another tenant could consent to
+        answer = _not_in_directory(client_id, tenant).page()
+    elif not redirect_uri or not app.allows_redirect(redirect_uri):
+        answer = EntraError(
+            400,
+            "invalid_request",
+            "AADSTS50011",
+            f"The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured "
+            f"for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to "
+            "your application in the Azure portal.",
+        ).page()
+    else:
+        # Only a fault named for this route declines (a "*" fault is about Graph and tokens, not the admin).
+        declined = next((f for f in tenant.faults if f.route == "adminconsent" and f.matches(f.route, "GET")), None)
+        if declined is not None and declined.times is not None:
+            declined.times -= 1
+        back: dict[str, str] = {"admin_consent": "True", "tenant": tenant.tenant_id}
+        if declined is not None:
+            back["error"] = "consent_required"
+            back["error_description"] = "AADSTS65004: The resource owner or authorization server denied the request."
+        else:
+            tenant.consented_apps.add(client_id)
+        if "scope" in query:
+            back["scope"] = query["scope"]
+        if "state" in query:
+            back["state"] = query["state"]
+        separator = "&" if urlsplit(redirect_uri).query else "?"
+        answer = web.Response(status=302, headers={"Location": f"{redirect_uri}{separator}{urlencode(back)}"})
     sim.requests.append(
-        {"time": sim.clock().isoformat(), "method": "POST", "path": request.path, "route": "token", "status": 200}
+        {
+            "time": sim.clock().isoformat(),
+            "method": "GET",
+            "path": request.path,
+            "route": "adminconsent",
+            "status": answer.status,
+            "clientId": client_id,
+        }
     )
-    return web.json_response(
-        {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
-    )
+    return answer
 
 
 async def openid_configuration(request: web.Request) -> web.Response:
-    tenant = request.app[SIMULATOR].tenant
+    sim = request.app[CLOUD].named(request.match_info["tenant"])
+    if isinstance(sim, EntraError):  # the discovery document's own error code for a tenant it cannot describe
+        return dataclasses.replace(sim, error="invalid_tenant").json()
     origin = f"{request.scheme}://{request.host}"
-    tid = tenant.tenant_id
+    tid = sim.tenant.tenant_id
     return web.json_response(
         {
             "token_endpoint": f"{origin}/{tid}/oauth2/v2.0/token",
@@ -655,10 +884,13 @@ async def openid_configuration(request: web.Request) -> web.Response:
 
 
 async def instance_discovery(request: web.Request) -> web.Response:
+    """The tenant discovery endpoint for the authority asked about (its path names the tenant)."""
     host = request.host
+    asked = urlsplit(request.query.get("authorization_endpoint", "")).path.strip("/").split("/")[0]
+    tenant = asked or request.app[CLOUD].default.tenant.tenant_id
     return web.json_response(
         {
-            "tenant_discovery_endpoint": f"{request.scheme}://{host}/{request.app[SIMULATOR].tenant.tenant_id}/v2.0/.well-known/openid-configuration",
+            "tenant_discovery_endpoint": f"{request.scheme}://{host}/{tenant}/v2.0/.well-known/openid-configuration",
             "api-version": "1.1",
             "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
         }
@@ -666,18 +898,19 @@ async def instance_discovery(request: web.Request) -> web.Response:
 
 
 async def graph_handler(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    """A Graph request, answered by the tenant that issued its token (`tid`): no token reaches another tenant."""
+    cloud = request.app[CLOUD]
     client_request_id = request.headers.get("client-request-id") or str(uuid.uuid4())
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer ") or not auth[7:].strip():
         failure = GraphFailure(401, "InvalidAuthenticationToken", "Access token is empty.")
         return _json(401, _error_body(failure), request_id=client_request_id)
     claims = read_token(auth[7:].strip())
-    now = sim.clock().timestamp()
-    if claims is None or claims.get("tid") != sim.tenant.tenant_id:
+    sim = cloud.simulators.get(str(claims.get("tid"))) if claims is not None else None
+    if claims is None or sim is None:
         failure = GraphFailure(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed.")
         return _json(401, _error_body(failure), request_id=client_request_id)
-    if claims.get("exp", 0) < now:
+    if claims.get("exp", 0) < sim.clock().timestamp():
         failure = GraphFailure(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
         return _json(401, _error_body(failure), request_id=client_request_id)
     body: Any = None
@@ -710,49 +943,100 @@ async def graph_handler(request: web.Request) -> web.Response:
 
 
 # ---- control API (the simulator's own, never part of Graph) --------------------------------------
+# /_sim/tenants/{tid}/faults (and requests, state, policy, troubleshootingEvents, consentedApps) is about one tenant;
+# /_sim/faults and the others without a tenant mean the first tenant (the single-tenant case).
+def _simulator(request: web.Request) -> GraphSimulator:
+    cloud = request.app[CLOUD]
+    name = request.match_info.get("tid")
+    found = cloud.default if name is None else cloud.find(name)
+    if found is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no tenant {name!r} is served here (GET /_sim/tenants lists them)"}),
+            content_type="application/json",
+        )
+    return found
+
+
+def _bad_control(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body is not JSON"}), content_type="application/json"
+        ) from exc
+
+
+async def control_tenants(request: web.Request) -> web.Response:
+    return web.json_response(list(request.app[CLOUD].simulators))
+
+
 async def control_faults(request: web.Request) -> web.Response:
-    tenant = request.app[SIMULATOR].tenant
+    tenant = _simulator(request).tenant
     if request.method == "DELETE":
         tenant.faults.clear()
     elif request.method == "POST":
-        data = await request.json()
+        data = await _json_body(request)
         items = data if isinstance(data, list) else [data]
-        tenant.faults.extend(Fault.from_json(item) for item in items)
+        try:
+            faults = [Fault.from_json(item) for item in items]  # all or none
+        except (TypeError, ValueError, AttributeError) as exc:
+            return _bad_control(f"a fault is {{route, status?, retryAfter?, latencyMs?, times?, method?}}: {exc}")
+        tenant.faults.extend(faults)
     shown = [{k: v for k, v in f.__dict__.items() if k not in ("arrived", "gate")} for f in tenant.faults]
     return web.json_response(shown)
 
 
 async def control_requests(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = _simulator(request)
     if request.method == "DELETE":
         sim.requests.clear()
     return web.json_response(sim.requests)
 
 
 async def control_state(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SIMULATOR].tenant.to_fixture())
+    return web.json_response(_simulator(request).tenant.to_fixture())
 
 
 async def control_policy(request: web.Request) -> web.Response:
     """Change the policy behind the bot's back, as an admin in the portal would."""
-    tenant = request.app[SIMULATOR].tenant
-    data = await request.json()
+    tenant = _simulator(request).tenant
+    data = await _json_body(request)
     if not isinstance(data, dict):
-        return web.json_response({"error": "expected a JSON object"}, status=400)
+        return _bad_control("expected a JSON object")
     tenant.policy.update(data)
     return web.json_response(tenant.policy)
 
 
 async def control_events(request: web.Request) -> web.Response:
-    tenant = request.app[SIMULATOR].tenant
+    tenant = _simulator(request).tenant
     if request.method == "POST":
-        data = await request.json()
+        data = await _json_body(request)
         items = data if isinstance(data, list) else [data]
         for item in items:
             if not isinstance(item, dict) or "id" not in item or "eventDateTime" not in item:
-                return web.json_response({"error": "each event needs id and eventDateTime"}, status=400)
+                return _bad_control("each event needs id and eventDateTime")
         tenant.events.extend(items)
     return web.json_response({"count": len(tenant.events)})
+
+
+async def control_consent(request: web.Request) -> web.Response:
+    """The apps consented in a tenant: POST {"clientId"} consents as an administrator would; DELETE ?clientId=
+    removes the app's service principal (consent revoked), so its next token request is refused."""
+    cloud = request.app[CLOUD]
+    tenant = _simulator(request).tenant
+    if request.method == "POST":
+        data = await _json_body(request)
+        client_id = data.get("clientId") if isinstance(data, dict) else None
+        if client_id not in cloud.apps:
+            return _bad_control(f"no app registration has the clientId {client_id!r}")
+        tenant.consented_apps.add(client_id)
+    elif request.method == "DELETE":
+        tenant.consented_apps.discard(request.query.get("clientId", ""))
+    return web.json_response(sorted(tenant.consented_apps))
 
 
 # What the simulator serves from a fixture, by the type Graph declares for it: a fixture object Graph could not
@@ -767,6 +1051,7 @@ FIXTURE_TYPES = {
 def check_fixture(tenant: Tenant) -> None:
     served: list[tuple[str, Any, str]] = [
         ("deviceRegistrationPolicy", tenant.policy, "microsoft.graph.deviceRegistrationPolicy"),
+        ("organization", tenant.organization_json(), "microsoft.graph.organization"),
         *(("troubleshootingEvents", e, "microsoft.graph.enrollmentTroubleshootingEvent") for e in tenant.events),
     ]
     for key, type_name in FIXTURE_TYPES.items():
@@ -778,19 +1063,30 @@ def check_fixture(tenant: Tenant) -> None:
             raise ValueError(f"tenant fixture {key}: {failure.message}") from failure
 
 
-def create_sim_app(tenant: Tenant, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    check_fixture(tenant)
+def create_multi_sim_app(tenants: list[Tenant], clock: Callable[[], datetime] = utcnow) -> web.Application:
+    """One server for every tenant given (the first is the one the tenant-less control API and token service mean)."""
+    cloud = SimCloud.of(tenants, clock)
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    app[SIMULATOR] = GraphSimulator(tenant, clock)
+    app[CLOUD] = cloud
+    app[SIMULATOR] = cloud.default
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token_endpoint)
     app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     app.router.add_get("/{tenant}/.well-known/openid-configuration", openid_configuration)
+    app.router.add_get("/{tenant}/adminconsent", admin_consent)
+    app.router.add_get("/{tenant}/v2.0/adminconsent", admin_consent)
     app.router.add_get("/common/discovery/instance", instance_discovery)
-    app.router.add_route("*", "/_sim/faults", control_faults)
-    app.router.add_route("*", "/_sim/requests", control_requests)
-    app.router.add_get("/_sim/state", control_state)
-    app.router.add_post("/_sim/policy", control_policy)
-    app.router.add_route("*", "/_sim/troubleshootingEvents", control_events)
+    app.router.add_get("/_sim/tenants", control_tenants)
+    for prefix in ("/_sim", "/_sim/tenants/{tid}"):
+        app.router.add_route("*", f"{prefix}/faults", control_faults)
+        app.router.add_route("*", f"{prefix}/requests", control_requests)
+        app.router.add_get(f"{prefix}/state", control_state)
+        app.router.add_post(f"{prefix}/policy", control_policy)
+        app.router.add_route("*", f"{prefix}/troubleshootingEvents", control_events)
+        app.router.add_route("*", f"{prefix}/consentedApps", control_consent)
     app.router.add_route("*", r"/{version:v1\.0|beta}/{tail:.*}", graph_handler)
-    token_service.add_routes(app, app[SIMULATOR])
+    token_service.add_routes(app, cloud.default)
     return app
+
+
+def create_sim_app(tenant: Tenant, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    return create_multi_sim_app([tenant], clock)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import hashlib
+import hmac
 import json
 import re
 import uuid
@@ -92,9 +94,48 @@ class Fault:
 
 @dataclass
 class App:
+    """An app registration: its secret, the application permissions it was granted, where consent may send back."""
+
     client_id: str
     client_secret: str
     permissions: tuple[str, ...]
+    display_name: str | None = None
+    redirect_uris: tuple[str, ...] | None = None  # None: any https://127.0.0.1 or http://127.0.0.1 address (tests)
+
+    @classmethod
+    def from_fixture(cls, data: Any) -> App:
+        if not isinstance(data, dict) or not isinstance(data.get("clientId"), str) or not data["clientId"]:
+            raise ValueError("each app needs a clientId")
+        if not isinstance(data.get("clientSecret"), str):
+            raise ValueError(f"app {data['clientId']} needs a clientSecret")
+        uris = data.get("redirectUris")
+        if uris is not None and (not isinstance(uris, list) or not all(isinstance(u, str) for u in uris)):
+            raise ValueError(f"app {data['clientId']}: redirectUris must be a list of URLs")
+        return cls(
+            data["clientId"],
+            data["clientSecret"],
+            tuple(data.get("permissions", [])),
+            data.get("displayName"),
+            tuple(uris) if uris is not None else None,
+        )
+
+    def to_fixture(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"clientId": self.client_id, "clientSecret": self.client_secret}
+        if self.display_name is not None:
+            out["displayName"] = self.display_name
+        out["permissions"] = list(self.permissions)
+        if self.redirect_uris is not None:
+            out["redirectUris"] = list(self.redirect_uris)
+        return out
+
+    def allows_redirect(self, uri: str) -> bool:
+        """The registered redirect URIs match exactly; without any registered, loopback addresses (tests) do."""
+        if self.redirect_uris is not None:
+            return uri in self.redirect_uris
+        return any(uri == p or uri.startswith((p + "/", p + ":")) for p in LOOPBACK_REDIRECTS)
+
+
+LOOPBACK_REDIRECTS = ("https://127.0.0.1", "http://127.0.0.1")
 
 
 @dataclass
@@ -107,6 +148,9 @@ class Tenant:
     events: list[dict[str, Any]]
     faults: list[Fault] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The apps an administrator consented to in this tenant (a service principal exists for each); by default the
+    # fixture's own app registrations.
+    consented_apps: set[str] = field(default_factory=set)
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
@@ -114,9 +158,14 @@ class Tenant:
         for key in ("tenantId", "apps", "users", "groups", "deviceRegistrationPolicy", "troubleshootingEvents"):
             if key not in data:
                 raise ValueError(f"tenant fixture is missing the top-level key {key!r}")
-        apps = {
-            a["clientId"]: App(a["clientId"], a["clientSecret"], tuple(a.get("permissions", []))) for a in data["apps"]
-        }
+        if not isinstance(data["tenantId"], str) or not data["tenantId"]:
+            raise ValueError("tenantId must be a non-empty string")
+        if not isinstance(data["apps"], list):
+            raise ValueError("apps must be a list of app registrations")
+        apps = {app.client_id: app for app in (App.from_fixture(a) for a in data["apps"])}
+        consented = data.get("consentedApps", list(apps))
+        if not isinstance(consented, list) or not all(isinstance(c, str) for c in consented):
+            raise ValueError("consentedApps must be a list of client ids")
         users = {u["id"]: dict(u) for u in data["users"]}
         groups = {}
         for g in data["groups"]:
@@ -128,7 +177,16 @@ class Tenant:
                 if member not in users and member not in groups:
                     raise ValueError(f"group {g['id']} lists unknown member {member}")
         faults = [Fault.from_json(f) for f in data.get("faults", [])]
-        known = {"tenantId", "apps", "users", "groups", "deviceRegistrationPolicy", "troubleshootingEvents", "faults"}
+        known = {
+            "tenantId",
+            "apps",
+            "users",
+            "groups",
+            "deviceRegistrationPolicy",
+            "troubleshootingEvents",
+            "faults",
+            "consentedApps",
+        }
         return cls(
             tenant_id=data["tenantId"],
             apps=apps,
@@ -138,20 +196,53 @@ class Tenant:
             events=[dict(e) for e in data["troubleshootingEvents"]],
             faults=faults,
             extra={k: v for k, v in data.items() if k not in known},
+            consented_apps=set(consented),
         )
 
     def to_fixture(self) -> dict[str, Any]:
         return {
             "tenantId": self.tenant_id,
-            "apps": [
-                {"clientId": a.client_id, "clientSecret": a.client_secret, "permissions": list(a.permissions)}
-                for a in self.apps.values()
-            ],
+            "apps": [a.to_fixture() for a in self.apps.values()],
+            "consentedApps": sorted(self.consented_apps),
             "users": list(self.users.values()),
             "groups": list(self.groups.values()),
             "deviceRegistrationPolicy": copy.deepcopy(self.policy),
             "troubleshootingEvents": list(self.events),
             **self.extra,
+        }
+
+    # ---- organization ----------------------------------------------------------------------------
+    @property
+    def domains(self) -> list[str]:
+        """The tenant's verified domain names, the default first."""
+        verified = self.organization_json().get("verifiedDomains") or []
+        return [d["name"] for d in sorted(verified, key=lambda d: not d.get("isDefault"))]
+
+    def organization_json(self) -> dict[str, Any]:
+        """GET /organization's object: the fixture's `organization` as given, else one made from its `domain`
+        (an initial onmicrosoft.com domain, as every tenant has) or its users' domains."""
+        given = self.extra.get("organization")
+        if isinstance(given, dict):
+            return {"id": self.tenant_id, **{k: copy.deepcopy(v) for k, v in given.items() if k != "id"}}
+        domain = self.extra.get("domain")
+        names = [domain] if isinstance(domain, str) else []
+        names += sorted({u["userPrincipalName"].split("@")[-1].lower() for u in self.users.values()} - set(names))
+        label = names[0].split(".")[0] if names else self.tenant_id
+        initial = next((n for n in names if n.endswith(".onmicrosoft.com")), None)
+        return {
+            "id": self.tenant_id,
+            "displayName": self.extra.get("displayName") or label.capitalize(),
+            "tenantType": "AAD",
+            "verifiedDomains": [
+                {
+                    "capabilities": "Email, OfficeCommunicationsOnline",
+                    "isDefault": i == 0,
+                    "isInitial": name == initial,
+                    "name": name,
+                    "type": "Managed",
+                }
+                for i, name in enumerate(names)
+            ],
         }
 
     # ---- faults --------------------------------------------------------------------------------
@@ -319,6 +410,18 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# Tokens are signed so that one whose claims were edited (another tenant's `tid`, more `roles`) is refused, as Graph
+# refuses a token whose signature does not verify. The key is not a secret: it only makes tampering detectable.
+_SIGNING_KEY = b"enrollment-doctor-simulated-tenant"
+
+
+def encode_token(claims: dict[str, Any]) -> str:
+    header = {"typ": "JWT", "alg": "HS256", "kid": "sim"}
+    signed = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = hmac.new(_SIGNING_KEY, signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{_b64(signature)}"
+
+
 def issue_token(tenant: Tenant, app: App, now: datetime, lifetime_s: int = 3600) -> tuple[str, dict[str, Any]]:
     claims = {
         "aud": "https://graph.microsoft.com",
@@ -330,14 +433,16 @@ def issue_token(tenant: Tenant, app: App, now: datetime, lifetime_s: int = 3600)
         "exp": int(now.timestamp()) + lifetime_s,
         "jti": str(uuid.uuid4()),
     }
-    header = {"typ": "JWT", "alg": "none", "kid": "sim"}
-    token = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.sim"
-    return token, claims
+    return encode_token(claims), claims
 
 
 def read_token(token: str) -> dict[str, Any] | None:
+    """The claims of a token this simulator signed; None for anything else (malformed, or edited after signing)."""
     parts = token.split(".")
     if len(parts) != 3:
+        return None
+    expected = _b64(hmac.new(_SIGNING_KEY, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, parts[2]):
         return None
     try:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)

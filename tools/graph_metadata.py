@@ -46,6 +46,7 @@ V1_ENTITY_TYPES = (
     "deviceEnrollmentLimitConfiguration",
     "enrollmentConfigurationAssignment",
     "signIn",
+    "organization",
 )
 V1_ACTIONS = ("checkMemberGroups", "getByIds")
 BETA_ENTITY_TYPES = ("mobilityManagementPolicy",)

@@ -3,18 +3,16 @@ pages: each test here is a request a client bug could send that a real tenant wo
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import ssl
 import time
-from typing import Any
 
 import httpx
 import pytest
 
 from sim.permissions import APPLICATION_PERMISSIONS
-from sim.tenant import Tenant
+from sim.tenant import Tenant, encode_token
 from tests.conftest import start_sim
 
 ADELE = "8a1f6c2e-0b3d-4e5f-9a10-2b3c4d5e6f01"
@@ -22,10 +20,6 @@ APPROVERS = "d1e2f3a4-0000-4000-8000-00000000a001"
 JOINERS = "d1e2f3a4-0000-4000-8000-00000000a002"
 RESTRICTION = "a1b2c3d4-0000-4000-8000-000000000001_DefaultPlatformRestrictions"
 PLATFORM_RESTRICTIONS = "#microsoft.graph.deviceEnrollmentPlatformRestrictionsConfiguration"
-
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
 async def call(sim, method: str, path: str, *, roles: tuple[str, ...] | None = None, **kw) -> httpx.Response:
@@ -210,7 +204,7 @@ def delegated_token(tenant: Tenant, scopes: str) -> str:
         "scp": scopes,
         "exp": int(time.time()) + 600,
     }
-    return f"{_b64({'typ': 'JWT', 'alg': 'none'})}.{_b64(claims)}.sim"
+    return encode_token(claims)
 
 
 @pytest.fixture
@@ -293,6 +287,8 @@ async def test_every_json_answer_says_its_odata_context(mdm_sim):
         "enrollmentConfigurations.get": f"v1.0/deviceManagement/deviceEnrollmentConfigurations/{RESTRICTION}",
         "signIns.list": "v1.0/auditLogs/signIns",
         "deletedUsers.list": "v1.0/directory/deletedItems/microsoft.graph.user",
+        "organization.list": "v1.0/organization",
+        "organization.get": f"v1.0/organization/{sim.tenant.tenant_id}",
     }
     posts = {
         "users.checkMemberGroups": (f"v1.0/users/{ADELE}/checkMemberGroups", {"groupIds": [APPROVERS]}),
