@@ -45,8 +45,8 @@ async def settle_message(turn: Turn, recognition: Recognition, text: str) -> boo
         text, here, tenants.home_id, [r.tenant_id for r in tenants.records()], tenants.domains(), labels
     )
     if found.tenant_id is not None:
-        log.info("activity %s: tenant %s (%s)", turn.activity.id, found.tenant_id, found.why)
         turn.use(found.tenant_id)
+        log.info("activity %s: tenant %s (%s)", turn.activity.id, found.tenant_id, found.why)
         return True
     if found.refusal is not None:
         await turn.context.send_activity(found.refusal)

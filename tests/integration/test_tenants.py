@@ -248,14 +248,17 @@ async def test_log_lines_carry_the_tenant(served, connector, cloud):
     root.setLevel(logging.INFO)
     try:
         await served.post(message(connector.url, f"{ERROR} {PACKAGE}@{B_DOMAIN}"))
+        lg = logging.getLogger("bot.handlers.tenancy")
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     settled = [line for line in lines if "tenant b0b0b0b0" in line["message"]]
-    assert settled, "the settled tenant is logged"
-    after = lines[lines.index(settled[0]) + 1 :]
-    assert after and all(line.get("tenantId") == B for line in after if line.get("activityId"))
+    assert settled and settled[0]["tenantId"] == B, stream.getvalue()[:3000]
+    before = lines[: lines.index(settled[0])]
+    assert before and not any(line.get("tenantId") for line in before)  # not known before it is settled
+    after = lines[lines.index(settled[0]) :]
+    assert all(line.get("tenantId") == B for line in after if line.get("activityId"))
 
 
 __all__ = ["REQUESTER"]
