@@ -248,7 +248,6 @@ async def test_log_lines_carry_the_tenant(served, connector, cloud):
     root.setLevel(logging.INFO)
     try:
         await served.post(message(connector.url, f"{ERROR} {PACKAGE}@{B_DOMAIN}"))
-        lg = logging.getLogger("bot.handlers.tenancy")
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
