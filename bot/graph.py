@@ -7,6 +7,7 @@ import base64
 import functools
 import json
 import logging
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
@@ -74,6 +75,7 @@ PERMISSIONS = {
     "change a Conditional Access policy": "Policy.ReadWrite.ConditionalAccess (with Policy.Read.All)",
     "read the MDM user scope": "Policy.Read.All (delegated: Graph offers no application permission)",
     "read your directory roles": "User.Read (delegated)",
+    "read the organization": "Organization.Read.All",
 }
 RETRYABLE = {429, 503, 504}
 
@@ -122,11 +124,73 @@ class GraphGateway(Protocol):
 
     async def patch_enrollment_configuration(self, configuration_id: str, body: dict[str, Any]) -> str | None: ...
 
+    async def organization(self) -> Organization: ...
+
     async def ping(self) -> None: ...
 
     def on_write(self, listener: Callable[[], None]) -> None: ...  # called after every write, whatever came of it
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Organization:
+    """The tenant as GET /organization/{id} describes it: what proves access, and the names it goes by."""
+
+    tenant_id: str
+    display_name: str
+    verified_domains: tuple[str, ...]  # lower case, the default domain first
+
+
+def organization_from_json(item: dict[str, Any]) -> Organization:
+    domains = [d for d in item.get("verifiedDomains") or [] if isinstance(d, dict) and d.get("name")]
+    domains.sort(key=lambda d: not d.get("isDefault"))  # stable: Graph's order otherwise
+    names = tuple(dict.fromkeys(str(d["name"]).lower() for d in domains))
+    return Organization(
+        tenant_id=str(item.get("id") or "").lower(),
+        display_name=str(item.get("displayName") or "").strip(),
+        verified_domains=names,
+    )
+
+
+_AADSTS = re.compile(r"\bAADSTS(\d{5,7})\b")
+
+
+def aadsts_code(message: str) -> str | None:
+    """The AADSTS error code Entra put in a token failure's message ("AADSTS700016"), if any."""
+    match = _AADSTS.search(message or "")
+    return f"AADSTS{match.group(1)}" if match else None
+
+
+def token_failure(operation: str, exc: ClientAuthenticationError) -> GraphAuthError:
+    message = exc.message or str(exc)
+    error = GraphAuthError(f"Could not get a Microsoft Graph token to {operation}: {message}", operation=operation)
+    error.code = aadsts_code(message)
+    return error
+
+
+async def tenant_id_of_domain(settings: GraphSettings, domain: str) -> str | None:
+    """The tenant a verified domain belongs to, from Entra's public OpenID metadata for it (one GET, no token):
+    the tenant id is the issuer's path. None when Entra knows no such tenant."""
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
+    )
+    url = f"{settings.authority.rstrip('/')}/{quote(domain, safe='')}/v2.0/.well-known/openid-configuration"
+    try:
+        async with httpx.AsyncClient(verify=verify, timeout=settings.timeout) as client:
+            response = await client.get(url)
+    except httpx.TransportError as exc:
+        raise GraphUnavailableError(
+            f"Could not reach {settings.authority} to look up {domain}: {exc!r}", operation="look up a tenant"
+        ) from exc
+    if response.status_code >= 400:
+        return None
+    try:
+        issuer = str(response.json().get("issuer") or "")
+    except ValueError:
+        return None
+    parts = [p for p in urlsplit(issuer).path.split("/") if p]
+    return parts[0].lower() if parts else None
 
 
 @dataclass(frozen=True)
@@ -460,9 +524,7 @@ class MsGraphGateway:
             status = str(response.status_code)
         except ClientAuthenticationError as exc:
             status = "auth_error"
-            raise GraphAuthError(
-                f"Could not get a Microsoft Graph token to {operation}: {exc.message}", operation=operation
-            ) from exc
+            raise token_failure(operation, exc) from exc
         except httpx.TransportError as exc:
             raise GraphUnavailableError(
                 f"Could not reach Microsoft Graph to {operation}: {exc!r}", operation=operation
@@ -507,7 +569,18 @@ class MsGraphGateway:
         await self.token()
 
     async def token(self) -> str:
-        return (await self._credential.get_token(GRAPH_SCOPE)).token
+        try:
+            return (await self._credential.get_token(GRAPH_SCOPE)).token
+        except ClientAuthenticationError as exc:
+            raise token_failure("get a token", exc) from exc
+
+    async def organization(self) -> Organization:
+        """The tenant's name and verified domains; reading it proves the app has access to the tenant."""
+        operation = "read the organization"
+        tid = quote(self._settings.tenant_id, safe="")
+        query = urlencode({"$select": "id,displayName,verifiedDomains"}, quote_via=quote, safe="$")
+        body, _ = await self._send(operation, Method.GET, f"/organization/{tid}?{query}")
+        return organization_from_json(dict(body or {}))
 
     async def _pages(self, operation: str, url: str, *, prefetch: bool = False) -> AsyncIterator[list[dict[str, Any]]]:
         """The `value` of each page of a Graph collection, following @odata.nextLink: plain JSON, no SDK model

@@ -201,6 +201,7 @@ module graphPermissions 'modules/graph-permissions.bicep' = {
         'Policy.Read.All'
         'DeviceManagementServiceConfig.Read.All'
         'AuditLog.Read.All'
+        'Organization.Read.All'
       ],
       allowCaExclusion ? ['Policy.ReadWrite.ConditionalAccess'] : [],
       allowWindowsRestriction ? ['DeviceManagementServiceConfig.ReadWrite.All'] : []

@@ -184,6 +184,7 @@ OPERATION_ROUTES = {
     "change a Conditional Access policy": ("conditionalAccess.patch",),
     "read the MDM user scope": ("mdmPolicies.list",),
     "read your directory roles": ("me.transitiveMemberOf",),  # approver mode: the approver's own roles
+    "read the organization": ("organization.get",),  # connecting a tenant: its name and verified domains
 }
 PERMISSION_NAME = re.compile(r"\b[A-Z][A-Za-z]+\.[A-Za-z]+(?:\.[A-Za-z]+)?\b")
 
