@@ -74,6 +74,9 @@ class Settings:
     allowed_changes: tuple[str, ...] = CHANGE_KINDS
     tenant_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     tenant_refresh_seconds: float = 30.0  # how often a replica re-reads the registry others may have changed
+    # The bot's public base URL (https://doctor.example.net): admin consent sends the browser back to
+    # PUBLIC_URL/consent. None: tenants are connected with `python app.py tenants add` only.
+    public_url: str | None = None
     attachment_file_hosts: tuple[str, ...] = (
         "*.sharepoint.com",
         "*.sharepoint.us",
@@ -335,6 +338,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         for h in get("ATTACHMENT_FILE_HOSTS", ",".join(Settings.attachment_file_hosts)).split(",")
         if h.strip()
     )
+    public_url = get("PUBLIC_URL").rstrip("/") or None
+    if public_url is not None:
+        parts = urlsplit(public_url)
+        local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS  # a bot run on this machine, tests
+        if not (parts.scheme == "https" or local) or not parts.hostname or parts.query or parts.fragment:
+            problems.append(
+                f"PUBLIC_URL must be the bot's https base URL (e.g. https://doctor.example.net), got {public_url!r}"
+            )
+            public_url = None
     tenant_secrets = tuple(
         sorted((k, v.strip()) for k, v in env.items() if k.startswith("TENANT_SECRET_") and v.strip())
     )
@@ -391,4 +403,5 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         attachment_file_hosts=file_hosts,
         tenant_secrets=tenant_secrets,
         tenant_refresh_seconds=number("TENANT_REFRESH_SECONDS", "30", float, 1, 3600),
+        public_url=public_url,
     )

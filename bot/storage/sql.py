@@ -106,6 +106,11 @@ CREATE TABLE IF NOT EXISTS channel_tenants (
     bound_by TEXT,
     bound_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS consent_states (
+    state_hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
 """
 
 # Columns added since a table was first created: an older database gains them when it is opened (each backend
@@ -538,6 +543,28 @@ class SqlStore:
         async with self._db.transaction() as tx:
             row = await tx.fetchone("SELECT tenant_id FROM channel_tenants WHERE conversation_id = ?", conversation_id)
         return str(row["tenant_id"]) if row else None
+
+    async def channel_bindings(self) -> dict[str, str]:
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall("SELECT conversation_id, tenant_id FROM channel_tenants ORDER BY conversation_id")
+        return {str(r["conversation_id"]): str(r["tenant_id"]) for r in rows}
+
+    # ---- admin consent in flight -------------------------------------------------------------------
+    async def save_consent_state(self, state_hash: str, data: dict[str, Any], expires_at: datetime) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("INSERT INTO consent_states VALUES (?,?,?)", state_hash, json.dumps(data), _ts(expires_at))
+
+    async def take_consent_state(self, state_hash: str, now: datetime) -> dict[str, Any] | None:
+        """The state's data, once: the first caller (of any replica) takes it, later ones get None, as does anyone
+        after it expired. Expired states are cleared on the way."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT data, expires_at FROM consent_states WHERE state_hash = ?", state_hash)
+            taken = await tx.execute("DELETE FROM consent_states WHERE state_hash = ?", state_hash) if row else 0
+            await tx.execute("DELETE FROM consent_states WHERE expires_at <= ?", _ts(now))
+        if row is None or taken != 1 or datetime.fromisoformat(row["expires_at"]) <= now:
+            return None
+        data = json.loads(row["data"])
+        return data if isinstance(data, dict) else None
 
 
 def _clue_json(clue: Clue) -> dict[str, Any]:

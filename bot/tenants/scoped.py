@@ -133,6 +133,15 @@ class TenantScopedStorage:
     async def channel_tenant(self, conversation_id: str) -> str | None:
         return await self.inner.channel_tenant(conversation_id)
 
+    async def channel_bindings(self) -> dict[str, str]:
+        return await self.inner.channel_bindings()
+
+    async def save_consent_state(self, state_hash: str, data: dict[str, Any], expires_at: datetime) -> None:
+        await self.inner.save_consent_state(state_hash, data, expires_at)
+
+    async def take_consent_state(self, state_hash: str, now: datetime) -> dict[str, Any] | None:
+        return await self.inner.take_consent_state(state_hash, now)
+
     async def ping(self) -> None:
         await self.inner.ping()
 

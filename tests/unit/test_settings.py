@@ -124,3 +124,22 @@ def test_approver_mode_defaults():
     approver = load_settings({**BASE, "APPLY_AS": "Approver"}, dotenv=None)
     assert approver.apply_as == "approver" and approver.oauth_connection_name == "graph"
     assert approver.token_service_url == "https://token.botframework.com"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "expected"),
+    [
+        ("https://doctor.example.net/", "https://doctor.example.net"),
+        ("https://doctor.example.net/bot", "https://doctor.example.net/bot"),
+        ("http://127.0.0.1:3978", "http://127.0.0.1:3978"),  # a bot run on this machine
+        ("", None),
+    ],
+)
+def test_public_url_is_the_bots_https_base(public_url, expected):
+    assert load_settings({**BASE, "PUBLIC_URL": public_url}, dotenv=None).public_url == expected
+
+
+@pytest.mark.parametrize("public_url", ["http://doctor.example.net", "doctor.example.net", "https://x.net/?a=1", "ftp://x"])
+def test_a_public_url_that_is_not_an_https_base_is_refused(public_url):
+    with pytest.raises(ConfigError, match="PUBLIC_URL must be the bot's https base URL"):
+        load_settings({**BASE, "PUBLIC_URL": public_url}, dotenv=None)

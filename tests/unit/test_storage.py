@@ -363,3 +363,26 @@ async def test_an_audit_log_made_before_tenants_gains_the_column(tmp_path: Path)
     await again.append_audit(AuditEntry(at=NOW, action="new", tenant_id=TENANT_A))
     assert [(e.action, e.tenant_id) for e in await again.list_audit()] == [("old", None), ("new", TENANT_A)]
     await again.close()
+
+
+async def test_a_consent_state_is_taken_once_and_not_after_it_expired(store):
+    from datetime import timedelta
+
+    later = NOW + timedelta(minutes=30)
+    await store.save_consent_state("h1", {"userId": "u1", "conversationId": "c1"}, later)
+    await store.save_consent_state("h2", {"userId": "u2"}, later)
+    assert await store.take_consent_state("h1", NOW) == {"userId": "u1", "conversationId": "c1"}
+    assert await store.take_consent_state("h1", NOW) is None  # single-use
+    assert await store.take_consent_state("unknown", NOW) is None
+    assert await store.take_consent_state("h2", later) is None  # expired: refused, and cleared
+    await store.save_consent_state("h2", {"userId": "again"}, later + timedelta(minutes=1))  # the hash is free again
+    assert await store.take_consent_state("h2", later) == {"userId": "again"}
+
+
+async def test_channel_bindings_list_every_bound_conversation(store):
+    assert await store.channel_bindings() == {}
+    await store.bind_channel("19:a", TENANT_A, "Megan", NOW)
+    await store.bind_channel("19:b", TENANT_A, "Megan", NOW)
+    await store.bind_channel("19:c", TENANT_B, "Megan", NOW)
+    await store.bind_channel("19:b", None, "Megan", NOW)
+    assert await store.channel_bindings() == {"19:a": TENANT_A, "19:c": TENANT_B}
