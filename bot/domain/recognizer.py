@@ -21,6 +21,11 @@ class Intent(StrEnum):
     ALERTS_OFF = "alerts_off"
     AUDIT = "audit"
     USE_CHANNEL = "use_channel"
+    CONNECT_TENANT = "connect_tenant"  # the admin-consent link for a customer tenant (optionally which one)
+    TENANTS = "tenants"  # the tenants served
+    USE_TENANT = "use_tenant"  # this channel or chat is about that tenant (argument: its domain or id)
+    STOP_TENANT = "stop_tenant"  # this channel or chat is about no tenant in particular any more
+    REMOVE_TENANT = "remove_tenant"  # argument: the tenant's domain or id
     ELSEWHERE = "elsewhere"  # about something else that looks like ours: answered with where to look instead
     SMALL_TALK = "small_talk"  # thanks, ok, bye: a short reply, not a card
     FOLLOW_UP = "follow_up"  # "why?", "what now?" right after a card: answered about that card
@@ -37,6 +42,7 @@ class Recognition:
     text: str = field(default="", repr=False)
     lookalike: Lookalike | None = None
     language: str | None = None  # the language the error was recognised in, when not English
+    argument: str | None = None  # what a command names: a tenant's domain or id
 
 
 # Known Windows enrollment / join codes (MDM registration and DSREG families).
@@ -219,6 +225,9 @@ _PACKAGE_PHRASES = gated(
     "provisioning diagnostics provider",
 )
 
+# A tenant as people name it in a command: its id, or one of its domains (a name with a dot).
+_TENANT_NAME = r"(?P<arg>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)"
+
 _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
     (re.compile(r"^(?:help|\?|what can you do\??|commands|menu|usage)$"), Intent.HELP),
     (
@@ -254,6 +263,40 @@ _COMMANDS: list[tuple[re.Pattern[str], Intent]] = [
     (re.compile(r"^alerts? off$|^unsubscribe(?: from alerts)?$"), Intent.ALERTS_OFF),
     (re.compile(r"^audit(?: log)?$"), Intent.AUDIT),
     (re.compile(r"^use this channel for approvals?$"), Intent.USE_CHANNEL),
+    (
+        re.compile(
+            r"^(?:connect|add|onboard|link|set up|register)(?: (?:a|an|another|one more|new|my|our|the|customer|"
+            rf"client|school|managed))* (?:tenants?|customers?)(?: (?:to|with) (?:you|the bot|enrollment doctor))?"
+            rf"(?: {_TENANT_NAME})?(?: please)?$"
+        ),
+        Intent.CONNECT_TENANT,
+    ),
+    (
+        re.compile(
+            r"^(?:(?:list|show)(?: (?:me|all|the|our|my|connected))* tenants|tenants|(?:my|our|all|connected) tenants"
+            r"|which tenants(?: do you serve| are connected)?)[?]?$"
+        ),
+        Intent.TENANTS,
+    ),
+    (
+        re.compile(
+            rf"^(?:use|bind)(?: the)?(?: tenant)? {_TENANT_NAME} (?:here|in this (?:channel|chat|conversation)|"
+            r"for this (?:channel|chat|conversation))$"
+            rf"|^bind this (?:channel|chat) to(?: the)?(?: tenant)? {_TENANT_NAME.replace('<arg>', '<arg2>')}$"
+        ),
+        Intent.USE_TENANT,
+    ),
+    (
+        re.compile(
+            r"^(?:stop using (?:a |the |this |any )?tenant(?: here)?|unbind(?: this)?(?: channel| chat| tenant)?"
+            r"(?: here)?|(?:forget|clear) (?:the )?tenant here)$"
+        ),
+        Intent.STOP_TENANT,
+    ),
+    (
+        re.compile(rf"^(?:remove|disconnect|delete|forget)(?: the)? (?:tenant|customer) {_TENANT_NAME}$"),
+        Intent.REMOVE_TENANT,
+    ),
 ]
 
 
@@ -388,8 +431,10 @@ def recognize(text: str) -> Recognition:
     command = re.sub(r"\s+", " ", raw[:200].strip().lower()).strip(" .!")
     command = re.sub(r"^(?:please|pls|@?\w+ bot)\s+", "", command)
     for pattern, intent in _COMMANDS:
-        if pattern.match(command):
-            return Recognition(intent, reason="command", text=raw)
+        matched = pattern.match(command)
+        if matched:
+            named = [v for k, v in matched.groupdict().items() if k.startswith("arg") and v]
+            return Recognition(intent, reason="command", text=raw, argument=named[0] if named else None)
 
     reading = read(raw)
     short = len(raw) <= _SHORT_MESSAGE

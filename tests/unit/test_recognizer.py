@@ -96,6 +96,58 @@ def test_commands():
     assert recognize("").intent is Intent.UNKNOWN
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "argument"),
+    [
+        ("connect a tenant", Intent.CONNECT_TENANT, None),
+        ("Connect another tenant", Intent.CONNECT_TENANT, None),
+        ("please add a customer tenant.", Intent.CONNECT_TENANT, None),
+        ("onboard a new school tenant", Intent.CONNECT_TENANT, None),
+        ("connect a new tenant please", Intent.CONNECT_TENANT, None),
+        ("connect tenant Fabrikam.onmicrosoft.com", Intent.CONNECT_TENANT, "fabrikam.onmicrosoft.com"),
+        ("tenants", Intent.TENANTS, None),
+        ("list tenants", Intent.TENANTS, None),
+        ("which tenants do you serve?", Intent.TENANTS, None),
+        ("use tenant fabrikam.com here", Intent.USE_TENANT, "fabrikam.com"),
+        ("use fabrikam.onmicrosoft.com in this channel", Intent.USE_TENANT, "fabrikam.onmicrosoft.com"),
+        (
+            "bind this channel to tenant 7c2b9d41-3e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            Intent.USE_TENANT,
+            "7c2b9d41-3e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        ),
+        ("stop using a tenant here", Intent.STOP_TENANT, None),
+        ("unbind this channel", Intent.STOP_TENANT, None),
+        ("remove tenant fabrikam.com", Intent.REMOVE_TENANT, "fabrikam.com"),
+        ("disconnect the tenant 7c2b9d41-3e5f-4a6b-8c7d-9e0f1a2b3c4d", Intent.REMOVE_TENANT, None),
+    ],
+)
+def test_tenant_commands_and_what_they_name(text, intent, argument):
+    recognition = recognize(text)
+    assert recognition.intent is intent, text
+    if argument is not None:
+        assert recognition.argument == argument
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "use this channel for approvals",  # its own command
+        "use this here",  # no tenant named
+        "bulk enrollment failed for tenant contoso.onmicrosoft.com",  # a failure report naming a tenant
+        "remove tenant",  # which one?
+        "connect the printer",
+    ],
+)
+def test_what_only_looks_like_a_tenant_command_is_not_one(text):
+    assert recognize(text).intent not in (
+        Intent.CONNECT_TENANT,
+        Intent.TENANTS,
+        Intent.USE_TENANT,
+        Intent.STOP_TENANT,
+        Intent.REMOVE_TENANT,
+    )
+
+
 def test_a_follow_up_question_is_about_the_last_card_and_a_real_question_is_still_diagnosed():
     for question in ("why?", "Why", "why not?", "but why??", "what does that mean?", "what now?", "explain please"):
         assert recognize(question).intent is Intent.FOLLOW_UP, question
