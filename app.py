@@ -33,11 +33,14 @@ from bot.recent import RecentCards
 from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_settings
 from bot.signin import SignIn, TokenService
 from bot.storage import Storage, open_storage
+from bot.storage.base import AuditEntry
 from bot.teams_bot import EnrollmentDoctorBot
-from bot.tenants import TenantRecord
+from bot.tenants import CHANGE_KINDS, SHARED, TenantRecord
+from bot.tenants.connect import ConnectError, TenantConnector
+from bot.tenants.registry import GUID
 from bot.tenants.runtime import TenantRuntime, Tenants
 from bot.tenants.scoped import TenantScopedStorage
-from bot.web import healthz, make_messages_handler
+from bot.web import healthz, make_consent_handler, make_messages_handler
 from cards.tenancy import stamp_tenant
 
 log = logging.getLogger("enrollment_doctor")
@@ -155,6 +158,7 @@ def create_app(
                 attachments=attachments,
                 tenants=tenants,
                 tenant=record,
+                connector=connector,
             )
             runtime = TenantRuntime(record, tenant_deps)
             if not record.home:
@@ -162,6 +166,19 @@ def create_app(
             return runtime
 
         tenants = Tenants(settings, the_storage, the_clock, build_tenant)
+
+        async def is_deployment_approver(user_id: str) -> bool:
+            return await tenants.deps_for(tenants.home_id).approvals.is_approver(user_id)
+
+        connector = TenantConnector(
+            settings,
+            the_storage,
+            the_clock,
+            lambda graph_settings: MsGraphGateway(graph_settings, the_clock, metrics),
+            tenants.add,
+            is_approver=is_deployment_approver,
+            announce=messenger.send_text,
+        )
 
         def watch(runtime: TenantRuntime) -> None:
             """Each tenant's own background work: requests resumed after a restart, expiry sweeps, its alerts poll
@@ -206,6 +223,7 @@ def create_app(
         bot = EnrollmentDoctorBot(deps)
         handler = make_messages_handler(settings, adapter, bot, metrics, validator, background, tenants)
         app.router.add_post("/api/messages", handler)
+        app.router.add_get("/consent", make_consent_handler(connector))
         yield
         await background.close()
         await tenants.close()
@@ -287,6 +305,126 @@ def audit_main(argv: list[str]) -> int:
     return 0
 
 
+# ---- python app.py tenants list|add|remove -----------------------------------------------------------------
+OPERATOR = "operator (command line)"
+
+
+async def _list_tenants(database_url: str, as_json: bool) -> None:
+    storage = await open_storage(database_url, must_exist=True)
+    try:
+        records, bound = await storage.list_tenants(), list((await storage.channel_bindings()).values())
+    finally:
+        await storage.close()
+    if not records and not as_json:
+        print("No customer tenants: this deployment serves its own tenant (GRAPH_TENANT_ID) only.")
+    for record in records:
+        channels = bound.count(record.tenant_id)
+        if as_json:
+            print(json.dumps({**record.to_json(), "boundChannels": channels}, sort_keys=True))
+        else:
+            domains = ",".join(record.domains) or "-"
+            print(
+                f"{record.tenant_id}  {record.display_name:<32} {domains:<40} {channels:>3} bound  {record.credential}"
+            )
+
+
+async def _add_tenant(settings: Settings, record: TenantRecord, check: bool) -> TenantRecord:
+    storage = await open_storage(settings.database_url, must_exist=False)
+    clock = SystemClock()
+
+    async def store(filled: TenantRecord) -> TenantRecord:
+        checked = filled.validated()
+        if settings.apply_as == "approver":
+            raise ConnectError("APPLY_AS=approver serves the deployment's own tenant only")
+        await storage.save_tenant(checked, clock.now())
+        return checked
+
+    connector = TenantConnector(
+        settings, storage, clock, lambda graph_settings: MsGraphGateway(graph_settings, clock), store
+    )
+    try:
+        return await connector.connect(record, by=OPERATOR, check=check)
+    finally:
+        await storage.close()
+
+
+async def _remove_tenant(database_url: str, tenant_id: str) -> bool:
+    storage = await open_storage(database_url, must_exist=True)
+    try:
+        removed = await storage.remove_tenant(tenant_id)
+        if removed:
+            await storage.append_audit(
+                AuditEntry(at=SystemClock().now(), action="tenant_removed", actor_name=OPERATOR, tenant_id=tenant_id)
+            )
+        return removed
+    finally:
+        await storage.close()
+
+
+def tenants_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python app.py tenants", description="The customer tenants this bot serves")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="the tenants in the registry")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    add = commands.add_parser("add", help="connect a tenant (proves access first: a token, then GET /organization)")
+    add.add_argument("--tenant-id", required=True, help="the tenant's id (GUID)")
+    add.add_argument("--name", default="", help="display name (default: the organization's name)")
+    add.add_argument("--credential", default=SHARED, help="shared (the deployment's app) or env:TENANT_SECRET_<NAME>")
+    add.add_argument("--client-id", help="with env:TENANT_SECRET_<NAME>: the tenant's own app registration")
+    add.add_argument("--approver-user", action="append", default=[], help="an approver's object id (repeatable)")
+    add.add_argument("--approver-group", help="the approvers group's object id")
+    add.add_argument("--channel", help="the admins' channel (conversation id) for its approval cards")
+    add.add_argument("--allow", help=f"comma-separated change kinds it allows (default all: {','.join(CHANGE_KINDS)})")
+    add.add_argument("--alert-min-count", type=int, help="its alert threshold (default ALERT_MIN_COUNT)")
+    add.add_argument("--alert-factor", type=float, help="its alert factor (default ALERT_FACTOR)")
+    add.add_argument("--no-check", action="store_true", help="store without proving access (no name or domains read)")
+    remove = commands.add_parser("remove", help="stop serving a tenant (its requests and audit stay)")
+    remove.add_argument("tenant_id", help="the tenant's id (GUID)")
+    args = parser.parse_args(argv)
+    # A refused token is said in one line below; azure-identity would also log it, with Entra's whole answer.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    try:
+        if args.command == "list":
+            asyncio.run(_list_tenants(load_database_url(), args.json))
+            return 0
+        if args.command == "remove":
+            tenant_id = args.tenant_id.strip().lower()
+            if not GUID.match(tenant_id):
+                print(f"tenants remove: not a tenant id (a GUID): {args.tenant_id!r}", file=sys.stderr)
+                return 2
+            if not asyncio.run(_remove_tenant(load_database_url(), tenant_id)):
+                print(f"tenants remove: {tenant_id} is not in the registry", file=sys.stderr)
+                return 2
+            print(f"Removed {tenant_id}: its channels are unbound and its alerts stopped (replicas follow within "
+                  "TENANT_REFRESH_SECONDS).")  # fmt: skip
+            return 0
+        settings = load_settings()
+        record = TenantRecord(
+            tenant_id=args.tenant_id,
+            display_name=args.name,
+            credential=args.credential,
+            client_id=args.client_id,
+            approver_user_ids=tuple(args.approver_user),
+            approver_group_id=args.approver_group,
+            admin_channel_id=args.channel,
+            allowed_changes=tuple(k.strip() for k in args.allow.split(",") if k.strip())
+            if args.allow
+            else CHANGE_KINDS,
+            alert_min_count=args.alert_min_count,
+            alert_factor=args.alert_factor,
+        )
+        added = asyncio.run(_add_tenant(settings, record, check=not args.no_check))
+    except ConnectError as exc:
+        print(f"tenants {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+    except (ConfigError, StorageOpenError) as exc:
+        print(f"Enrollment Doctor cannot reach its tenant registry.\n{exc}", file=sys.stderr)
+        return 2
+    domains = ", ".join(added.domains) or "none read (--no-check)"
+    print(f"Connected {added.display_name} ({added.tenant_id}): verified domains {domains}.")
+    return 0
+
+
 def auth_warning(settings: Settings) -> str | None:
     """What start-up says, loudly, when nobody's token is checked."""
     if settings.auth_enabled:
@@ -305,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["audit"]:
         return audit_main(argv[1:])
+    if argv[:1] == ["tenants"]:
+        return tenants_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python app.py", description="Enrollment Doctor, a Teams bot")
     parser.add_argument("--port", type=int, default=None, help="bot port (default PORT or 3978)")
     parser.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.proactive import Background, Messenger
     from bot.signin import SignIn
     from bot.tenants import TenantRecord
+    from bot.tenants.connect import TenantConnector
     from bot.tenants.runtime import Tenants
 
 
@@ -38,3 +39,4 @@ class Deps:
     tenants: Tenants | None = None  # every tenant served (None only in tests that build one tenant's Deps)
     tenant: TenantRecord | None = None  # the tenant these services are about
     signin: SignIn | None = None  # approver mode (APPLY_AS=approver): the approver's own sign-in
+    connector: TenantConnector | None = None  # connects customer tenants (admin consent, then proof of access)

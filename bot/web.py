@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from bot.settings import Settings
 from bot.teams_bot import card_invoke_response
 
 if TYPE_CHECKING:
+    from bot.tenants.connect import TenantConnector
     from bot.tenants.runtime import Tenants
 
 log = logging.getLogger(__name__)
@@ -216,3 +218,44 @@ def make_messages_handler(
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+PAGE_HEADERS = {
+    # A page of our own text: no scripts, styles, frames or referrer (its URL held a state, single-use anyway).
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def page(status: int, title: str, message: str) -> web.Response:
+    """A small HTML page for a browser; every text escaped."""
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Enrollment Doctor: {escape(title)}</title></head><body>"
+        f"<h1>{escape(title)}</h1><p>{escape(message)}</p>"
+        "<p>You can close this page and go back to Teams.</p></body></html>"
+    )
+    return web.Response(status=status, text=html, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+
+
+def make_consent_handler(connector: TenantConnector):
+    """GET /consent: where Entra's admin-consent page sends the administrator's browser back."""
+
+    async def consent(request: web.Request) -> web.Response:
+        if len(request.query_string) > 4096:
+            return page(400, "This consent link cannot be used", "The address is too long to be one of mine.")
+        query = {
+            k: request.query.get(k, "") for k in ("state", "tenant", "admin_consent", "error", "error_description")
+        }
+        try:
+            answer = await connector.finish(query)
+        except Exception:  # noqa: BLE001 - logged with its traceback; the browser gets a short page, no trace
+            log.exception("consent: could not finish a consent")
+            return page(500, "Something went wrong", "Nothing was connected. Ask the bot again in Teams.")
+        log.info("consent: answered %s (%s)", answer.status, answer.title)
+        return page(answer.status, answer.title, answer.message)
+
+    return consent

@@ -27,6 +27,8 @@ class Verb(StrEnum):
     ALERT_DIAGNOSE = "alert.diagnose"
     PACKAGE_REQUEST = "package.request"
     DIAGNOSIS_MDM_SCOPE = "diagnosis.mdm_scope"
+    TENANT_CHECK = "tenant.check"
+    TENANT_REMOVE = "tenant.remove"
 
 
 Step = Literal["settings", "join", "verify"]
@@ -155,6 +157,20 @@ class RequestForPackage(Payload):
     account_id: str = Field(alias="accountId", pattern=r"^[0-9A-Za-z-]{1,64}$")
 
 
+class CheckConsent(Payload):
+    """ "Check again" on a consent card, for when the consent page could not send the browser back to the bot: the
+    tenant comes from the card's input (its id or a verified domain), checked by the handler, who acts from the
+    activity."""
+
+    tenant: str | None = Field(default=None, max_length=256)
+
+
+class RemoveTenant(Payload):
+    """The confirmation button of "remove tenant ...": names the tenant; who acts comes from the activity."""
+
+    tenant_id: str = Field(alias="tenantId", pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+
+
 PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.DIAGNOSIS_START: StartDiagnosis,
     Verb.DIAGNOSIS_STEP: ShowStep,
@@ -174,6 +190,8 @@ PAYLOADS: dict[Verb, type[Payload]] = {
     Verb.ALERT_DIAGNOSE: DiagnoseAlert,
     Verb.PACKAGE_REQUEST: RequestForPackage,
     Verb.DIAGNOSIS_MDM_SCOPE: CheckMdmScope,
+    Verb.TENANT_CHECK: CheckConsent,
+    Verb.TENANT_REMOVE: RemoveTenant,
 }
 
 

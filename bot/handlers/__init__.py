@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.domain.recognizer import Intent, Recognition
-from bot.handlers import alerts, approval, diagnosis, help
+from bot.handlers import alerts, approval, diagnosis, help, tenants
 from bot.handlers.context import Turn
 from cards.verbs import Verb
 
@@ -25,6 +25,11 @@ INTENT_HANDLERS: dict[Intent, IntentHandler] = {
     Intent.ALERTS_OFF: alerts.alerts_off,
     Intent.AUDIT: approval.audit,
     Intent.USE_CHANNEL: approval.use_channel,
+    Intent.CONNECT_TENANT: tenants.connect_tenant,
+    Intent.TENANTS: tenants.list_tenants,
+    Intent.USE_TENANT: tenants.use_tenant,
+    Intent.STOP_TENANT: tenants.stop_tenant,
+    Intent.REMOVE_TENANT: tenants.remove_tenant,
 }
 
 # Intents about one tenant: with several served, the message is settled on one first (bot/handlers/tenancy.py).
@@ -50,4 +55,6 @@ VERB_HANDLERS: dict[Verb, VerbHandler] = {
     Verb.ALERT_DIAGNOSE: alerts.diagnose,
     Verb.PACKAGE_REQUEST: diagnosis.request_for_package,
     Verb.DIAGNOSIS_MDM_SCOPE: diagnosis.check_mdm_scope,
+    Verb.TENANT_CHECK: tenants.check_consent,
+    Verb.TENANT_REMOVE: tenants.confirm_remove,
 }

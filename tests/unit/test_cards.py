@@ -237,6 +237,7 @@ def all_cards() -> list[dict[str, Any]]:
         build_glad_card(),
         build_elsewhere_card(for_code("0x80180022") or BY_KEY["autopilot"], Clues(("0x80180022",))),
         *_attachment_cards(),
+        *_tenant_cards(),
     ]
     from cards.follow_up import Rules, build_follow_up_card, why_of
 
@@ -247,6 +248,45 @@ def all_cards() -> list[dict[str, Any]]:
         )
     )
     return cards
+
+
+HOSTILE_TENANT = "[Contoso](https://evil.example) **Schools** <at>x</at>"
+
+
+def _tenant_cards() -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    from cards.tenants import TenantRow, build_consent_card, build_remove_tenant_card, build_tenants_card
+
+    at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    home = TenantRow("5f1c2a3b-8d4e-4f60-9a7b-1c2d3e4f5a6b", "Contoso", ("contoso.onmicrosoft.com",), 2, True, False)
+    other = TenantRow(
+        "7c2b9d41-3e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        HOSTILE_TENANT,
+        ("fabrikam.onmicrosoft.com", "fabrikam.edu", "schools.fabrikam.edu", "more.fabrikam.edu"),
+        1,
+        False,
+        True,
+        "Megan <b>Bowen</b>",
+        at,
+    )
+    return [
+        build_consent_card("https://login.microsoftonline.com/organizations/adminconsent?client_id=x&state=y", at),
+        build_consent_card(None, None, "fabrikam.onmicrosoft.com", problem="Tenant x has not consented [here](x)"),
+        build_tenants_card([home, other]),
+        build_remove_tenant_card(other),
+    ]
+
+
+def test_tenant_names_from_graph_are_escaped_on_every_tenant_card():
+    from cards.tenants import connected_message
+
+    for card in _tenant_cards()[1:]:
+        dumped = json.dumps(card)
+        assert "[Contoso](https" not in dumped and "**Schools**" not in dumped and "<at>" not in dumped
+        assert "[here](x)" not in dumped and "<b>Bowen" not in dumped
+    said = connected_message(HOSTILE_TENANT, ("fabrikam.onmicrosoft.com",))
+    assert "[Contoso](https" not in said and "fabrikam\\.onmicrosoft\\.com" in said
 
 
 def _attachment_cards() -> list[dict[str, Any]]:
