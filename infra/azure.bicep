@@ -36,6 +36,18 @@ param applyAs string = 'app'
 @description('Approver mode: a client secret of the sign-in app registration (created by the first provision).')
 param signInClientSecret string = ''
 
+@description('Many tenants (README: "Many tenants"): read and fix customer tenants too, through a multi-tenant app registration (signInAudience AzureADMultipleOrgs) each customer tenant consents to, instead of the Graph managed identity (which works in this tenant only).')
+param multiTenant bool = false
+
+@description('Many tenants: the Key Vault secret holding the multi-tenant app\'s client secret (https://<vault>.vault.azure.net/secrets/<name>), read by the web app as a Key Vault reference with the Graph identity.')
+param graphClientSecretUri string = ''
+
+@description('Many tenants: customer tenants with an app registration of their own, TENANT_SECRET_<NAME> -> Key Vault secret URI (each becomes an app setting holding a Key Vault reference; the registry names TENANT_SECRET_<NAME>).')
+param tenantSecretUris object = {}
+
+@description('The bot\'s public https base URL (PUBLIC_URL), where admin consent comes back. Empty: https://<resourceBaseName>.azurewebsites.net.')
+param publicUrl string = ''
+
 param postgresAdminLogin string = 'doctoradmin'
 
 @secure()
@@ -43,6 +55,35 @@ param postgresAdminLogin string = 'doctoradmin'
 param postgresAdminPassword string
 
 var databaseName = 'enrollmentdoctor'
+var publicBaseUrl = empty(publicUrl) ? 'https://${resourceBaseName}.azurewebsites.net' : publicUrl
+// The Graph application permissions (least privilege for each API the bot calls); approver mode: reads only.
+var graphRoles = union(map(concat(
+  [
+    'Policy.ReadWrite.DeviceConfiguration'
+    'User.Read.All'
+    'GroupMember.Read.All'
+    'DeviceManagementManagedDevices.Read.All'
+    'Policy.Read.All'
+    'DeviceManagementServiceConfig.Read.All'
+    'AuditLog.Read.All'
+    'Organization.Read.All'
+  ],
+  allowCaExclusion ? ['Policy.ReadWrite.ConditionalAccess'] : [],
+  allowWindowsRestriction ? ['DeviceManagementServiceConfig.ReadWrite.All'] : []
+), r => applyAs == 'approver' ? replace(r, '.ReadWrite.', '.Read.') : r), [])
+// Many tenants: Graph through the multi-tenant app and its secret (a Key Vault reference), and each customer
+// tenant's own secret the same way; the registry (python app.py tenants ...) names them.
+var multiTenantSettings = [
+  { name: 'GRAPH_CREDENTIAL', value: 'secret' }
+  { name: 'GRAPH_CLIENT_SECRET', value: '@Microsoft.KeyVault(SecretUri=${graphClientSecretUri})' }
+]
+var singleTenantSettings = [
+  { name: 'GRAPH_CREDENTIAL', value: 'managed_identity' }
+]
+var tenantSecretSettings = map(items(tenantSecretUris), s => {
+  name: s.key
+  value: '@Microsoft.KeyVault(SecretUri=${s.value})'
+})
 var tenantId = subscription().tenantId
 var oauthConnectionName = 'graph'
 // Delegated scopes of an approver's own sign-in: who they are, reading, and the writes (Graph still requires their
@@ -128,6 +169,7 @@ resource web 'Microsoft.Web/sites@2023-12-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    keyVaultReferenceIdentity: graphIdentity.id // grant it Key Vault Secrets User on the vault (many tenants)
     siteConfig: {
       linuxFxVersion: 'PYTHON|3.11'
       appCommandLine: 'python app.py'
@@ -135,15 +177,15 @@ resource web 'Microsoft.Web/sites@2023-12-01' = {
       ftpsState: 'Disabled'
       minTlsVersion: '1.2'
       healthCheckPath: '/healthz'
-      appSettings: [
+      appSettings: concat([
         { name: 'SCM_DO_BUILD_DURING_DEPLOYMENT', value: 'true' }
         { name: 'WEBSITES_PORT', value: '8000' }
         { name: 'PORT', value: '8000' }
         { name: 'MicrosoftAppType', value: 'UserAssignedMSI' }
         { name: 'MicrosoftAppId', value: botIdentity.properties.clientId }
         { name: 'MicrosoftAppTenantId', value: tenantId }
-        { name: 'GRAPH_CREDENTIAL', value: 'managed_identity' }
-        { name: 'GRAPH_CLIENT_ID', value: graphIdentity.properties.clientId }
+        { name: 'GRAPH_CLIENT_ID', value: multiTenant ? graphApp.outputs.appId : graphIdentity.properties.clientId }
+        { name: 'PUBLIC_URL', value: publicBaseUrl }
         { name: 'GRAPH_TENANT_ID', value: tenantId }
         { name: 'APPROVER_GROUP_ID', value: approverGroupId }
         { name: 'APPROVAL_CHANNEL_ID', value: approvalChannelId }
@@ -154,7 +196,7 @@ resource web 'Microsoft.Web/sites@2023-12-01' = {
           name: 'DATABASE_URL'
           value: 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
         }
-      ]
+      ], multiTenant ? multiTenantSettings : singleTenantSettings, tenantSecretSettings)
     }
   }
 }
@@ -190,22 +232,20 @@ module signIn 'modules/signin.bicep' = if (applyAs == 'approver') {
 module graphPermissions 'modules/graph-permissions.bicep' = {
   name: 'graph-permissions'
   params: {
-    principalId: graphIdentity.properties.principalId
-    // Approver mode: each write permission becomes its read counterpart (the approver's sign-in writes).
-    roles: union(map(concat(
-      [
-        'Policy.ReadWrite.DeviceConfiguration'
-        'User.Read.All'
-        'GroupMember.Read.All'
-        'DeviceManagementManagedDevices.Read.All'
-        'Policy.Read.All'
-        'DeviceManagementServiceConfig.Read.All'
-        'AuditLog.Read.All'
-        'Organization.Read.All'
-      ],
-      allowCaExclusion ? ['Policy.ReadWrite.ConditionalAccess'] : [],
-      allowWindowsRestriction ? ['DeviceManagementServiceConfig.ReadWrite.All'] : []
-    ), r => applyAs == 'approver' ? replace(r, '.ReadWrite.', '.Read.') : r), [])
+    // Granted here to whichever identity reads Graph: the managed identity, or (many tenants) the multi-tenant app's
+    // service principal in this tenant; each customer tenant grants them by admin consent.
+    principalId: multiTenant ? graphApp.outputs.principalId : graphIdentity.properties.principalId
+    roles: graphRoles
+  }
+}
+
+module graphApp 'modules/multitenant-app.bicep' = if (multiTenant) {
+  name: 'multitenant-graph-app'
+  params: {
+    displayName: botDisplayName
+    uniqueName: '${resourceBaseName}-graph'
+    redirectUri: '${publicBaseUrl}/consent'
+    roles: graphRoles
   }
 }
 

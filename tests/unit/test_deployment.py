@@ -127,26 +127,40 @@ def test_bicep_parameters_outputs_and_modules_fit_together():
     assert "microsoftGraphV1" in json.loads((INFRA / "bicepconfig.json").read_text())["extensions"]
 
 
-def app_settings() -> dict[str, str]:
-    """The web app's settings as App Service would set them, expressions replaced by values of their kind."""
+def _bicep_list(text: str, var: str) -> str:
+    """The body of `var <name> = [ ... ]` in the Bicep."""
+    match = re.search(rf"^var {var} = \[\n(.*?)^\]", text, re.M | re.S)
+    assert match, var
+    return match.group(1)
+
+
+def app_settings(multi_tenant: bool = False) -> dict[str, str]:
+    """The web app's settings as App Service would set them, expressions replaced by values of their kind: the
+    list in the web app, and the Graph credential's settings of the mode (one tenant, or many)."""
     text = (INFRA / "azure.bicep").read_text()
+    listed = text.split("appSettings: concat([", 1)[1].split("\n      ], ", 1)[0]
+    listed += _bicep_list(text, "multiTenantSettings" if multi_tenant else "singleTenantSettings")
     samples = {
         "botIdentity.properties.clientId": "0b0b0b0b-1111-4222-8333-444444444444",
-        "graphIdentity.properties.clientId": "0c0c0c0c-1111-4222-8333-444444444444",
+        "multiTenant ? graphApp.outputs.appId : graphIdentity.properties.clientId": (
+            "0a0a0a0a-1111-4222-8333-444444444444" if multi_tenant else "0c0c0c0c-1111-4222-8333-444444444444"
+        ),
         "tenantId": "0d0d0d0d-1111-4222-8333-444444444444",
         "approverGroupId": "0e0e0e0e-1111-4222-8333-444444444444",
         "approvalChannelId": "",
         "applyAs": "app",
         "oauthConnectionName": "graph",
+        "publicBaseUrl": "https://doctorx.azurewebsites.net",
     }
     settings = {}
-    for name, value in re.findall(r"name: '([A-Za-z_]+)'\s*,?\s*value: (.+?)\s*\}?$", text, re.M):
+    for name, value in re.findall(r"name: '([A-Za-z_]+)'\s*,?\s*value: (.+?)\s*\}?$", listed, re.M):
         if value.startswith("'"):
             value = value.strip("'")
             value = re.sub(r"\$\{uriComponent\(postgresAdminPassword\)\}", "p%40ss", value)
             value = re.sub(r"\$\{postgresAdminLogin\}", "doctoradmin", value)
             value = re.sub(r"\$\{postgres\.properties\.fullyQualifiedDomainName\}", "db.postgres.azure.com", value)
             value = re.sub(r"\$\{databaseName\}", "enrollmentdoctor", value)
+            value = re.sub(r"\$\{graphClientSecretUri\}", "https://kv.vault.azure.net/secrets/graph", value)
             assert "${" not in value, value
             settings[name] = value
         else:
@@ -162,7 +176,28 @@ def test_the_app_settings_it_deploys_are_a_valid_configuration_of_the_bot():
     assert settings.graph.client_id == env["GRAPH_CLIENT_ID"] != settings.app_id  # two identities
     assert settings.database_url.startswith("postgresql://") and settings.database_url.endswith("?sslmode=require")
     assert settings.port == int(env["WEBSITES_PORT"]) and settings.approver_group_id == env["APPROVER_GROUP_ID"]
+    assert settings.public_url == "https://doctorx.azurewebsites.net"
     assert not {k for k in env if "SECRET" in k or "PASSWORD" in k.upper()}
+
+
+def test_many_tenants_read_graph_through_the_multi_tenant_app_its_secret_a_key_vault_reference():
+    env = app_settings(multi_tenant=True)
+    settings = load_settings(env, dotenv=None)
+    assert settings.graph.credential == "secret" and settings.graph.client_id == "0a0a0a0a-1111-4222-8333-444444444444"
+    assert env["GRAPH_CLIENT_SECRET"] == "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/graph)"
+    assert settings.public_url == "https://doctorx.azurewebsites.net"  # admin consent comes back to /consent
+    text = (INFRA / "azure.bicep").read_text()
+    assert "keyVaultReferenceIdentity: graphIdentity.id" in text
+    # Per-tenant secrets: TENANT_SECRET_<NAME> app settings, each a Key Vault reference.
+    assert "value: '@Microsoft.KeyVault(SecretUri=${s.value})'" in text and "items(tenantSecretUris)" in text
+    app = (INFRA / "modules" / "multitenant-app.bicep").read_text()
+    assert "signInAudience: 'AzureADMultipleOrgs'" in app and "type: 'Role'" in app
+    assert "redirectUri: '${publicBaseUrl}/consent'" in text and "roles: graphRoles" in text
+    # The permissions go to whichever identity reads Graph, and the app asks customer tenants for the same ones.
+    assert "principalId: multiTenant ? graphApp.outputs.principalId : graphIdentity.properties.principalId" in text
+    params = bicep_params(INFRA / "azure.bicep")
+    assert {"multiTenant", "graphClientSecretUri", "tenantSecretUris", "publicUrl"} <= set(params)
+    assert all(params[p] for p in ("multiTenant", "graphClientSecretUri", "tenantSecretUris", "publicUrl"))
 
 
 # Each Graph operation of bot/graph.py and the simulator's routes (Microsoft's APIs) it calls.
@@ -190,7 +225,8 @@ PERMISSION_NAME = re.compile(r"\b[A-Z][A-Za-z]+\.[A-Za-z]+(?:\.[A-Za-z]+)?\b")
 
 
 def granted_always() -> set[str]:
-    return set(re.findall(r"^\s{8}'([A-Za-z]+\.[A-Za-z.]+)'$", (INFRA / "azure.bicep").read_text(), re.M))
+    roles = (INFRA / "azure.bicep").read_text().split("\nvar graphRoles = ", 1)[1].split("\n  ],", 1)[0]
+    return set(re.findall(r"^\s{4}'([A-Za-z]+\.[A-Za-z.]+)'$", roles, re.M))
 
 
 def readme_permission_table() -> set[str]:
@@ -272,7 +308,7 @@ def test_approver_mode_is_wired_through_the_manifest_the_bicep_and_the_settings(
 
 def test_in_approver_mode_the_graph_identity_is_granted_no_write():
     text = (INFRA / "azure.bicep").read_text()
-    granted = set(re.findall(r"^\s{8}'([A-Za-z]+\.[A-Za-z.]+)'$", text, re.M))
+    granted = granted_always()
     granted |= set(re.findall(r"\? \['([A-Za-z.]+)'\] : \[\]", text))  # the opt-in writes, as if opted in
     transform = re.search(r"r => applyAs == 'approver' \? replace\(r, '(\.ReadWrite\.)', '(\.Read\.)'\) : r", text)
     assert transform, "the approver-mode transform of the Graph identity's roles is gone"
