@@ -60,7 +60,7 @@ def build_consent_card(
         )
     body.append(
         ac.TextInput(
-            id="tenant",
+            id="connectTenant",  # not "tenant": every action's data carries the card's own tenant under that key
             label="Tenant id or verified domain",
             max_length=256,
             placeholder="e.g. fabrikam.onmicrosoft.com",

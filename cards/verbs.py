@@ -159,10 +159,10 @@ class RequestForPackage(Payload):
 
 class CheckConsent(Payload):
     """ "Check again" on a consent card, for when the consent page could not send the browser back to the bot: the
-    tenant comes from the card's input (its id or a verified domain), checked by the handler, who acts from the
-    activity."""
+    tenant to connect comes from the card's input (its id or a verified domain), checked by the handler; who acts
+    comes from the activity."""
 
-    tenant: str | None = Field(default=None, max_length=256)
+    named: str | None = Field(default=None, alias="connectTenant", max_length=256)  # the card's input
 
 
 class RemoveTenant(Payload):

@@ -175,10 +175,10 @@ async def check_consent(turn: Turn, payload: CheckConsent) -> dict[str, Any]:
     why = connector.why_not(redirect=False)  # checking needs the app, not the way back from the consent page
     if why:
         return build_notice_card("Cannot connect tenants", why)
-    if not (payload.tenant or "").strip():
+    if not (payload.named or "").strip():
         return build_consent_card(None, None, problem="Type the tenant's id or one of its verified domains first.")
     try:
-        typed = parse_tenant(payload.tenant or "")
+        typed = parse_tenant(payload.named or "")
     except ConnectError as exc:
         return build_consent_card(None, None, problem=exc.message)  # not echoed into the input: not a name
     try:
