@@ -139,7 +139,9 @@ def test_public_url_is_the_bots_https_base(public_url, expected):
     assert load_settings({**BASE, "PUBLIC_URL": public_url}, dotenv=None).public_url == expected
 
 
-@pytest.mark.parametrize("public_url", ["http://doctor.example.net", "doctor.example.net", "https://x.net/?a=1", "ftp://x"])
+@pytest.mark.parametrize(
+    "public_url", ["http://doctor.example.net", "doctor.example.net", "https://x.net/?a=1", "ftp://x"]
+)
 def test_a_public_url_that_is_not_an_https_base_is_refused(public_url):
     with pytest.raises(ConfigError, match="PUBLIC_URL must be the bot's https base URL"):
         load_settings({**BASE, "PUBLIC_URL": public_url}, dotenv=None)
