@@ -113,18 +113,30 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(cloud: RunningMultiSim, tmp_path: Path, clock: FakeClock, connector: RecordingConnector):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = load_settings(_env(cloud, tmp_path, PUBLIC_URL=url, PORT=str(port)), dotenv=None)
-    app = create_app(settings, clock=clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    session = aiohttp.ClientSession()
-    yield Bot(url, app, session, connector)
-    await session.close()
-    await runner.cleanup()
+async def bot_factory(cloud: RunningMultiSim, tmp_path: Path, clock: FakeClock, connector: RecordingConnector):
+    started: list[tuple[web.AppRunner, aiohttp.ClientSession]] = []
+
+    async def start(**env: str) -> Bot:
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = load_settings(_env(cloud, tmp_path, PUBLIC_URL=url, PORT=str(port), **env), dotenv=None)
+        app = create_app(settings, clock=clock)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        session = aiohttp.ClientSession()
+        started.append((runner, session))
+        return Bot(url, app, session, connector)
+
+    yield start
+    for runner, session in started:
+        await session.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def bot(bot_factory) -> Bot:
+    return await bot_factory()
 
 
 def _consent_link(connector: RecordingConnector) -> str:
@@ -217,6 +229,22 @@ async def test_check_again_says_consent_is_missing_then_connects_once_it_landed(
     assert "No tenant has the verified domain nosuch" in face_text(answer).replace("\\", "")
     answer = await bot.press("tenant.check", {"connectTenant": "<script>"})
     assert "neither a tenant id" in face_text(answer) and "<script>" not in json.dumps(answer)
+
+
+async def test_an_asker_no_longer_an_approver_when_consent_comes_back_connects_nothing(
+    bot_factory, cloud: RunningMultiSim
+):
+    home = next(iter(cloud.simulators.values())).tenant
+    group = home.extra.get("demo", {}).get("approverGroupId") or ""
+    bot = await bot_factory(APPROVER_USER_IDS="", APPROVER_GROUP_ID=group)
+    await bot.say("connect tenant fabrikam.onmicrosoft.com")  # Megan is in the approvers group
+    link = _consent_link(bot.connector)
+    home.groups[group]["members"].remove(MEGAN)  # and is taken out of it while the administrator consents
+    _, _, back = await bot.browse(link)
+    status, page, _ = await bot.browse(back or "")
+    assert status == 403 and "no longer an approver" in page
+    assert FABRIKAM not in await bot.registry()
+    assert "no longer an approver" in bot.connector.texts_in(PERSONAL)[-1]
 
 
 async def test_only_approvers_connect_list_bind_and_remove(bot: Bot):
