@@ -30,7 +30,7 @@ from bot.observability import tenant_id as log_tenant
 from bot.packages import PackageWatch
 from bot.proactive import Background, Messenger, NoteLastCard
 from bot.recent import RecentCards
-from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_settings
+from bot.settings import LOOPBACK_HOSTS, Settings, load_database_url, load_home_tenant_id, load_settings
 from bot.signin import SignIn, TokenService
 from bot.storage import Storage, open_storage
 from bot.storage.base import AuditEntry
@@ -334,7 +334,7 @@ async def _add_tenant(settings: Settings, record: TenantRecord, check: bool) -> 
 
     async def store(filled: TenantRecord) -> TenantRecord:
         checked = filled.validated()
-        if settings.apply_as == "approver":
+        if settings.apply_as == "approver" and checked.tenant_id != settings.tenant_id.lower():
             raise ConnectError("APPLY_AS=approver serves the deployment's own tenant only")
         await storage.save_tenant(checked, clock.now())
         return checked
@@ -391,6 +391,12 @@ def tenants_main(argv: list[str]) -> int:
             tenant_id = args.tenant_id.strip().lower()
             if not GUID.match(tenant_id):
                 print(f"tenants remove: not a tenant id (a GUID): {args.tenant_id!r}", file=sys.stderr)
+                return 2
+            if tenant_id == load_home_tenant_id():
+                print(
+                    "tenants remove: that is this deployment's own tenant (GRAPH_TENANT_ID): it is always served",
+                    file=sys.stderr,
+                )
                 return 2
             if not asyncio.run(_remove_tenant(load_database_url(), tenant_id)):
                 print(f"tenants remove: {tenant_id} is not in the registry", file=sys.stderr)

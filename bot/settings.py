@@ -169,6 +169,16 @@ def load_database_url(environ: Mapping[str, str] | None = None, dotenv: Path | N
     return url
 
 
+def load_home_tenant_id(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> str | None:
+    """GRAPH_TENANT_ID (or MicrosoftAppTenantId) alone, lower case, for commands that need nothing else."""
+    env: dict[str, str] = {}
+    if dotenv is not None:
+        env.update(read_dotenv(dotenv))
+    env.update(environ if environ is not None else os.environ)
+    tenant = (env.get("GRAPH_TENANT_ID", "").strip() or env.get("MicrosoftAppTenantId", "").strip()).lower()
+    return tenant or None
+
+
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
     env: dict[str, str] = {}
     if dotenv is not None:

@@ -87,6 +87,19 @@ class Asker:
         )
 
 
+def _configured(record: TenantRecord) -> bool:
+    """A record that says more than a tenant's name and where its credential comes from."""
+    return bool(
+        record.approver_user_ids
+        or record.approver_group_id
+        or record.admin_channel_id
+        or record.allowed_changes != TenantRecord(record.tenant_id, "x").allowed_changes
+        or record.alert_min_count is not None
+        or record.alert_factor is not None
+        or record.credential != SHARED
+    )
+
+
 def state_hash(state: str) -> str:
     """Only a hash of a state is stored: a database reader cannot complete someone else's consent."""
     return hashlib.sha256(state.encode()).hexdigest()
@@ -252,8 +265,13 @@ class TenantConnector:
             checked = replace(record, display_name=record.display_name or record.tenant_id).validated()
         except TenantRecordError as exc:
             raise ConnectError(str(exc)) from exc
-        if checked.tenant_id == self._settings.tenant_id.lower():
-            raise ConnectError("That is this deployment's own tenant (GRAPH_TENANT_ID): it is always served.")
+        if checked.tenant_id == self._settings.tenant_id.lower() and _configured(checked):
+            # Always served, from the environment: only its name and verified domains (matched to pasted package
+            # accounts) are kept from a record.
+            raise ConnectError(
+                "That is this deployment's own tenant (GRAPH_TENANT_ID): its approvers, channel, change kinds and "
+                "thresholds come from the environment; only its name and domains are read and kept."
+            )
         filled = checked
         if check:
             organization = await self.probe(checked)

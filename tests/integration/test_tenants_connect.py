@@ -332,8 +332,16 @@ async def test_the_command_line_adds_lists_and_removes_proving_access_first(
     missing = ("--credential", "env:TENANT_SECRET_NOPE", "--client-id", TAILSPIN_APP)
     code, _, err = await cli(env, "add", "--tenant-id", TAILSPIN, *missing)
     assert code == 2 and "TENANT_SECRET_NOPE is not set" in err
+    home = env["GRAPH_TENANT_ID"]
+    code, _, err = await cli(env, "add", "--tenant-id", home, "--approver-user", MEGAN)
+    assert code == 2 and "its approvers, channel, change kinds and thresholds come from the environment" in err
     code, out, _ = await cli(env, "list", "--json")
     assert code == 0 and out == ""  # nothing was stored by any of those
+    # The deployment's own tenant: its name and verified domains (matched to pasted package accounts) only.
+    code, out, err = await cli(env, "add", "--tenant-id", home)
+    assert code == 0 and "contoso.onmicrosoft.com" in out, err
+    code, _, err = await cli(env, "remove", home)
+    assert code == 2 and "always served" in err
 
     env["TENANT_SECRET_TAILSPIN"] = TAILSPIN_SECRET
     code, out, err = await cli(
@@ -351,15 +359,16 @@ async def test_the_command_line_adds_lists_and_removes_proving_access_first(
     ]
     assert TAILSPIN_SECRET not in out and listed[FABRIKAM]["domains"] == []
     code, out, _ = await cli(env, "list")
-    assert code == 0 and "Tailspin" in out and len(out.splitlines()) == 2
+    assert code == 0 and "Tailspin" in out and len(out.splitlines()) == 3  # with the deployment's own
     code, out, _ = await cli(env, "remove", FABRIKAM)
     assert code == 0 and "Removed" in out
     code, _, err = await cli(env, "remove", FABRIKAM)
     assert code == 2 and "not in the registry" in err
     storage = await open_storage(env["DATABASE_URL"], must_exist=True)
     try:
-        assert [r.tenant_id for r in await storage.list_tenants()] == [TAILSPIN]
+        assert sorted(r.tenant_id for r in await storage.list_tenants()) == sorted([home, TAILSPIN])
         assert [e.action for e in await storage.list_audit()] == [
+            "tenant_connected",
             "tenant_connected",
             "tenant_connected",
             "tenant_removed",
