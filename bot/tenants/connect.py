@@ -21,7 +21,7 @@ from bot.errors import BotError, GraphAuthError, GraphError, GraphPermissionErro
 from bot.graph import GraphGateway, GraphSettings, Organization, tenant_id_of_domain
 from bot.settings import Settings
 from bot.storage.base import AuditEntry, Storage
-from bot.tenants.registry import DOMAIN, GUID, SHARED, TenantRecord, TenantRecordError
+from bot.tenants.registry import CHANGE_KINDS, DOMAIN, GUID, SHARED, TenantRecord, TenantRecordError
 from cards.common import plain
 from cards.tenants import connected_message
 
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 STATE_LIFETIME = timedelta(minutes=30)  # a consent link works this long, once
 GENERIC = "organizations"  # the administrator's sign-in names the tenant
+MANAGED_IDENTITY = (
+    "The deployment reads Graph with a managed identity, which works in its own tenant only: register a multi-tenant "
+    "app (README, Many tenants), or give the tenant its own app (--credential env:TENANT_SECRET_<NAME>)."
+)
 
 GatewayFor = Callable[[GraphSettings], GraphGateway]
 Store = Callable[[TenantRecord], Awaitable[TenantRecord]]
@@ -93,7 +97,7 @@ def _configured(record: TenantRecord) -> bool:
         record.approver_user_ids
         or record.approver_group_id
         or record.admin_channel_id
-        or record.allowed_changes != TenantRecord(record.tenant_id, "x").allowed_changes
+        or record.allowed_changes != CHANGE_KINDS
         or record.alert_min_count is not None
         or record.alert_factor is not None
         or record.credential != SHARED
@@ -167,10 +171,7 @@ class TenantConnector:
         if self._settings.apply_as == "approver":
             return "APPLY_AS=approver serves the deployment's own tenant only: an approver signs in to one directory."
         if self._settings.graph.credential == "managed_identity":
-            return (
-                "The deployment reads Graph with a managed identity, which works in its own tenant only: register a "
-                "multi-tenant app (README, Many tenants) to connect other tenants."
-            )
+            return MANAGED_IDENTITY
         if redirect and not self._settings.public_url:
             return (
                 "PUBLIC_URL is not set, so admin consent cannot come back to me: an operator sets PUBLIC_URL, or "
@@ -265,7 +266,10 @@ class TenantConnector:
             checked = replace(record, display_name=record.display_name or record.tenant_id).validated()
         except TenantRecordError as exc:
             raise ConnectError(str(exc)) from exc
-        if checked.tenant_id == self._settings.tenant_id.lower() and _configured(checked):
+        home = checked.tenant_id == self._settings.tenant_id.lower()
+        if not home and checked.credential == SHARED and self._settings.graph.credential == "managed_identity":
+            raise ConnectError(MANAGED_IDENTITY)
+        if home and _configured(checked):
             # Always served, from the environment: only its name and verified domains (matched to pasted package
             # accounts) are kept from a record.
             raise ConnectError(

@@ -364,6 +364,9 @@ async def test_the_command_line_adds_lists_and_removes_proving_access_first(
     assert code == 0 and "Removed" in out
     code, _, err = await cli(env, "remove", FABRIKAM)
     assert code == 2 and "not in the registry" in err
+    # A managed identity reads its own tenant only: a customer tenant needs the multi-tenant app, or its own.
+    code, _, err = await cli({**env, "GRAPH_CREDENTIAL": "managed_identity"}, "add", "--tenant-id", FABRIKAM)
+    assert code == 2 and "managed identity, which works in its own tenant only" in err
     storage = await open_storage(env["DATABASE_URL"], must_exist=True)
     try:
         assert sorted(r.tenant_id for r in await storage.list_tenants()) == sorted([home, TAILSPIN])
