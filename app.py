@@ -382,7 +382,16 @@ def tenants_main(argv: list[str]) -> int:
     remove.add_argument("tenant_id", help="the tenant's id (GUID)")
     args = parser.parse_args(argv)
     # A refused token is said in one line below; azure-identity would also log it, with Entra's whole answer.
-    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    identity_log = logging.getLogger("azure.identity")
+    level = identity_log.level
+    identity_log.setLevel(logging.ERROR)
+    try:
+        return _tenants_command(args)
+    finally:
+        identity_log.setLevel(level)
+
+
+def _tenants_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "list":
             asyncio.run(_list_tenants(load_database_url(), args.json))
