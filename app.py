@@ -217,6 +217,7 @@ def create_app(
             )
             # An approver's write invalidates the shared tenant reading, as the app's own writes do.
             deps.signin = SignIn(settings, the_storage, the_clock, service, on_write=deps.readings.invalidate)
+        background.spawn(tenants.learn_home(), name="tenants-learn-home")
         background.spawn(tenants.refresh_forever(), name="tenants-refresh", forever=True)
         app[DEPS] = deps
         app[BACKGROUND] = background
@@ -261,15 +262,16 @@ def create_app(
     return app
 
 
-async def _print_audit(database_url: str, since: datetime | None, as_json: bool) -> None:
+async def _print_audit(database_url: str, since: datetime | None, as_json: bool, tenant: str | None = None) -> None:
     storage = await open_storage(database_url, must_exist=True)
     try:
-        for entry in await storage.list_audit(since=since):
+        for entry in await storage.list_audit(since=since, tenant_id=tenant):
             if as_json:
                 print(json.dumps(entry.to_json(), sort_keys=True))
             else:
                 who = entry.actor_name or "-"
-                print(f"{entry.at.isoformat()}  {entry.action:<20} {who:<24} {entry.request_id or '-'}")
+                where = entry.tenant_id or "-"
+                print(f"{entry.at.isoformat()}  {where:<36}  {entry.action:<20} {who:<24} {entry.request_id or '-'}")
     finally:
         await storage.close()
 
@@ -285,7 +287,12 @@ def audit_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python app.py audit", description="Print the approval audit log")
     parser.add_argument("--since", help="ISO date or time (UTC if no offset), e.g. 2026-11-01")
     parser.add_argument("--json", action="store_true", help="one JSON object per line, for export")
+    parser.add_argument("--tenant", help="only this tenant's entries (its id)")
     args = parser.parse_args(argv)
+    tenant = args.tenant.strip().lower() if args.tenant else None
+    if tenant is not None and not GUID.match(tenant):
+        print(f"--tenant: not a tenant id (GUID): {args.tenant!r}", file=sys.stderr)
+        return 2
     since = None
     if args.since:
         try:
@@ -298,7 +305,7 @@ def audit_main(argv: list[str]) -> int:
     try:
         # The audit log is read from the database alone: no Graph or Bot Framework credentials needed.
         database_url = load_database_url()
-        asyncio.run(_print_audit(database_url, since, args.json))
+        asyncio.run(_print_audit(database_url, since, args.json, tenant))
     except (ConfigError, StorageOpenError) as exc:
         print(f"Enrollment Doctor cannot read its audit log.\n{exc}", file=sys.stderr)
         return 2

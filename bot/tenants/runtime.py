@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
-from bot.errors import BotError
+from bot.errors import BotError, GraphError
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.tenants.registry import TenantRecord, by_domain
@@ -160,11 +160,27 @@ class Tenants:
         await self.load()
         return removed
 
+    async def learn_home(self) -> None:
+        """With several tenants served, a message naming the deployment's own domain must be told from a
+        customer's: its name and verified domains are read once from Graph (GET /organization/{id})."""
+        if not self.many or self.home_record().domains:
+            return
+        try:
+            found = await self.deps_for(self.home_id).graph.organization()
+        except GraphError as exc:
+            log.warning("tenants: could not read the deployment's own tenant's domains: %s", exc)
+            return
+        record = TenantRecord(self.home_id, found.display_name or self.home_id, found.verified_domains)
+        await self._storage.save_tenant(record.validated(), self._clock.now())
+        await self.load()
+        log.info("tenants: the deployment's own tenant is %s", self.home_record().label())
+
     async def refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(self._settings.tenant_refresh_seconds)
             try:
                 await self.load()
+                await self.learn_home()
             except Exception:  # noqa: BLE001 - the next round tries again; the runtimes in use stay
                 log.warning("tenants: could not re-read the registry", exc_info=True)
 

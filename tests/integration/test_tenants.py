@@ -238,6 +238,22 @@ async def test_an_approver_of_one_tenant_cannot_approve_the_others_request(serve
     assert await served.app[DEPS].approvals._storage.get_approval(request_id) is None  # noqa: SLF001
 
 
+async def test_the_deployments_own_domains_are_read_once_several_tenants_are_served(served, connector, cloud):
+    tenants = served.app[DEPS].tenants
+    await tenants.storage.remove_tenant(HOME)  # as if only School B had been connected
+    await tenants.load()
+    assert tenants.home_record().domains == ()
+    await tenants.learn_home()
+    assert tenants.home_record().domains == ("contoso.onmicrosoft.com",)
+    assert graph_reads(cloud, HOME).count("organization.get") == 1
+    await tenants.learn_home()  # known now: not read again
+    assert graph_reads(cloud, HOME).count("organization.get") == 1
+    # So a message naming the deployment's own package account is settled on it, not refused.
+    await served.post(message(connector.url, f"{ERROR} {PACKAGE}@contoso.onmicrosoft.com"))
+    assert tenant_line(last_card(connector)).startswith("Tenant: ")
+    assert "School B" not in tenant_line(last_card(connector))
+
+
 async def test_log_lines_carry_the_tenant(served, connector, cloud):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
