@@ -2,7 +2,10 @@
 # The base is pinned to its Debian release (bookworm, Debian 12) and Python minor version. No digest: none
 # could be verified from where this was written (Docker Hub is out of reach there); pin one with
 # `docker buildx imagetools inspect python:3.11-slim-bookworm` where it can be checked.
-FROM python:3.11-slim-bookworm
+# BASE_IMAGE exists for tools/image_check.sh, which builds this file where no registry is reachable, FROM a
+# stand-in made with debootstrap (Debian bookworm with Python 3.11 on PATH); deployments keep the default.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=3978 DATABASE_URL=sqlite:////data/enrollment-doctor.db

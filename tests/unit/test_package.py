@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bot.package import ROOT, PackageError, build_package, fill_manifest, package_values, validate
+from bot.photo import LATIN, OTHER_SCRIPTS
 from bot.settings import load_settings
 
 ENV = {"MicrosoftAppId": "11111111-2222-3333-4444-555555555555", "BOT_DOMAIN": "doctor.contoso.com"}
@@ -88,7 +89,9 @@ def test_the_dockerfile_matches_the_app():
     assert lint.returncode == 0, lint.stdout.decode()
     # Pinned to a Debian release; exactly the runtime lock, hash-checked; one copy of the code (not pip-installed,
     # so no build/ or *.egg-info); the data directory a declared volume, owned by the user the bot runs as.
-    assert re.search(r"^FROM python:3\.11-slim-bookworm(@sha256:[0-9a-f]{64})?$", dockerfile, re.M)
+    # (The base is a build arg only so tools/image_check.sh can build FROM a stand-in; the default is the real one.)
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm(@sha256:[0-9a-f]{64})?$", dockerfile, re.M)
+    assert re.findall(r"^FROM .*$", dockerfile, re.M) == ["FROM ${BASE_IMAGE}"]
     assert "pip install --require-hashes --no-deps -r requirements.lock" in dockerfile
     assert not re.search(r"pip install[^\n]*(\s\.(\s|$)|-e\s)", dockerfile)
     assert re.search(r'^VOLUME \["/data"\]$', dockerfile, re.M) and "sqlite:////data/" in dockerfile
@@ -97,8 +100,15 @@ def test_the_dockerfile_matches_the_app():
     makefile = (ROOT / "Makefile").read_text()
     ocr_packages = re.search(r"^OCR_PACKAGES := (.*)$", makefile, re.M)
     assert ocr_packages is not None
-    tesseract = [p for p in ocr_packages.group(1).split() if p.startswith("tesseract-")]
-    assert tesseract and all(re.search(rf"\b{p}\b", dockerfile) for p in tesseract)
+    tesseract = {p for p in ocr_packages.group(1).split() if p.startswith("tesseract-")}
+    installed = re.search(r"apt-get install -y --no-install-recommends ([^&]*)&&", dockerfile.replace("\\\n", " "))
+    assert installed is not None and set(installed.group(1).split()) == tesseract  # the same, nothing more or less
+    # ... and they are the models bot/photo.py asks Tesseract for ("Latin": script/Latin; "chi_sim": chi-sim).
+    models = {LATIN, *"+".join(OTHER_SCRIPTS).split("+")}
+    wanted = {"tesseract-ocr"} | {
+        "tesseract-ocr-script-latn" if m == "Latin" else "tesseract-ocr-" + m.replace("_", "-") for m in models
+    }
+    assert tesseract == wanted
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", "node_modules", ".venv"} <= set(ignored)
 
