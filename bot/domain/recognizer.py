@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from bot.domain.causes.device import device_code_meaning
-from bot.domain.languages import error_text_language, has_failure_word, keyword_language
+from bot.domain.languages import PREPARED, Prepared, error_text_language, has_failure_word, keyword_language
 from bot.domain.lookalikes import FOREIGN_CODES, Lookalike, enrollment_code, find_lookalike, for_code
 from bot.domain.reading import MAX_SCAN_CHARS, PhraseSet, Reading, any_phrase, gated, read
 
@@ -340,6 +340,60 @@ def _typo_concept(word: str) -> str | None:
     return None
 
 
+# The error sentence in the scripts without spaces (Japanese, Chinese, Korean), forgiven a misread character or
+# two: OCR of a photo confuses look-alike characters ("一朱登録" for "一括登録", "실괘" for "실패"), and exact matching
+# of these scripts has no word boundaries to fall back on. A sentence matches when some stretch of the message is
+# within FUZZY_EDITS of it (edits per character of the sentence; chosen on the photo corpus, README "Photos of the
+# screen"), so a near miss that shares half the sentence ("Autopilot プロファイルの作成中にエラーが発生しました")
+# does not.
+FUZZY_EDITS = 0.2
+_FUZZY_MAX_CHARS = 4000  # a photo's text or a typed message: a longer paste is machine text, matched exactly
+_EAST_ASIAN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    language: Prepared
+    text: str  # squashed
+    limit: int  # edits forgiven
+
+
+_SENTENCES = tuple(
+    _Sentence(language, phrase.squashed, int(len(phrase.squashed) * FUZZY_EDITS))
+    for language in PREPARED
+    for phrase in language.error_texts
+    if _EAST_ASIAN.search(phrase.squashed)
+)
+
+
+def _near(sentence: str, text: str, limit: int) -> bool:
+    """Some substring of `text` is within `limit` edits (Levenshtein) of `sentence`."""
+    previous = [0] * (len(text) + 1)  # a match may start anywhere in the text
+    for i, wanted in enumerate(sentence, 1):
+        current = [i]
+        for j, seen in enumerate(text, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (wanted != seen)))
+        if min(current) > limit:
+            return False
+        previous = current
+    return min(previous) <= limit
+
+
+def fuzzy_error_language(reading: Reading) -> Prepared | None:
+    """The language whose East Asian error sentence the message carries, a character or two misread."""
+    squashed = reading.squashed
+    if reading.ascii or len(squashed) > _FUZZY_MAX_CHARS or not _EAST_ASIAN.search(squashed):
+        return None
+    present = set(squashed)
+    for sentence in _SENTENCES:
+        # Within `limit` edits, all but `limit` of the sentence's characters appear in the text: a cheap first cut.
+        if sum(ch in present for ch in sentence.text) >= len(sentence.text) - sentence.limit and _near(
+            sentence.text, squashed, sentence.limit
+        ):
+            return sentence.language
+    return None
+
+
 def code_meaning(code: str) -> str:
     if code in KNOWN_CODES:
         return KNOWN_CODES[code]
@@ -455,7 +509,7 @@ def recognize(text: str) -> Recognition:
     # 1. The error text itself, in any language, unless the message says it is fixed.
     squashed = reading.squashed
     english = ("setupfailure" in squashed or "duringbulk" in squashed) and _PHRASE_RE.search(squashed) is not None
-    shown = None if english else error_text_language(reading, keywords)
+    shown = None if english else error_text_language(reading, keywords) or fuzzy_error_language(reading)
     if english or shown:
         # Only a person says a problem is fixed; in a pasted log "resolved" is a DNS lookup.
         if short and not ongoing and _has(reading, _FIXED_WORDS, _FIXED_PHRASES):

@@ -205,3 +205,47 @@ def test_the_languages_found_since_are_recognised_by_their_error_text(message, l
 def test_a_keyword_of_a_language_found_since_without_a_failure_word_is_no_diagnosis():
     assert recognize("Toplu kayıt bu sabah tamamlandı, teşekkürler").intent is not Intent.DIAGNOSE
     assert recognize("Массовая регистрация прошла, спасибо").intent is not Intent.DIAGNOSE
+
+
+# What Tesseract read from photos of the error in the team's corpus (tests/support/photos.py, seed 20), one or two
+# look-alike characters wrong: the recogniser forgives them in the scripts without spaces.
+OCR_MISREADS = [
+    ("一朱登録中にセットアップエラーが発生しました。", "Japanese", "japanese-oobe-light: 括 read as 朱"),
+    ("大容重注册期间发生了设置失败。", "Chinese (Simplified)", "chinese-simplified-oobe-dark: 量 read as 重"),
+    ("批虽注册过程中发生了安装失败。", "Chinese (Simplified)", "chinese-simplified-2-oobe-light: 量 read as 虽"),
+    ("{ :\n大量註冊其間發生安裝程式失敗 ,", "Chinese (Traditional)", "chinese-traditional-oobe-dark: 期 read as 其"),
+    ("대량 동 록 중에 설치 실 패 가 발 생 했습니다,", "Korean", "korean-oobe-dark: 등 read as 동"),
+]
+# Other errors of the same troubleshooting page, as its localized editions word them (tests/support/photos.py
+# names the sources): several share most of the error's sentence, and none may start a diagnosis.
+EAST_ASIAN_NEAR_MISSES = [
+    "問題が発生しました。\nAutopilot プロファイルの作成中にエラーが発生しました。",
+    "問題が発生しました。\n組織がこのバージョンの Windows をサポートしていません。\n(0x80180014)",
+    "ユーザーは登録する権限がありません。",
+    "Autopilot 프로필을 만드는 동안 오류가 발생했습니다.",
+    "오류가 발생했습니다. 디바이스가 이미 등록되어 있습니다.\n"
+    "시스템 관리자에게 오류 코드(8018000a)를 알리고 문의하세요.",
+    "모바일 관리를 위해 디바이스를 등록하는 중입니다(실패: 3, 0x801C03EA).",
+    "注册设备以进行移动管理（失败：3，0x801C03EA）。",
+    "创建 Autopilot 配置文件时出错。",
+    "你的组织不支持此版本的 Windows。(0x80180014)",
+]
+
+
+@pytest.mark.parametrize(("text", "language", "source"), OCR_MISREADS, ids=[s.split(":")[0] for *_, s in OCR_MISREADS])
+def test_a_misread_character_in_an_east_asian_error_is_forgiven(text, language, source):
+    result = recognize(text)
+    assert result.intent is Intent.DIAGNOSE and result.language == language, (source, result.reason)
+
+
+@pytest.mark.parametrize("text", EAST_ASIAN_NEAR_MISSES)
+def test_other_east_asian_errors_are_not_taken_for_it(text):
+    assert recognize(text).intent is not Intent.DIAGNOSE
+
+
+def test_the_forgiveness_has_a_limit():
+    # Three of the Chinese sentence's fourteen characters wrong is too many (two are forgiven); nor is a long
+    # paste searched approximately (machine text, matched exactly).
+    assert recognize("大容重注删期间发生了设置失敗").intent is not Intent.DIAGNOSE
+    assert recognize("大容重注册期间发生了设置失败").intent is Intent.DIAGNOSE
+    assert recognize("一" * 5000 + "一朱登録中にセットアップエラーが発生しました").intent is not Intent.DIAGNOSE
