@@ -9,7 +9,7 @@
 # Needs root, debootstrap and a running Docker daemon; on a machine without a network bridge:
 #   apt-get install debootstrap docker.io && dockerd --bridge=none --iptables=false &
 # Usage: tools/image_check.sh            (the base is made once, then reused; REBUILD_BASE=1 makes it again)
-# Not part of `make test` (the base alone takes minutes); the fast check is tests/unit/test_image.py.
+# Not part of `make test` (the base alone takes minutes); the fast check is tests/unit/test_package.py (the Dockerfile).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

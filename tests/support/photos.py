@@ -61,7 +61,7 @@ def error_screens() -> list[Screen]:
     for language in LANGUAGES:
         for i, text in enumerate(language.error_texts):
             cjk = any(ord(ch) > 0x2E80 for ch in text)
-            key = language.name.split()[0].lower() + (f"-{i + 1}" if i else "")
+            key = language.name.lower().replace(" (", "-").rstrip(")").replace(" ", "-") + (f"-{i + 1}" if i else "")
             screens.append(Screen(key, "", (text + ("。" if cjk else "."),), True, language.name, cjk))
     return screens
 
@@ -111,6 +111,54 @@ OTHER_SCREENS: tuple[Screen, ...] = (
         False,
     ),
     Screen("wifi", "Wi-Fi", ("Connected, secured", "Contoso-Guest", "Properties"), False),
+    # Near misses in the East Asian languages: other errors of the same troubleshooting page, as its localized
+    # editions word them (memdocs.ja-jp (v-makya/...), memdocs.ko-kr (eltociear/...), memdocs.zh-cn (qcyb/...),
+    # intune/enrollment/troubleshoot-windows-enrollment-errors.md). Several share most of the error's sentence
+    # ("…中に…エラーが発生しました", "…오류가 발생했습니다", "注册…失败"), so a fuzzy match must not take them.
+    Screen(
+        "japanese-autopilot-profile",
+        "",
+        ("問題が発生しました。", "Autopilot プロファイルの作成中にエラーが発生しました。"),
+        False,
+        "Japanese",
+        True,
+    ),
+    Screen(
+        "japanese-0x80180014",
+        "",
+        ("問題が発生しました。", "組織がこのバージョンの Windows をサポートしていません。", "(0x80180014)"),
+        False,
+        "Japanese",
+        True,
+    ),
+    Screen(
+        "korean-autopilot-profile",
+        "",
+        ("Autopilot 프로필을 만드는 동안 오류가 발생했습니다.",),
+        False,
+        "Korean",
+        True,
+    ),
+    Screen(
+        "korean-already-enrolled",
+        "",
+        (
+            "오류가 발생했습니다. 디바이스가 이미 등록되어 있습니다.",
+            "시스템 관리자에게 오류 코드(8018000a)를 알리고 문의하세요.",
+        ),
+        False,
+        "Korean",
+        True,
+    ),
+    Screen(
+        "chinese-mobile-management",
+        "",
+        ("注册设备以进行移动管理（失败：3，0x801C03EA）。",),
+        False,
+        "Chinese (Simplified)",
+        True,
+    ),
+    Screen("chinese-autopilot-profile", "", ("创建 Autopilot 配置文件时出错。",), False, "Chinese (Simplified)", True),
 )
 
 
@@ -123,7 +171,7 @@ def _render(screen: Screen, layout: str, theme: str) -> tuple[Image.Image, str]:
     draw = ImageDraw.Draw(image)
     drawn: list[str] = []
     body = _font(34, screen.cjk)
-    heading = _font(56, False)
+    heading = _font(56, screen.cjk)
     if layout == "oobe":  # Windows 11 out-of-box: a centred panel, the message in the middle, one button
         panel = (260, 140, 1660, 940)
         draw.rounded_rectangle(panel, 16, fill=(44, 44, 44) if dark else (255, 255, 255))
