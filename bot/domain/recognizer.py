@@ -351,6 +351,11 @@ _FUZZY_MAX_CHARS = 4000  # a photo's text or a typed message: a longer paste is 
 _EAST_ASIAN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
+# OCR of a Traditional Chinese screen often takes the Simplified model's reading (計骨 for 註冊, 间 for 間): the
+# Traditional sentence's characters are compared in their Simplified forms, on both sides.
+_SIMPLIFIED = str.maketrans("註冊間發裝敗", "注册间发装败")
+
+
 @dataclass(frozen=True)
 class _Sentence:
     language: Prepared
@@ -359,7 +364,7 @@ class _Sentence:
 
 
 _SENTENCES = tuple(
-    _Sentence(language, phrase.squashed, int(len(phrase.squashed) * FUZZY_EDITS))
+    _Sentence(language, phrase.squashed.translate(_SIMPLIFIED), int(len(phrase.squashed) * FUZZY_EDITS))
     for language in PREPARED
     for phrase in language.error_texts
     if _EAST_ASIAN.search(phrase.squashed)
@@ -381,9 +386,9 @@ def _near(sentence: str, text: str, limit: int) -> bool:
 
 def fuzzy_error_language(reading: Reading) -> Prepared | None:
     """The language whose East Asian error sentence the message carries, a character or two misread."""
-    squashed = reading.squashed
-    if reading.ascii or len(squashed) > _FUZZY_MAX_CHARS or not _EAST_ASIAN.search(squashed):
+    if reading.ascii or len(reading.squashed) > _FUZZY_MAX_CHARS or not _EAST_ASIAN.search(reading.squashed):
         return None
+    squashed = reading.squashed.translate(_SIMPLIFIED)
     present = set(squashed)
     for sentence in _SENTENCES:
         # Within `limit` edits, all but `limit` of the sentence's characters appear in the text: a cheap first cut.

@@ -215,6 +215,8 @@ OCR_MISREADS = [
     ("批虽注册过程中发生了安装失败。", "Chinese (Simplified)", "chinese-simplified-2-oobe-light: 量 read as 虽"),
     ("{ :\n大量註冊其間發生安裝程式失敗 ,", "Chinese (Traditional)", "chinese-traditional-oobe-dark: 期 read as 其"),
     ("대량 동 록 중에 설치 실 패 가 발 생 했습니다,", "Korean", "korean-oobe-dark: 등 read as 동"),
+    ("大量计骨期间发生安装程式失败。", "Chinese (Traditional)", "chinese-traditional-settings-light: Simplified"),
+    ("大重注册期间发生安装程式失败。", "Chinese (Traditional)", "chinese-traditional-oobe-dark: Simplified"),
 ]
 # Other errors of the same troubleshooting page, as its localized editions word them (tests/support/photos.py
 # names the sources): several share most of the error's sentence, and none may start a diagnosis.
@@ -246,6 +248,6 @@ def test_other_east_asian_errors_are_not_taken_for_it(text):
 def test_the_forgiveness_has_a_limit():
     # Three of the Chinese sentence's fourteen characters wrong is too many (two are forgiven); nor is a long
     # paste searched approximately (machine text, matched exactly).
-    assert recognize("大容重注删期间发生了设置失敗").intent is not Intent.DIAGNOSE
+    assert recognize("大容重注删期间发生了没置失败").intent is not Intent.DIAGNOSE
     assert recognize("大容重注册期间发生了设置失败").intent is Intent.DIAGNOSE
     assert recognize("一" * 5000 + "一朱登録中にセットアップエラーが発生しました").intent is not Intent.DIAGNOSE
