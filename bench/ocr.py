@@ -28,7 +28,16 @@ from bot.domain.recognizer import Intent, recognize  # noqa: E402
 from bot.photo import LATIN, read_photo  # noqa: E402
 from tests.support.photos import PHONE, corpus  # noqa: E402
 
-PICK = ("english", "german", "polish", "japanese", "chinese-simplified", "autopilot-0x80180022", "update", "company-portal")
+PICK = (
+    "english",
+    "german",
+    "polish",
+    "japanese",
+    "chinese-simplified",
+    "autopilot-0x80180022",
+    "update",
+    "company-portal",
+)
 
 
 def children_cpu() -> float:
