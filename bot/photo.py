@@ -25,15 +25,11 @@ EAST_ASIAN = "jpn+chi_sim+chi_tra+kor"  # scripts that share characters, read to
 # When the Latin reading is unsure, these are tried too, the surest reading kept: Japanese, Chinese and Korean
 # together, and Russian (Cyrillic).
 OTHER_SCRIPTS = (EAST_ASIAN, "rus")
-# Then, when the East Asian reading is the surest, the model of the script it found reads again alone: together,
-# the models mistake one script's characters for another's (Traditional Chinese read as Simplified, stray kana in
-# Korean), and one model alone is surer of its own.
-BY_SCRIPT = {"kana": ("jpn",), "hangul": ("kor",), "han": ("chi_sim", "chi_tra")}
-LANGUAGES = f"{LATIN}, then {' and '.join(OTHER_SCRIPTS)} when unsure, then the script's own model"
+LANGUAGES = f"{LATIN}, then {' and '.join(OTHER_SCRIPTS)} when unsure"
 # Page segmentation: the Latin and Cyrillic models read the page as a page (3: columns, blocks, lines); East Asian
-# text is read as sparse text (11), then put back into lines by position: as a page, the frame and the Settings
-# screen's columns around one line of CJK text were taken for the text's blocks, and nothing was read.
-PAGE, SPARSE = "3", "11"
+# text as one column of lines (4): as a page, the frame of a dark screen and the Settings screen's columns around
+# one line of CJK text were taken for its blocks, and nothing or garbage was read (measured on the corpus, README).
+PAGE, COLUMN = "3", "4"
 SURE = 80.0  # mean confidence of the lines kept above which the Latin reading is kept without trying CJK
 LINE_FLOOR = 55.0  # lines read with a lower mean word confidence are dropped
 TESSERACT_TIMEOUT = 60.0  # the sandbox's own limit is shorter; this only stops a stray child
@@ -45,9 +41,6 @@ _LONG_MARK_NOT_AFTER_KANA = re.compile(r"(?<![\u3041-\u309f\u30a1-\u30fa])\u30fc
 # "0x80180014" read as "Ox80180014": a letter O before x and eight hex digits is the digit zero.
 _HEX_CODE_O = re.compile(r"(?<![0-9A-Za-z])[Oo](?=[xX][0-9a-fA-F]{8}(?![0-9A-Za-z]))")
 _CJK_SPACE = re.compile(r"(?<=[\u3000-\u9fff])[ \t]+(?=[\u3000-\u9fff])")
-_KANA = re.compile(r"[\u3041-\u30ff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af]")
-_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 class PhotoRefused(ValueError):
@@ -118,38 +111,6 @@ def tidy(raw: str) -> str:
     return "\n".join(line for line in lines if len(line) > 1)  # a lone character on a line is a speck
 
 
-@dataclass(frozen=True)
-class _Word:
-    text: str
-    confidence: float
-    left: int
-    top: int
-    width: int
-    height: int
-
-
-def _lines_by_position(words: list[_Word]) -> list[list[_Word]]:
-    """Words in lines as they stand on the screen: a word joins the line whose middle its middle is within half a
-    word's height of; a line is cut where a gap is wider than three times its height (another column)."""
-    rows: list[list[_Word]] = []
-    for word in sorted(words, key=lambda w: w.top + w.height / 2):
-        middle = word.top + word.height / 2
-        if rows and abs(middle - (rows[-1][0].top + rows[-1][0].height / 2)) <= max(w.height for w in rows[-1]) / 2:
-            rows[-1].append(word)
-        else:
-            rows.append([word])
-    lines: list[list[_Word]] = []
-    for row in rows:
-        row.sort(key=lambda w: w.left)
-        height = max(w.height for w in row)
-        lines.append([row[0]])
-        for before, word in zip(row, row[1:], strict=False):
-            if word.left - (before.left + before.width) > 3 * height:
-                lines.append([])
-            lines[-1].append(word)
-    return lines
-
-
 def tesseract(image: Image.Image, languages: str, segmentation: str = PAGE) -> tuple[str, float]:
     """Tesseract's CLI reading a PNG from its standard input and writing TSV to its standard output: the lines
     read with a mean word confidence of at least LINE_FLOOR, and how much was read that surely (the sum of
@@ -173,51 +134,31 @@ def tesseract(image: Image.Image, languages: str, segmentation: str = PAGE) -> t
         if "alloc" in error or done.returncode in (-6, -9, 134, 137):  # std::bad_alloc under RLIMIT_AS, or killed
             raise MemoryError("tesseract ran out of memory")
         raise RuntimeError(f"tesseract failed: {error[-300:]}")
-    by_id: dict[tuple[str, ...], list[_Word]] = {}
+    lines: dict[tuple[str, ...], list[tuple[str, float]]] = {}
     for row in done.stdout.decode("utf-8", "replace").splitlines()[1:]:
         cells = row.split("\t")
         if len(cells) < 12 or cells[0] != "5" or not cells[11].strip():
             continue
-        left, top, width, height = (int(cell) for cell in cells[6:10])
-        word = _Word(cells[11].strip(), max(0.0, float(cells[10])), left, top, width, height)
-        by_id.setdefault(tuple(cells[1:5]), []).append(word)
-    words = [word for line in by_id.values() for word in line]
-    lines = _lines_by_position(words) if segmentation == SPARSE else list(by_id.values())
+        lines.setdefault(tuple(cells[1:5]), []).append((cells[11].strip(), max(0.0, float(cells[10]))))
     kept: list[str] = []
     score = 0.0
-    for line in lines:
-        letters = sum(len(w.text) for w in line)
-        confidence = sum(w.confidence * len(w.text) for w in line) / letters
+    for words in lines.values():
+        letters = sum(len(w) for w, _ in words)
+        confidence = sum(c * len(w) for w, c in words) / letters
         if confidence >= LINE_FLOOR:  # a line read this unsurely is noise: glare, moiré, the bezel's edge
-            kept.append(" ".join(w.text for w in line))
+            kept.append(" ".join(w for w, _ in words))
             score += confidence * letters
     return "\n".join(kept), score
-
-
-def _script(text: str) -> str | None:
-    """The East Asian script most of the text is in: Hangul, kana (Japanese), or Han characters alone (Chinese)."""
-    hangul, kana, han = (len(pattern.findall(text)) for pattern in (_HANGUL, _KANA, _HAN))
-    if hangul > kana + han:
-        return "hangul"
-    if kana >= 3:  # Japanese mixes kana with kanji; a stray kana or two is noise
-        return "kana"
-    return "han" if han else None
 
 
 def read_text(image: Image.Image) -> str:
     """The Latin-script model first (every Latin language at once); when it is unsure (a Japanese, Chinese,
     Korean or Russian screen reads as Latin garbage), the other scripts too, keeping the reading that read the
-    most text surely; when that is East Asian, the model of its script alone reads again."""
+    most text surely."""
     text, score = tesseract(image, LATIN)
     if score < SURE * max(1, len(text)):
-        east_asian = False
         for languages in OTHER_SCRIPTS:
-            other_text, other_score = tesseract(image, languages, SPARSE if languages == EAST_ASIAN else PAGE)
-            if other_score > score:
-                text, score, east_asian = other_text, other_score, languages == EAST_ASIAN
-        script = _script(text) if east_asian else None
-        for languages in BY_SCRIPT.get(script or "", ()):
-            other_text, other_score = tesseract(image, languages, SPARSE)
+            other_text, other_score = tesseract(image, languages, COLUMN if languages == EAST_ASIAN else PAGE)
             if other_score > score:
                 text, score = other_text, other_score
     return tidy(text)
