@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,10 @@ from bot.domain.reading import read  # noqa: E402
 from bot.domain.recognizer import Intent, recognize  # noqa: E402
 from bot.photo import LANGUAGES, MAX_SIDE, open_checked, prepare, read_text, tidy  # noqa: E402
 from tests.support.photos import corpus  # noqa: E402
+
+# What the default corpus (seed 20) guarantees, error photos diagnosed by language (README "Photos of the screen"):
+# --check fails below these, or on any other photo diagnosed. A language not named must be read on every photo.
+FLOORS: dict[str, int] = {"Spanish": 3}
 
 # Runs in the rapidocr venv: length-prefixed PNGs in, one JSON line out for each.
 RAPID_SERVER = r"""
@@ -132,11 +137,29 @@ class Rapid:
         self.process.wait(timeout=30)
 
 
+def tesseract_reads(data: bytes) -> tuple[str, float, float]:
+    """What the bot's reader reads on one photo, the OCR time, and the peak memory of Tesseract so far."""
+    image = prepare(open_checked(data))
+    start = time.perf_counter()
+    text = read_text(image)
+    seconds = time.perf_counter() - start
+    return text, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rapidocr-python", help="a python with rapidocr-onnxruntime installed")
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--show", action="store_true", help="print what each engine read")
+    parser.add_argument("--jobs", type=int, default=1, help="Tesseract readings side by side (PP-OCR stays one)")
+    parser.add_argument("--languages", help="only the photos in these languages (comma-separated names)")
+    parser.add_argument("--size", default="4032x3024", help="the photos' size, WxH (held-out: other sizes)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="fail when a language falls below FLOORS or any "
+        "other photo is diagnosed (the corpus' guarantees, seed 20)",
+    )
     args = parser.parse_args()
     engines: dict[str, Score] = {"Tesseract 5.3 (Debian, " + LANGUAGES + ")": Score("Tesseract")}
     rapid = Rapid(args.rapidocr_python) if args.rapidocr_python else None
@@ -147,13 +170,16 @@ def main() -> None:
         engines.get("PP-OCRv4 (rapidocr-onnxruntime 1.4.4)"),
     )
     count = 0
-    for photo in corpus(args.seed):
+    size = tuple(int(side) for side in args.size.split("x"))
+    wanted = args.languages.split(",") if args.languages else None
+    photos = [p for p in corpus(args.seed, size) if not wanted or p.language in wanted]
+    pool = ProcessPoolExecutor(args.jobs) if args.jobs > 1 else None
+    data = [p.data for p in photos]
+    readings = pool.map(tesseract_reads, data) if pool else map(tesseract_reads, data)
+    for photo, (text, seconds, peak_mb) in zip(photos, readings, strict=True):
         count += 1
-        image = prepare(open_checked(photo.data))
-        start = time.perf_counter()
-        text = read_text(image)
-        tess.add(photo, text, time.perf_counter() - start)
-        tess.peak_mb = max(tess.peak_mb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        tess.add(photo, text, seconds)
+        tess.peak_mb = max(tess.peak_mb, peak_mb)
         line = f"{photo.name}: tesseract {text!r}" if args.show else photo.name
         if rapid and pp:
             # PP-OCR gets the photo as a camera gives it (only scaled down alike): its detector is trained on
@@ -171,7 +197,10 @@ def main() -> None:
         print(line, file=sys.stderr, flush=True)
     if rapid:
         rapid.close()
-    print(f"\n{count} photos at 4032x3024, prepared to at most 2400 px; OCR time only (one process, in turn)\n")
+    if pool:
+        pool.shutdown()
+    way = f"{args.jobs} processes side by side" if pool else "one process, in turn"
+    print(f"\n{count} photos at {args.size} (seed {args.seed}), prepared to at most 2400 px; OCR time only ({way})\n")
     print(
         "| engine | character error rate | error photos diagnosed (recall) | other photos diagnosed "
         "| p50 | p95 | peak memory |"
@@ -184,6 +213,16 @@ def main() -> None:
         langs = ", ".join(f"{name} {hit}/{total}" for name, (hit, total) in score.by_language.items())
         print(f"{score.engine} by language: {langs}")
         print(f"{score.engine} missed: {', '.join(score.missed) or 'none'}")
+    if args.check:
+        below = [
+            f"{name} {hit}/{total} (at least {FLOORS[name]}/{total} expected)"
+            for name, (hit, total) in tess.by_language.items()
+            if hit < FLOORS.get(name, total)
+        ]
+        if below or tess.false_positives:
+            print(f"REGRESSION: {'; '.join(below)} false positives {tess.false_positives}", file=sys.stderr)
+            raise SystemExit(1)
+        print("check: every language at or above its floor, no false positive")
 
 
 if __name__ == "__main__":
