@@ -35,7 +35,7 @@ from PIL import Image  # noqa: E402
 from bot.domain.reading import read  # noqa: E402
 from bot.domain.recognizer import Intent, recognize  # noqa: E402
 from bot.photo import LANGUAGES, MAX_SIDE, open_checked, prepare, read_text, tidy  # noqa: E402
-from tests.support.photos import corpus  # noqa: E402
+from tests.support.photos import OTHER_SCREENS, corpus, error_screens  # noqa: E402
 
 # What the default corpus (seed 20) guarantees, error photos diagnosed by language (README "Photos of the screen"):
 # --check fails below these, or on any other photo diagnosed. A language not named must be read on every photo.
@@ -172,7 +172,8 @@ def main() -> None:
     count = 0
     size = tuple(int(side) for side in args.size.split("x"))
     wanted = args.languages.split(",") if args.languages else None
-    photos = [p for p in corpus(args.seed, size) if not wanted or p.language in wanted]
+    only = {s.name for s in (*error_screens(), *OTHER_SCREENS) if s.language in wanted} if wanted else None
+    photos = list(corpus(args.seed, size, only))
     pool = ProcessPoolExecutor(args.jobs) if args.jobs > 1 else None
     data = [p.data for p in photos]
     readings = pool.map(tesseract_reads, data) if pool else map(tesseract_reads, data)
