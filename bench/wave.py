@@ -9,7 +9,7 @@ answer (the echo's text; our "Checking your tenant..." card), then for the finis
 card; for the echo bot its answer is the end), then paste again. Measured the same way, one after the other, in
 interleaved rounds, for the same number of seconds each.
 
-Run: `make bench` or `python bench/wave.py [--technicians 16] [--seconds 8] [--accounts 0]`
+Run: `make bench` or `python bench/wave.py [--technicians 16] [--seconds 8] [--accounts 0] [--rounds 3]`
 (--accounts 0: the demo tenant as it is; N: a tenant of N package accounts, bench/tenants.py).
 """
 
@@ -39,6 +39,12 @@ from sim.runner import DEFAULT_FIXTURE  # noqa: E402
 from tests.support.activities import message  # noqa: E402
 
 PASTE = "A setup failure has occurred during bulk enrollment. 0x801c0003 on LAB-PC-014"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (every thread of it), from /proc: robust to load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -90,7 +96,15 @@ class WaveConnector:
 
 
 async def wave(
-    session: aiohttp.ClientSession, connector: WaveConnector, url: str, technicians: int, seconds: float, *, echo: bool
+    session: aiohttp.ClientSession,
+    connector: WaveConnector,
+    url: str,
+    technicians: int,
+    seconds: float,
+    *,
+    echo: bool,
+    pid: int | None = None,
+    sim_pid: int | None = None,
 ) -> dict[str, float]:
     ids = itertools.count()
     first_ms: list[float] = []
@@ -114,9 +128,14 @@ async def wave(
             connector.first.pop(conversation, None)
             connector.finished.pop(conversation, None)
 
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    sim_before = cpu_seconds(sim_pid) if sim_pid else 0.0
     started = time.perf_counter()
     await asyncio.gather(*(technician(n) for n in range(technicians)))
     elapsed = time.perf_counter() - started
+    await asyncio.sleep(0.5)  # the last diagnoses' tails end (inside the CPU figure) before the next row
+    cpu = (cpu_seconds(pid) if pid else 0.0) - cpu_before
+    sim_cpu = (cpu_seconds(sim_pid) if sim_pid else 0.0) - sim_before
 
     def pct(values: list[float], q: float) -> float:
         ordered = sorted(values)
@@ -125,13 +144,20 @@ async def wave(
     return {
         "per_s": len(finished_ms) / elapsed,
         "first_p50": statistics.median(first_ms),
-        "first_p99": pct(first_ms, 0.99),
+        "first_p95": pct(first_ms, 0.95),
         "done_p50": statistics.median(finished_ms),
-        "done_p99": pct(finished_ms, 0.99),
+        "done_p95": pct(finished_ms, 0.95),
+        "cpu_ms": cpu * 1000 / max(1, len(finished_ms)),
+        "sim_ms": sim_cpu * 1000 / max(1, len(finished_ms)),
     }
 
 
-async def main(technicians: int, seconds: float, accounts: int) -> None:
+def load() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def main(technicians: int, seconds: float, accounts: int, rounds: int) -> None:
+    started_load = load()
     work = Path(tempfile.mkdtemp(prefix="bench-wave-"))
     fixture = work / "tenant.json"
     data = big_tenant(accounts, 10) if accounts else json.loads(DEFAULT_FIXTURE.read_text())
@@ -153,6 +179,7 @@ async def main(technicians: int, seconds: float, accounts: int) -> None:
         "doctor, each diagnosis reads alone": ("--serve-doctor", {"TENANT_READING_SHARED": "false"}),
     }
     urls: dict[str, str] = {}
+    pids: dict[str, int] = {}
     children = []
     for index, (name, (mode, variant)) in enumerate(servers.items()):
         port = free_port()
@@ -162,6 +189,7 @@ async def main(technicians: int, seconds: float, accounts: int) -> None:
             args += [sim_url, str(work / "tls" / "ca.pem"), str(fixture), str(work / f"bot-{index}.db")]
         children.append(await asyncio.create_subprocess_exec(sys.executable, turns, *args, env=env, cwd=ROOT))
         urls[name] = f"http://127.0.0.1:{port}"
+        pids[name] = children[-1].pid
     results: dict[str, list[dict[str, float]]] = {}
     reads: dict[str, int] = {}
     try:
@@ -169,11 +197,19 @@ async def main(technicians: int, seconds: float, accounts: int) -> None:
             for name, url in urls.items():
                 await wait_up(session, url)
                 await wave(session, connector, url, technicians, 1.0, echo="echo" in name)  # warm up
-            for _ in range(3):  # interleaved rounds: drift on the machine hits every row alike
+            for _ in range(rounds):  # interleaved rounds: drift on the machine hits every row alike
                 for name, url in urls.items():
                     await sim_requests(sim_url, ca, clear=True)
-                    figures = await wave(session, connector, url, technicians, seconds, echo="echo" in name)
-                    await asyncio.sleep(0.5)  # the last diagnoses' tails end before the next row
+                    figures = await wave(
+                        session,
+                        connector,
+                        url,
+                        technicians,
+                        seconds,
+                        echo="echo" in name,
+                        pid=pids[name],
+                        sim_pid=sim.pid,
+                    )
                     logged = await sim_requests(sim_url, ca)
                     await sim_requests(sim_url, ca, clear=True)
                     reads[name] = reads.get(name, 0) + sum(1 for e in logged if e.get("route") == "policy.get")
@@ -185,21 +221,32 @@ async def main(technicians: int, seconds: float, accounts: int) -> None:
         sim.terminate()
         await sim.wait()
         await runner.cleanup()
-    rows = {name: sorted(runs, key=lambda r: r["per_s"])[1] for name, runs in results.items()}
-    base = rows["stock echo bot (baseline)"]["per_s"]
-    unshared = rows["doctor, each diagnosis reads alone"]["per_s"]
+    rows = {name: sorted(runs, key=lambda r: r["per_s"])[len(runs) // 2] for name, runs in results.items()}
+    echo, shared, alone = "stock echo bot (baseline)", "doctor, shared reading", "doctor, each diagnosis reads alone"
+    base = rows[echo]["per_s"]
+    unshared = rows[alone]["per_s"]
     size = f"{accounts} package accounts" if accounts else "the demo tenant"
     print(f"A failure wave in {size}: {technicians} technicians pasting at once, each again as soon as their")
-    print(f"diagnosis is finished, {seconds:g} s a round; each server in its own process; median of 3 interleaved")
-    print("rounds. done/s: finished step-1 cards a second (for the echo bot: its answers a second).")
-    header = f"{'server':<38}{'done/s':>8}{'first p50':>10}{'first p99':>10}{'done p50':>10}{'done p99':>10}"
-    print(header + f"{'x echo':>8}{'x alone':>8}{'reads':>7}")
+    print(f"diagnosis is finished, {seconds:g} s a round; each server in its own process; median of {rounds}")
+    print("interleaved rounds. done/s: finished step-1 cards a second (for the echo bot: its answers a second).")
+    print(f"{started_load} at the start, {load()} at the end (2 cores).")
+    header = f"{'server':<36}{'done/s':>7}{'first p50':>10}{'first p95':>10}{'done p50':>9}{'done p95':>9}"
+    print(header + f"{'x echo':>7}{'x alone':>8}{'reads':>6}{'cpu ms':>7}{'sim ms':>7}")
     for name, r in rows.items():
         print(
-            f"{name:<38}{r['per_s']:>8.1f}{r['first_p50']:>10.1f}{r['first_p99']:>10.1f}{r['done_p50']:>10.1f}"
-            f"{r['done_p99']:>10.1f}{r['per_s'] / base:>8.2f}{r['per_s'] / unshared:>8.2f}{reads.get(name, 0):>7}"
+            f"{name:<36}{r['per_s']:>7.1f}{r['first_p50']:>10.1f}{r['first_p95']:>10.1f}{r['done_p50']:>9.1f}"
+            f"{r['done_p95']:>9.1f}{r['per_s'] / base:>7.2f}{r['per_s'] / unshared:>8.2f}{reads.get(name, 0):>6}"
+            f"{r['cpu_ms']:>7.2f}{r['sim_ms']:>7.2f}"
         )
-    print("times in ms from the POST; reads: policy reads the tenant saw over the 3 rounds.")
+    print(f"times in ms from the POST; reads: policy reads the tenant saw over the {rounds} rounds; cpu ms: the")
+    print("server process's CPU time (user + system, all its threads) per finished turn; sim ms: the simulated")
+    print("tenant's. Each round's ratios to the echo bot (done/s, and echo's CPU per turn over ours):")
+    for index in range(rounds):
+        e, d, a = (results[name][index] for name in (echo, shared, alone))
+        print(
+            f"  round {index + 1}: shared {d['per_s'] / e['per_s']:.2f}x  alone {a['per_s'] / e['per_s']:.2f}x"
+            f"   by CPU: shared {e['cpu_ms'] / d['cpu_ms']:.2f}x  alone {e['cpu_ms'] / a['cpu_ms']:.2f}x"
+        )
 
 
 if __name__ == "__main__":
@@ -207,5 +254,6 @@ if __name__ == "__main__":
     parser.add_argument("--technicians", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--accounts", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
-    asyncio.run(main(options.technicians, options.seconds, options.accounts))
+    asyncio.run(main(options.technicians, options.seconds, options.accounts, options.rounds))
