@@ -11,10 +11,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
 from azure.core.exceptions import DeserializationError
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import (
@@ -38,6 +39,7 @@ from botframework.connector.auth._built_in_bot_framework_authentication import (
 from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
+from yarl import URL
 
 from bot.clock import Clock
 from bot.errors import DeliveryError
@@ -170,9 +172,8 @@ class _AiohttpSender(AsyncHTTPSender):
     """Sends Bot Connector requests on the event loop with aiohttp. botframework-connector's default sends each
     one with `requests` in a thread pool: a thread hop and ~1.5 ms per reply, and no way to bound the wait."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout):
-        self._session = session
-        self._timeout = timeout
+    def __init__(self, auth: CachingBotFrameworkAuthentication):
+        self._auth = auth
 
     async def __aenter__(self) -> _AiohttpSender:
         return self
@@ -185,9 +186,7 @@ class _AiohttpSender(AsyncHTTPSender):
 
     async def send(self, request: Request, **config: Any) -> Response:
         http = request.http_request
-        async with self._session.request(
-            http.method, http.url, headers=dict(http.headers), data=http.data, timeout=self._timeout
-        ) as answer:
+        async with self._auth.request(http.method, http.url, headers=dict(http.headers), data=http.data) as answer:
             response = AioHttpClientResponse(http, answer)
             await response.load_body()
         return Response(request, response)
@@ -246,6 +245,7 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
         self._session: aiohttp.ClientSession | None = None
         self._connectors: OrderedDict[Any, ConnectorClient] = OrderedDict()
         self._token_clients: dict[str, UserTokenClient] = {}
+        self._proxies: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     @staticmethod
     def _app_id(claims_identity: ClaimsIdentity) -> str:
@@ -278,17 +278,39 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
     def session(self) -> aiohttp.ClientSession:
         """One aiohttp session (connection pool) for all Bot Connector calls; made on first use, on the loop."""
         if self._session is None or self._session.closed:
-            # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as they do to Graph (httpx), the Graph token
-            # (azure-core) and the Bot Connector token (msal, through requests).
-            self._session = aiohttp.ClientSession(trust_env=True)
+            # Not trust_env: with it aiohttp looks up ~/.netrc and the proxy settings in a worker thread for
+            # every request (two thread hops a send); `request` applies the proxy settings instead.
+            self._session = aiohttp.ClientSession()
         return self._session
+
+    def proxy_for(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy for `url` from HTTPS_PROXY, HTTP_PROXY and NO_PROXY (as they apply to Graph through httpx,
+        the Graph token through azure-core and the Bot Connector token through msal), looked up once per
+        scheme and host: the environment does not change while the process runs."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(URL(url))
+            except LookupError:  # NO_PROXY names the host, or no proxy is set for the scheme
+                found = (None, None)
+            if len(self._proxies) >= MAX_CACHED_CLIENTS:
+                self._proxies.clear()
+            self._proxies[origin] = found
+        return found
+
+    def request(self, method: str, url: str, **options: Any) -> Any:
+        """A Bot Connector request through the shared session, its proxy and its timeout."""
+        proxy, proxy_auth = self.proxy_for(url)
+        return self.session().request(method, url, proxy=proxy, proxy_auth=proxy_auth, timeout=self.timeout, **options)
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self._timeout)
 
     def _sender(self) -> _AiohttpSender:
-        return _AiohttpSender(self.session(), self.timeout)
+        return _AiohttpSender(self)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -407,9 +429,7 @@ class RetryingCloudAdapter(CloudAdapter):
             headers["Authorization"] = authorization
         url = config.base_url.rstrip("/") + path
         data = orjson.dumps(_wire_json(activity))
-        async with self.auth.session().request(
-            method, url, data=data, headers=headers, timeout=self.auth.timeout
-        ) as answer:
+        async with self.auth.request(method, url, data=data, headers=headers) as answer:
             text = await answer.read()
             if answer.status >= 400:
                 raise ConnectorHTTPError(answer.status, answer.headers, text.decode("utf-8", "replace"))
