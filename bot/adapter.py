@@ -44,6 +44,7 @@ from yarl import URL
 from bot.clock import Clock
 from bot.errors import DeliveryError
 from bot.settings import Settings
+from bot.wire import to_json
 
 log = logging.getLogger(__name__)
 _jitter = random.Random()  # its own generator: the backoff does not disturb the global one
@@ -358,11 +359,11 @@ class ConnectorHTTPError(Exception):
 
 def _wire_json(activity: Activity) -> dict[str, Any]:
     """The activity as the Bot Connector takes it. msrest walks and validates an Adaptive Card attachment key by
-    key (~0.3 ms a card, every reply); the card is already JSON, so only the envelope goes through msrest."""
+    key (~0.3 ms a card, every reply); the card is already JSON, so only the envelope is serialized (bot/wire.py)."""
     attachments = activity.attachments or []
     activity.attachments = None
     try:
-        body = activity.serialize()
+        body = to_json(activity)
     finally:
         activity.attachments = attachments or None
     if attachments:
@@ -371,7 +372,7 @@ def _wire_json(activity: Activity) -> dict[str, Any]:
             content = attachment.content
             attachment.content = None
             try:
-                wire = attachment.serialize()
+                wire = to_json(attachment)
             finally:
                 attachment.content = content
             wire["content"] = content

@@ -22,6 +22,7 @@ from bot.handlers.errors import error_card_for
 from bot.proactive import channel_base_id
 from bot.signin import SignInRequired
 from bot.storage import ConversationRecord
+from bot.wire import to_json
 from cards.common import CARD_CONTENT_TYPE
 from cards.diagnosis import build_out_of_date_card, build_welcome_card
 from cards.verbs import parse_action, verb_of
@@ -93,7 +94,7 @@ class EnrollmentDoctorBot(TeamsActivityHandler):
                 conversation_id=conversation_id,
                 tenant_id=turn.tenant_id,
                 kind=turn.conversation_type,
-                reference=reference.serialize(),
+                reference=to_json(reference),
                 updated_at=turn.deps.clock.now(),
             )
         )

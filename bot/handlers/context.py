@@ -15,6 +15,7 @@ from bot.domain.approval import Origin
 from bot.observability import tenant_id as log_tenant
 from bot.proactive import card_message
 from bot.signin import SignInAttempt
+from bot.wire import to_json
 
 # Work a handler asked to run once the HTTP answer to this activity has been written (bot/web.py sets it): an
 # invoke's "checking" card must reach Teams before the update that replaces it.
@@ -85,7 +86,7 @@ class Turn:
 
     def reference(self) -> dict[str, Any]:
         """Where to answer later, outside this turn (a proactive send or update)."""
-        return TurnContext.get_conversation_reference(self.activity).serialize()
+        return to_json(TurnContext.get_conversation_reference(self.activity))
 
     def later(self, name: str, work: Work) -> None:
         """Run `work` in the background once this turn has been answered."""
