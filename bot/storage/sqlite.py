@@ -17,23 +17,34 @@ from bot.storage.sql import ADDED_COLUMNS, SCHEMA, SqlStore
 
 
 class _SqliteTx:
+    """Each statement is one trip to aiosqlite's worker thread: run, read and close the cursor there. Through
+    aiosqlite's cursors it is three (execute, fetch, close), each a thread hop and a wake-up of the loop."""
+
     def __init__(self, db: aiosqlite.Connection):
         self._db = db
 
+    def _run(self, sql: str, args: tuple[Any, ...], read: str) -> Any:  # in aiosqlite's thread
+        cursor = self._db._conn.execute(sql, args)
+        try:
+            if read == "count":
+                return cursor.rowcount
+            if read == "one":
+                row = cursor.fetchone()
+                return dict(row) if row is not None else None
+            return [dict(r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._db.execute(sql, args)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        return int(await self._db._execute(self._run, sql, args, "count"))
 
     async def fetchone(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        async with self._db.execute(sql, args) as cursor:
-            row = await cursor.fetchone()
-        return dict(row) if row is not None else None
+        row: dict[str, Any] | None = await self._db._execute(self._run, sql, args, "one")
+        return row
 
     async def fetchall(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with self._db.execute(sql, args) as cursor:
-            return [dict(r) for r in await cursor.fetchall()]
+        rows: list[dict[str, Any]] = await self._db._execute(self._run, sql, args, "all")
+        return rows
 
 
 class SqliteDb:
