@@ -488,12 +488,17 @@ class SqlStore:
         return changed == 1
 
     async def set_setting(self, key: str, value: Any) -> None:
+        await self.set_settings({key: value})
+
+    async def set_settings(self, values: dict[str, Any]) -> None:
+        """Several settings in one transaction (one commit): all are written, or none."""
         async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO bot_settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                key,
-                json.dumps(value),
-            )
+            for key, value in values.items():
+                await tx.execute(
+                    "INSERT INTO bot_settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    key,
+                    json.dumps(value),
+                )
 
     # ---- the tenant registry ---------------------------------------------------------------------
     async def save_tenant(self, record: TenantRecord, now: datetime) -> None:

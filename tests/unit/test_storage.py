@@ -249,6 +249,11 @@ async def test_card_locations_settings_and_audit_window(store):
     await store.set_setting("k", {"a": 1})
     await store.set_setting("k", "v2")
     assert await store.get_setting("k") == "v2"
+    await store.set_settings({"k": 3, "k2": [1], "k3": None})  # one transaction: all of them
+    assert [await store.get_setting(k) for k in ("k", "k2", "k3")] == [3, [1], None]
+    with pytest.raises(TypeError):
+        await store.set_settings({"k": 4, "k2": {1, 2}})  # a set is not JSON: nothing of the batch is written
+    assert [await store.get_setting(k) for k in ("k", "k2")] == [3, [1]]
     await store.append_audit(AuditEntry(at=NOW + timedelta(days=2), action="later"))
     assert [e.action for e in await store.list_audit(since=NOW + timedelta(days=1))] == ["later"]
     assert [e.action for e in await store.list_audit(limit=1)] == ["later"]
