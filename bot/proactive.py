@@ -17,6 +17,7 @@ from botbuilder.schema.teams import TeamsPagedMembersResult
 
 from bot.adapter import status_of, with_connector_retries
 from bot.clock import Clock
+from bot.wire import from_json
 from cards.common import CARD_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class Messenger:
         recent.append(now)
 
     async def _with_turn(self, reference: dict[str, Any], work: Callable[[TurnContext], Awaitable[Any]]) -> Any:
-        ref = ConversationReference().deserialize(reference)
+        ref = from_json(ConversationReference, reference)
 
         result: list[Any] = []
         failure: list[Exception] = []

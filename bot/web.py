@@ -21,6 +21,7 @@ from bot.observability import Metrics, activity_id
 from bot.proactive import Background
 from bot.settings import Settings
 from bot.teams_bot import card_invoke_response
+from bot.wire import from_json
 
 if TYPE_CHECKING:
     from bot.tenants.connect import TenantConnector
@@ -170,7 +171,7 @@ def make_messages_handler(
         if problem:
             return _problem(400, problem)
         try:
-            activity = Activity().deserialize(body)
+            activity = from_json(Activity, body)
         except Exception as exc:  # noqa: BLE001 - msrest raises several types for bad shapes
             log.info("refused an undeserializable activity: %s", exc)
             return _problem(400, "the activity does not have the Bot Framework shape")

@@ -1,5 +1,6 @@
-"""bot/wire.py gives exactly what msrest's Model.serialize() gives: for the activities a turn sends, for every
-activity hypothesis can make from JSON, and (falling back to msrest) for the shapes it does not handle itself."""
+"""bot/wire.py gives exactly what msrest's Model.serialize() and Model.deserialize() give: for the activities a
+turn reads and sends, for every activity hypothesis can make from JSON, and (falling back to msrest) for the
+shapes it does not handle itself, refusals included."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import wire
-from bot.wire import to_json
+from bot.wire import from_json, to_json
 from tests.support.activities import card_action, message
 
 SERVICE = "https://smba.trafficmanager.net/emea/"
@@ -127,3 +128,54 @@ def test_every_activity_made_from_json_serializes_as_msrest_does(body):
     except Exception:  # noqa: BLE001 - msrest cannot serialize it either: the fallback raises the same way
         return
     assert to_json(activity) == expected
+
+
+def _read_same(cls: type, body: Any) -> Any:
+    try:
+        expected = cls().deserialize(body)
+    except Exception as exc:  # noqa: BLE001 - then from_json refuses it the same way, through msrest
+        try:
+            from_json(cls, body)
+        except Exception as again:  # noqa: BLE001
+            assert type(again) is type(exc)
+            return None
+        raise AssertionError(f"msrest refused {body!r} ({exc}) and from_json did not") from exc
+    got = from_json(cls, body)
+    assert type(got) is type(expected) and got == expected  # msrest's __eq__: every attribute, extras too
+    return got
+
+
+def test_what_a_turn_reads_deserializes_as_msrest_does():
+    body = message(SERVICE, "A setup failure has occurred", mention=True)
+    body["timestamp"] = "2026-12-04T21:00:05.1234567Z"  # Teams sends seven digits
+    body["from"]["userPrincipalName"] = "adele@contoso.example"  # not declared: kept in additional_properties
+    body["channelData"]["eventType"] = None
+    activity = _read_same(Activity, body)
+    assert activity.from_property.additional_properties == {"userPrincipalName": "adele@contoso.example"}
+    assert activity.timestamp == datetime(2026, 12, 4, 21, 0, 5, 123456, tzinfo=UTC)
+    assert activity.entities[0].additional_properties["mentioned"]["id"]
+    reference = to_json(TurnContext.get_conversation_reference(activity))
+    assert _read_same(ConversationReference, reference).conversation.id == body["conversation"]["id"]
+    _read_same(Activity, card_action(SERVICE, "diagnosis.step", {"session": "s1", "step": "plan"}))
+
+
+def test_shapes_it_does_not_read_itself_go_to_msrest():
+    for body in (
+        {"type": "message", "text": 5},  # msrest: "5"
+        {"type": "message", "historyDisclosed": "true"},  # msrest: True
+        {"type": "message", "timestamp": "not a date"},  # msrest refuses it
+        {"type": "message", "membersAdded": "x"},  # msrest refuses a string for a list
+        {"type": "message", "from": "x"},  # nor a string for a model
+        {"type": "message", "channelData": {"when": (1, 2)}},  # not JSON
+        {"type": "message", "localTimestamp": 1},
+        "not an object",
+    ):
+        _read_same(Activity, body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=8))
+def test_every_activity_read_from_json_is_the_one_msrest_reads(body):
+    _read_same(Activity, body)
+    _read_same(ConversationReference, {"activityId": body.get("id"), **{k: v for k, v in body.items() if k in (
+        "conversation", "from", "recipient", "serviceUrl", "channelId", "locale")}})  # fmt: skip
