@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -242,7 +242,7 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
     def __init__(self, inner: BotFrameworkAuthentication, connector_timeout: float, clock: Clock):
         self._inner = inner
         self.tokens = ConnectorTokens(clock)
-        self._timeout = connector_timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=connector_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._connectors: OrderedDict[Any, ConnectorClient] = OrderedDict()
         self._token_clients: dict[str, UserTokenClient] = {}
@@ -288,8 +288,8 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
         """The proxy for `url` from HTTPS_PROXY, HTTP_PROXY and NO_PROXY (as they apply to Graph through httpx,
         the Graph token through azure-core and the Bot Connector token through msal), looked up once per
         scheme and host: the environment does not change while the process runs."""
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
+        scheme, _, rest = url.partition("://")
+        origin = (scheme.lower(), rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0])
         found = self._proxies.get(origin)
         if found is None:
             try:
@@ -308,7 +308,7 @@ class CachingBotFrameworkAuthentication(BotFrameworkAuthentication):
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self._timeout)
+        return self._client_timeout
 
     def _sender(self) -> _AiohttpSender:
         return _AiohttpSender(self)
