@@ -51,9 +51,10 @@ def plain(value: object, limit: int = NAME_LIMIT, *, multiline: bool = False) ->
     `limit` characters (then an ellipsis). The one escaping function: every such string passes here."""
     raw = "" if value is None else str(value)
     raw = _INVISIBLE.sub("", raw)
-    raw = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else ("\n" if multiline and ch == "\n" else " ") for ch in raw
-    )
+    if not raw.isprintable():  # printable: no character of category C (control, format, ...), nothing to replace
+        raw = "".join(
+            ch if unicodedata.category(ch)[0] != "C" else ("\n" if multiline and ch == "\n" else " ") for ch in raw
+        )
     raw = re.sub(r"[ \t]{2,}", " ", raw).strip()
     if multiline:
         raw = re.sub(r"\n{3,}", "\n\n", raw)

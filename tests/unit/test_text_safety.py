@@ -13,6 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.domain.approval import ApprovalRequest, State
 from bot.domain.model import DirectoryNames, TroubleshootingEvent
 from bot.domain.spikes import IncidentChange, KeyView
@@ -142,3 +145,23 @@ def test_plain_caps_lengths_and_strips_controls():
     assert plain("one\ntwo", TEXT_LIMIT, multiline=True) == "one\ntwo"
     assert plain(None) == ""
     assert plain("Dr. Megan O'Brien") == "Dr. Megan O'Brien"  # ordinary names are left as they are
+
+
+def _controls_replaced(raw: str, multiline: bool) -> str:
+    """plain's replacement of control and format characters as it was first written: one character at a time."""
+    import unicodedata
+
+    return "".join(
+        ch if unicodedata.category(ch)[0] != "C" else ("\n" if multiline and ch == "\n" else " ") for ch in raw
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(st.characters(codec=None), max_size=60) | st.text("ab \n\t\u00a0\u2028\u0085\u200b\ufeff\x00", max_size=20),
+    st.booleans(),
+)
+def test_plain_skips_the_character_walk_only_where_it_would_change_nothing(raw, multiline):
+    # plain walks the characters only when the text is not printable: for printable text the walk is a no-op
+    if raw.isprintable():
+        assert _controls_replaced(raw, multiline) == raw
