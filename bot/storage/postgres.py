@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -61,6 +61,10 @@ class PostgresDb:
                 yield _PostgresTx(connection)
         except UNAVAILABLE as exc:
             raise StorageUnavailableError(f"PostgreSQL: {exc or type(exc).__name__}") from exc
+
+    async def write(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        async with self.transaction() as tx:
+            return [await tx.execute(sql, *args) for sql, args in statements]
 
     async def close(self) -> None:
         await self._pool.close()

@@ -134,6 +134,11 @@ class Db(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
 
+    async def write(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        """Statements that need nothing read back in between, in one transaction: their row counts. (SQLite
+        runs them and the commit in one trip to its thread.)"""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -179,25 +184,27 @@ class SqlStore:
 
     # ---- diagnosis sessions -----------------------------------------------------------------------
     async def create_session(self, session: DiagnosisSession) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO diagnosis_sessions (id, tenant_id, conversation_id, user_id, user_name, created_at, "
-                "updated_at, step, error_codes, package_guids, device_name, plan, device_clues) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                session.id,
-                session.tenant_id,
-                session.conversation_id,
-                session.user_id,
-                session.user_name,
-                _ts(session.created_at),
-                _ts(session.updated_at or session.created_at),
-                session.step,
-                json.dumps(list(session.error_codes)),
-                json.dumps(list(session.package_guids)),
-                session.device_name,
-                json.dumps(session.plan) if session.plan is not None else None,
-                json.dumps([_clue_json(c) for c in session.log_clues]),
-            )
+        insert = (
+            "INSERT INTO diagnosis_sessions (id, tenant_id, conversation_id, user_id, user_name, created_at, "
+            "updated_at, step, error_codes, package_guids, device_name, plan, device_clues) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        )
+        values = (
+            session.id,
+            session.tenant_id,
+            session.conversation_id,
+            session.user_id,
+            session.user_name,
+            _ts(session.created_at),
+            _ts(session.updated_at or session.created_at),
+            session.step,
+            json.dumps(list(session.error_codes)),
+            json.dumps(list(session.package_guids)),
+            session.device_name,
+            json.dumps(session.plan) if session.plan is not None else None,
+            json.dumps([_clue_json(c) for c in session.log_clues]),
+        )
+        await self._db.write([(insert, values)])
 
     async def get_session(self, session_id: str) -> DiagnosisSession | None:
         async with self._db.transaction() as tx:
@@ -224,28 +231,24 @@ class SqlStore:
         )
 
     async def update_session(self, session_id: str, *, step: str, plan: dict[str, Any] | None, now: datetime) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE diagnosis_sessions SET step = ?, plan = ?, updated_at = ? WHERE id = ?",
-                step,
-                json.dumps(plan) if plan is not None else None,
-                _ts(now),
-                session_id,
-            )
+        update = "UPDATE diagnosis_sessions SET step = ?, plan = ?, updated_at = ? WHERE id = ?"
+        await self._db.write([(update, (step, json.dumps(plan) if plan is not None else None, _ts(now), session_id))])
 
     # ---- conversations -------------------------------------------------------------------------
     async def save_conversation(self, record: ConversationRecord) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO conversations VALUES (?,?,?,?,?) ON CONFLICT (conversation_id) DO UPDATE SET "
-                "tenant_id = excluded.tenant_id, kind = excluded.kind, reference = excluded.reference, "
-                "updated_at = excluded.updated_at",
-                record.conversation_id,
-                record.tenant_id,
-                record.kind,
-                json.dumps(record.reference),
-                _ts(record.updated_at or datetime.now().astimezone()),
-            )
+        upsert = (
+            "INSERT INTO conversations VALUES (?,?,?,?,?) ON CONFLICT (conversation_id) DO UPDATE SET "
+            "tenant_id = excluded.tenant_id, kind = excluded.kind, reference = excluded.reference, "
+            "updated_at = excluded.updated_at"
+        )
+        values = (
+            record.conversation_id,
+            record.tenant_id,
+            record.kind,
+            json.dumps(record.reference),
+            _ts(record.updated_at or datetime.now().astimezone()),
+        )
+        await self._db.write([(upsert, values)])
 
     async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
         async with self._db.transaction() as tx:
@@ -492,13 +495,8 @@ class SqlStore:
 
     async def set_settings(self, values: dict[str, Any]) -> None:
         """Several settings in one transaction (one commit): all are written, or none."""
-        async with self._db.transaction() as tx:
-            for key, value in values.items():
-                await tx.execute(
-                    "INSERT INTO bot_settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    key,
-                    json.dumps(value),
-                )
+        upsert = "INSERT INTO bot_settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        await self._db.write([(upsert, (key, json.dumps(value))) for key, value in values.items()])
 
     # ---- the tenant registry ---------------------------------------------------------------------
     async def save_tenant(self, record: TenantRecord, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,19 @@ class _SqliteTx:
         return rows
 
 
+@asynccontextmanager
+async def _unavailable() -> AsyncIterator[None]:
+    """The database failing (or closed) as StorageUnavailableError."""
+    try:
+        yield
+    except (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.InterfaceError) as exc:
+        raise StorageUnavailableError(f"SQLite: {exc}") from exc
+    except ValueError as exc:  # aiosqlite: "no active connection"
+        if "connection" not in str(exc):
+            raise
+        raise StorageUnavailableError(f"SQLite: {exc}") from exc
+
+
 class SqliteDb:
     """One connection; a lock makes each transaction whole, since coroutines share the connection."""
 
@@ -56,20 +69,32 @@ class SqliteDb:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
-        async with self._lock:
+        async with self._lock, _unavailable():
             try:
-                try:
-                    yield _SqliteTx(self._db)
-                except BaseException:
-                    await self._db.rollback()
-                    raise
-                await self._db.commit()
-            except (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.InterfaceError) as exc:
-                raise StorageUnavailableError(f"SQLite: {exc}") from exc
-            except ValueError as exc:  # aiosqlite: "no active connection"
-                if "connection" not in str(exc):
-                    raise
-                raise StorageUnavailableError(f"SQLite: {exc}") from exc
+                yield _SqliteTx(self._db)
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    async def write(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        async with self._lock, _unavailable():
+            counts: list[int] = await self._db._execute(self._write, list(statements))
+            return counts
+
+    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[int]:  # in aiosqlite's thread
+        connection = self._db._conn
+        counts = []
+        try:
+            for sql, args in statements:
+                cursor = connection.execute(sql, args)
+                counts.append(cursor.rowcount)
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        return counts
 
     async def close(self) -> None:
         await self._db.close()

@@ -391,3 +391,15 @@ async def test_channel_bindings_list_every_bound_conversation(store):
     await store.bind_channel("19:c", TENANT_B, "Megan", NOW)
     await store.bind_channel("19:b", None, "Megan", NOW)
     assert await store.channel_bindings() == {"19:a": TENANT_A, "19:c": TENANT_B}
+
+
+async def test_a_write_of_several_statements_is_whole(store):
+    statements = [
+        ("INSERT INTO bot_settings VALUES (?,?)", ("w1", '"x"')),
+        ("INSERT INTO no_such_table VALUES (?)", (1,)),
+    ]
+    with pytest.raises(Exception):  # noqa: B017 - each backend names the missing table its own way
+        await store._db.write(statements)
+    assert await store.get_setting("w1") is None  # the first statement was rolled back with the second
+    assert await store._db.write(statements[:1]) == [1]
+    assert await store.get_setting("w1") == "x"
