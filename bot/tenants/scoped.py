@@ -111,6 +111,9 @@ class TenantScopedStorage:
     async def set_setting(self, key: str, value: Any) -> None:
         await self.inner.set_setting(self._key(key), value)
 
+    async def set_settings(self, values: dict[str, Any]) -> None:
+        await self.inner.set_settings({self._key(key): value for key, value in values.items()})
+
     async def claim_setting(self, key: str, value: Any) -> bool:
         return await self.inner.claim_setting(self._key(key), value)
 

@@ -403,3 +403,14 @@ async def test_a_write_of_several_statements_is_whole(store):
     assert await store.get_setting("w1") is None  # the first statement was rolled back with the second
     assert await store._db.write(statements[:1]) == [1]
     assert await store.get_setting("w1") == "x"
+
+
+async def test_a_tenants_settings_written_together_stay_its_own(store):
+    from bot.tenants.scoped import TenantScopedStorage
+
+    scoped = TenantScopedStorage(store, TENANT_B, home=False)
+    await scoped.set_settings({"k": 1, "k2": 2})
+    assert [await scoped.get_setting(k) for k in ("k", "k2")] == [1, 2]
+    assert await store.get_setting("k") is None  # the deployment's own key is another tenant's
+    await TenantScopedStorage(store, TENANT_A, home=True).set_settings({"k": 3})
+    assert (await store.get_setting("k"), await scoped.get_setting("k")) == (3, 1)
