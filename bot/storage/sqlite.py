@@ -54,8 +54,8 @@ async def _unavailable() -> AsyncIterator[None]:
         yield
     except (sqlite3.OperationalError, sqlite3.DatabaseError, sqlite3.InterfaceError) as exc:
         raise StorageUnavailableError(f"SQLite: {exc}") from exc
-    except ValueError as exc:  # aiosqlite: "no active connection"
-        if "connection" not in str(exc):
+    except ValueError as exc:  # aiosqlite: "no active connection", "Connection closed"
+        if "connection" not in str(exc).lower():
             raise
         raise StorageUnavailableError(f"SQLite: {exc}") from exc
 
