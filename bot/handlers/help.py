@@ -58,7 +58,9 @@ async def elsewhere(turn: Turn, recognition: Recognition) -> None:
 async def follow_up(turn: Turn, recognition: Recognition) -> None:
     """ "why?" right after a card of ours: about that card; with none (or long ago), the not-recognised card."""
     deps = turn.deps
-    last = await RecentCards(deps.storage, deps.clock).last(channel_base_id(turn.conversation_id))
+    # The last card of a conversation is noted in the deployment's database, whichever tenant it was about.
+    noted = deps.tenants.storage if deps.tenants is not None else deps.storage
+    last = await RecentCards(noted, deps.clock).last(channel_base_id(turn.conversation_id))
     if last is None:
         await not_understood(turn, recognition)
         return

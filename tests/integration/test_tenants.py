@@ -189,6 +189,14 @@ async def test_a_customers_own_teams_acts_on_its_own_tenant_only(served, connect
     assert status == 403
 
 
+async def test_why_in_a_customers_own_teams_is_answered_about_its_last_card(served, connector):
+    await served.post(message(connector.url, ERROR, tenant=B))
+    await served.idle()
+    await served.post(message(connector.url, "why?", tenant=B))
+    words = text_of(last_card(connector))
+    assert "About my last card" in words and "I did not recognise" not in words
+
+
 async def test_an_approver_of_one_tenant_cannot_approve_the_others_request(served, connector, cloud):
     await served.post(message(connector.url, f"{ERROR} {PACKAGE}@{B_DOMAIN}"))
     session_id = next(a["data"]["sessionId"] for a in actions_in(last_card(connector)) if "sessionId" in a["data"])
