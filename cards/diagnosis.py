@@ -512,7 +512,14 @@ STEP_BUILDERS = {
 }
 
 
-def build_help_card(greeting: str | None = None) -> dict[str, Any]:
+TENANT_COMMANDS = (
+    ("tenants", "The tenants I serve"),
+    ("use tenant <domain> here", "Bind this chat or channel to one tenant"),
+    ("connect a tenant", "Add a customer tenant (approvers)"),
+)
+
+
+def build_help_card(greeting: str | None = None, *, many_tenants: bool = False) -> dict[str, Any]:
     body: list[ac.CardElement] = [
         *heading("I fix Windows bulk enrollment failures"),
         text(
@@ -529,6 +536,7 @@ def build_help_card(greeting: str | None = None) -> dict[str, Any]:
                 ("alerts on / alerts off", "Failure spike alerts in this channel"),
                 ("audit", "Recent approved changes (admins' channel)"),
                 ("why?", "Why my last card said what it said"),
+                *(TENANT_COMMANDS if many_tenants else (("connect a tenant", "Serve another tenant too (approvers)"),)),
                 ("help", "This card"),
             ]
         ),

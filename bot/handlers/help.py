@@ -21,7 +21,8 @@ from cards.follow_up import Rules, build_follow_up_card, why_of
 async def show_help(turn: Turn, recognition: Recognition) -> None:
     first = turn.user_name.split(" ")[0] if turn.user_name else ""
     greeting = f"Hi {plain(first)}." if recognition.reason == "command" and first else None
-    await turn.send_card(build_help_card(greeting))
+    tenants = turn.deps.tenants
+    await turn.send_card(build_help_card(greeting, many_tenants=tenants is not None and tenants.many))
 
 
 SMALL_TALK_REPLIES = (

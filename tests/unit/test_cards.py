@@ -228,6 +228,7 @@ def all_cards() -> list[dict[str, Any]]:
     cards += [
         build_help_card("Hi Adele."),
         build_help_card(),
+        build_help_card(many_tenants=True),
         build_not_understood_card(),
         build_out_of_date_card(),
         build_error_card("Title", "Message", "Next step", "corr-1"),
@@ -476,3 +477,10 @@ def test_ids_stay_off_the_face_of_diagnosis_alert_and_package_cards_and_their_pr
     assert "spike-1" in text_of(_alert_cards()[0]) and "req-1" in text_of(build_verify_card(_views()[0]))
     single = _package_cards()[1]
     assert "package_00000000-0000-4000-8000-00000000abcd@contoso.com" in text_of(single)
+
+
+def test_the_help_card_names_the_tenant_commands_once_several_tenants_are_served():
+    one = json.dumps(build_help_card())
+    many = json.dumps(build_help_card(many_tenants=True))
+    assert "use tenant" not in one and "connect a tenant" in one
+    assert "use tenant" in many and "tenants" in many
