@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession, Storage
+from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession, Storage, TenantLease
 
 
 def sqlite_path(database_url: str) -> str:
@@ -24,4 +24,4 @@ async def open_storage(database_url: str, *, must_exist: bool = False) -> Storag
     raise ValueError(f"no storage backend for {database_url!r}: use sqlite:// or postgresql://")
 
 
-__all__ = ["AuditEntry", "ConversationRecord", "DiagnosisSession", "Storage", "open_storage"]
+__all__ = ["AuditEntry", "ConversationRecord", "DiagnosisSession", "Storage", "TenantLease", "open_storage"]

@@ -74,6 +74,16 @@ class AuditEntry:
         }
 
 
+@dataclass(frozen=True)
+class TenantLease:
+    """Which replica polls a tenant, until when (seconds since the epoch); the epoch counts the lease's takeovers."""
+
+    tenant_id: str
+    holder: str
+    expires_at: float
+    epoch: int
+
+
 class Storage(Protocol):
     async def create_session(self, session: DiagnosisSession) -> None: ...
 
@@ -118,6 +128,22 @@ class Storage(Protocol):
     async def list_subscriptions(self, tenant_id: str | None = None) -> dict[str, bool]: ...
 
     async def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool: ...
+
+    async def heartbeat(self, replica_id: str, now: float, ttl: float) -> list[str]: ...
+
+    async def leave(self, replica_id: str) -> None: ...
+
+    async def list_tenant_leases(self) -> list[TenantLease]: ...
+
+    async def claim_tenants(
+        self, tenant_ids: Sequence[str], holder: str, now: float, duration: float
+    ) -> dict[str, int]: ...
+
+    async def renew_tenants(self, holder: str, now: float, duration: float) -> dict[str, int]: ...
+
+    async def release_tenants(self, tenant_ids: Sequence[str], holder: str) -> None: ...
+
+    async def holds_tenant(self, tenant_id: str, holder: str, epoch: int, now: float) -> bool: ...
 
     async def get_setting(self, key: str) -> Any: ...
 

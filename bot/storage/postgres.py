@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ UNAVAILABLE = (
 @lru_cache(maxsize=256)
 def _numbered(sql: str) -> str:
     """`?` placeholders to PostgreSQL's `$1, $2, ...`."""
-    counter = iter(range(1, 1000))
+    counter = itertools.count(1)
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
 
 

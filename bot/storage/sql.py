@@ -13,7 +13,7 @@ from bot.changes import plan_from_json
 from bot.domain.approval import ApprovalRequest, State, Transition
 from bot.domain.clues import ClockClue, Clue, CodeClue
 from bot.domain.lifecycle import CardCopy, Role
-from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession
+from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession, TenantLease
 from bot.tenants.registry import TenantRecord
 
 SCHEMA = """
@@ -91,6 +91,16 @@ CREATE TABLE IF NOT EXISTS leases (
     holder TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS replicas (
+    replica_id TEXT PRIMARY KEY,
+    last_seen DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenant_leases (
+    tenant_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    epoch BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bot_settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -119,6 +129,9 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("audit_log", "tenant_id", "TEXT"),
     ("diagnosis_sessions", "device_clues", "TEXT"),  # the device's clues from its logs (codes, clock) as JSON
 )
+
+
+LEASE_BATCH = 500  # tenants per lease statement (3 parameters each: far below either database's limit)
 
 
 class Tx(Protocol):
@@ -476,6 +489,95 @@ class SqlStore:
                 _ts(now),
             )
         return changed == 1
+
+    # ---- per-tenant polling leases (bot/polling.py): times are seconds since the epoch -----------------
+    async def heartbeat(self, replica_id: str, now: float, ttl: float) -> list[str]:
+        """Say this replica is alive at `now`; the replicas seen within `ttl` (this one included), sorted.
+        Rows silent for ten times `ttl` are forgotten."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO replicas VALUES (?,?) ON CONFLICT (replica_id) DO UPDATE SET last_seen = excluded.last_seen",
+                replica_id,
+                now,
+            )
+            await tx.execute("DELETE FROM replicas WHERE last_seen < ?", now - 10 * ttl)
+            rows = await tx.fetchall(
+                "SELECT replica_id FROM replicas WHERE last_seen > ? ORDER BY replica_id", now - ttl
+            )
+        return [r["replica_id"] for r in rows]
+
+    async def leave(self, replica_id: str) -> None:
+        """A replica stopping: its tenants are free at once (not after their leases run out), and it is not live."""
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE tenant_leases SET expires_at = 0 WHERE holder = ?", replica_id)
+            await tx.execute("DELETE FROM replicas WHERE replica_id = ?", replica_id)
+
+    async def list_tenant_leases(self) -> list[TenantLease]:
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall("SELECT * FROM tenant_leases ORDER BY tenant_id")
+        return [TenantLease(r["tenant_id"], r["holder"], float(r["expires_at"]), int(r["epoch"])) for r in rows]
+
+    async def claim_tenants(
+        self, tenant_ids: Sequence[str], holder: str, now: float, duration: float
+    ) -> dict[str, int]:
+        """Take each tenant whose lease is free or has run out, in one statement per 500 tenants (compare-and-set:
+        a lease still running is left to its holder). The tenants taken, each with its new epoch."""
+        won: dict[str, int] = {}
+        wanted = list(dict.fromkeys(tenant_ids))
+        for start in range(0, len(wanted), LEASE_BATCH):
+            chunk = wanted[start : start + LEASE_BATCH]
+            values = ",".join("(?,?,?,1)" for _ in chunk)
+            args: list[Any] = []
+            for tenant_id in chunk:
+                args += [tenant_id, holder, now + duration]
+            async with self._db.transaction() as tx:
+                rows = await tx.fetchall(
+                    f"INSERT INTO tenant_leases (tenant_id, holder, expires_at, epoch) VALUES {values} "
+                    "ON CONFLICT (tenant_id) DO UPDATE SET holder = excluded.holder, "
+                    "expires_at = excluded.expires_at, epoch = tenant_leases.epoch + 1 "
+                    "WHERE tenant_leases.expires_at <= ? RETURNING tenant_id, epoch",
+                    *args,
+                    now,
+                )
+            won.update({r["tenant_id"]: int(r["epoch"]) for r in rows})
+        return won
+
+    async def renew_tenants(self, holder: str, now: float, duration: float) -> dict[str, int]:
+        """Extend every lease `holder` still holds, in one statement; those it held, with their epochs (a lease that
+        ran out is not renewed: someone else may have it already)."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "UPDATE tenant_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING tenant_id, epoch",
+                now + duration,
+                holder,
+                now,
+            )
+        return {r["tenant_id"]: int(r["epoch"]) for r in rows}
+
+    async def release_tenants(self, tenant_ids: Sequence[str], holder: str) -> None:
+        """Give up these leases now (if still ours), so another replica can take them at its next round."""
+        wanted = list(dict.fromkeys(tenant_ids))
+        for start in range(0, len(wanted), LEASE_BATCH):
+            chunk = wanted[start : start + LEASE_BATCH]
+            marks = ",".join("?" for _ in chunk)
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    f"UPDATE tenant_leases SET expires_at = 0 WHERE holder = ? AND tenant_id IN ({marks})",
+                    holder,
+                    *chunk,
+                )
+
+    async def holds_tenant(self, tenant_id: str, holder: str, epoch: int, now: float) -> bool:
+        """Whether `holder` still holds the tenant's lease it took at `epoch` (a fencing check before a write)."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT 1 AS ok FROM tenant_leases WHERE tenant_id = ? AND holder = ? AND epoch = ? AND expires_at > ?",
+                tenant_id,
+                holder,
+                epoch,
+                now,
+            )
+        return row is not None
 
     async def get_setting(self, key: str) -> Any:
         async with self._db.transaction() as tx:

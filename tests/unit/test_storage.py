@@ -414,3 +414,59 @@ async def test_a_tenants_settings_written_together_stay_its_own(store):
     assert await store.get_setting("k") is None  # the deployment's own key is another tenant's
     await TenantScopedStorage(store, TENANT_A, home=True).set_settings({"k": 3})
     assert (await store.get_setting("k"), await scoped.get_setting("k")) == (3, 1)
+
+
+# ---- per-tenant polling leases (bot/polling.py) ---------------------------------------------------------
+T0 = 1_800_000_000.0  # seconds since the epoch
+
+
+async def test_tenant_leases_are_claimed_compare_and_set_and_taken_over_only_once_run_out(store):
+    won = await store.claim_tenants(["t1", "t2", "t3"], "a", T0, 60)
+    assert won == {"t1": 1, "t2": 1, "t3": 1}
+    # b asks for all three while a's leases run: it gets only the one nobody holds
+    assert await store.claim_tenants(["t1", "t2", "t4"], "b", T0 + 10, 60) == {"t4": 1}
+    assert {(lease.tenant_id, lease.holder) for lease in await store.list_tenant_leases()} == {
+        ("t1", "a"), ("t2", "a"), ("t3", "a"), ("t4", "b")
+    }  # fmt: skip
+    # a stops renewing: at its expiry (not a moment before) b takes t1 over, and the epoch counts the takeover
+    assert await store.claim_tenants(["t1"], "b", T0 + 59.9, 60) == {}
+    assert await store.claim_tenants(["t1"], "b", T0 + 60, 60) == {"t1": 2}
+    # a, back from a pause, cannot renew what it lost, only what it still holds (none: all ran out at T0 + 60)
+    assert await store.renew_tenants("a", T0 + 61, 60) == {}
+    assert await store.claim_tenants(["t1", "t2"], "a", T0 + 61, 60) == {"t2": 2}
+
+
+async def test_renewal_is_one_statement_for_all_of_a_holders_running_leases(store):
+    tenants = [f"t{i:03}" for i in range(1200)]  # more than one claim batch
+    assert len(await store.claim_tenants(tenants, "a", T0, 60)) == 1200
+    assert len(await store.claim_tenants(tenants[:10], "b", T0 + 30, 60)) == 0
+    renewed = await store.renew_tenants("a", T0 + 30, 60)
+    assert len(renewed) == 1200 and set(renewed.values()) == {1}
+    assert await store.renew_tenants("b", T0 + 30, 60) == {}
+    # renewed to T0 + 90: at T0 + 70 (past the first expiry) they are still a's
+    assert await store.claim_tenants(tenants, "b", T0 + 70, 60) == {}
+    assert await store.holds_tenant("t000", "a", 1, T0 + 70)
+    assert not await store.holds_tenant("t000", "a", 1, T0 + 90)  # run out
+    assert not await store.holds_tenant("t000", "b", 1, T0 + 70)
+
+
+async def test_released_leases_are_free_at_once_and_leaving_frees_them_all(store):
+    await store.claim_tenants(["t1", "t2", "t3"], "a", T0, 60)
+    await store.release_tenants(["t1", "t3"], "b")  # not b's: nothing happens
+    assert await store.claim_tenants(["t1"], "b", T0 + 1, 60) == {}
+    await store.release_tenants(["t1"], "a")
+    assert await store.claim_tenants(["t1"], "b", T0 + 1, 60) == {"t1": 2}
+    assert await store.renew_tenants("a", T0 + 2, 60) == {"t2": 1, "t3": 1}
+    await store.heartbeat("a", T0 + 2, 60)
+    await store.leave("a")
+    assert await store.claim_tenants(["t2", "t3"], "b", T0 + 3, 60) == {"t2": 2, "t3": 2}
+    assert await store.heartbeat("b", T0 + 3, 60) == ["b"]
+
+
+async def test_replicas_are_live_while_they_heartbeat(store):
+    assert await store.heartbeat("r1", T0, 30) == ["r1"]
+    assert await store.heartbeat("r2", T0 + 10, 30) == ["r1", "r2"]
+    assert await store.heartbeat("r2", T0 + 35, 30) == ["r2"]  # r1 silent for 35 s
+    assert await store.heartbeat("r1", T0 + 36, 30) == ["r1", "r2"]  # back
+    await store.heartbeat("r2", T0 + 1000, 30)  # r1 silent for ten times the ttl: forgotten
+    assert await store.heartbeat("r1", T0 + 1000, 30) == ["r1", "r2"]
