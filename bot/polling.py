@@ -180,14 +180,15 @@ class PollScheduler:
         renewed = await self._storage.renew_tenants(self.replica_id, now, lease)
         room = self.share - len([t for t in renewed if t in registered])
         won: dict[str, int] = {}
-        if room > 0:
-            free = [t for t in tenants if t not in leases or leases[t].expires_at <= now]
-            if free:
-                won = await self._storage.claim_tenants(
-                    sorted(free, key=self._rank, reverse=True)[:room], self.replica_id, now, lease
-                )
-                if won:
-                    log.info("polling: took %d tenants (share %d of %d)", len(won), self.share, len(tenants))
+        free = sorted(
+            (t for t in tenants if t not in leases or leases[t].expires_at <= now), key=self._rank, reverse=True
+        )
+        while room > len(won) and free:
+            # Replicas claiming at once may want the same tenants: what another took is skipped, the next tried.
+            wanted, free = free[: room - len(won)], free[room - len(won) :]
+            won.update(await self._storage.claim_tenants(wanted, self.replica_id, now, lease))
+        if won:
+            log.info("polling: took %d tenants (share %d of %d)", len(won), self.share, len(tenants))
         self._adopt(renewed, won, now)
         self._next_round = self._round_after(now, leases)
 
