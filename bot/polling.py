@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_FACTOR = 8  # a failing tenant is retried after 2, 4, then at most 8 intervals
 ROUNDS_PER_LEASE = 3  # leases are renewed three times per lease period
 TAKEOVER_DELAY = 0.05  # seconds after a stale lease runs out before the round that takes it
-EARLY = 0.001  # seconds: what is due this close to now is due now (clocks carry microseconds, not floats)
+EARLY = 0.001  # seconds the loop oversleeps: a poll never starts before its slot
 SAFETY = 0.1  # of the lease period: a poll starts only while this much of the lease is left
 
 
@@ -105,7 +105,7 @@ class PollScheduler:
         try:
             while not self._stopping.is_set():
                 wake = await self.tick()
-                delay = max(0.0, wake - self._now())
+                delay = max(0.0, wake - self._now()) + EARLY  # never early: a poll belongs to the slot it is due in
                 self._wake.clear()
                 sleeper = asyncio.ensure_future(self._clock.sleep(delay))
                 stopper = asyncio.ensure_future(self._stopping.wait())
@@ -134,7 +134,7 @@ class PollScheduler:
     async def tick(self) -> float:
         """A lease round if one is due, then start the polls that are due; when to call again (epoch seconds)."""
         now = self._now()
-        if now + EARLY >= self._next_round:
+        if now >= self._next_round:
             try:
                 await self._lease_round(now)
             except Exception:
@@ -145,7 +145,7 @@ class PollScheduler:
         for tenant_id, owned in self.owned.items():
             if owned.running or not self._holds(owned, now):
                 continue
-            if owned.due <= now + EARLY:
+            if owned.due <= now:
                 owned.running = True
                 task = asyncio.create_task(self._run_poll(tenant_id, owned), name=f"poll:{tenant_id}")
                 self._tasks.add(task)

@@ -89,7 +89,7 @@ class Fleet:
             if due > end:
                 self.clock.current = self.clock.current.fromtimestamp(end, self.clock.current.tzinfo)
                 return
-            now = max(self.clock.now().timestamp(), due)
+            now = max(self.clock.now().timestamp(), due) + 1e-6  # the clock keeps microseconds: not before `due`
             self.clock.current = self.clock.current.fromtimestamp(now, self.clock.current.tzinfo)
             ready = [r for r in self.running if self.wakes[r] <= now]
             self.random.shuffle(ready)
@@ -266,3 +266,85 @@ async def test_a_failing_tenant_backs_off_alone_and_a_hanging_one_does_not_delay
     await fleet.run_for(9 * INTERVAL)  # recovered: every interval again, once the longest backoff has passed
     assert Counter(t for t, _, _ in fleet.polls)["tenant-000"] >= 1
     assert Counter(t for t, _, _ in fleet.polls)["tenant-002"] >= 8
+
+
+# ---- real processes on PostgreSQL ------------------------------------------------------------------------
+REPLICA = Path(__file__).resolve().parents[2] / "bench" / "poll_replica.py"
+
+
+async def test_three_replica_processes_share_tenants_and_take_over_after_kill_9():
+    """bench/poll_replica.py as 3 processes on a fresh PostgreSQL schema: every tenant owned by one of them, a
+    `kill -9`ed one's tenants taken over within one lease period, and no tenant polled twice in one interval."""
+    import os
+    import signal
+    import sys
+    import time
+
+    import asyncpg
+
+    count, interval, lease = 30, 2.0, 3.0
+    schema = f"processes_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    await admin.execute(f"SET search_path TO {schema}")
+    processes: dict[str, asyncio.subprocess.Process] = {}
+    try:
+        for name in ("r1", "r2", "r3"):
+            processes[name] = await asyncio.create_subprocess_exec(
+                sys.executable, str(REPLICA), "--dsn", POSTGRES_DSN, "--schema", schema, "--replica", name,
+                "--tenants", str(count), "--interval", str(interval), "--lease", str(lease),
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+        for process in processes.values():
+            assert process.stdout is not None
+            assert await asyncio.wait_for(process.stdout.readline(), 30) == b"ready\n"
+
+        async def holders() -> dict[str, str]:
+            rows = await admin.fetch(
+                "SELECT tenant_id, holder FROM tenant_leases WHERE expires_at > $1", time.time()
+            )
+            return {r["tenant_id"]: r["holder"] for r in rows}
+
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            owned = await holders()
+            if len(owned) == count and max(Counter(owned.values()).values()) <= 10:
+                break
+            await asyncio.sleep(0.1)
+        assert len(owned) == count and sorted(Counter(owned.values()).values()) == [10, 10, 10], owned
+        await asyncio.sleep(2 * interval)
+
+        victims = {t for t, h in (await holders()).items() if h == "r2"}
+        renewed = await admin.fetchval(
+            "SELECT max(expires_at) FROM tenant_leases WHERE holder = 'r2'"
+        ) - lease  # its last renewal
+        processes["r2"].send_signal(signal.SIGKILL)
+        killed = time.time()
+        await processes["r2"].wait()
+        while time.time() < killed + 3 * lease:
+            owned = await holders()
+            if all(owned.get(t) in ("r1", "r3") for t in victims):
+                break
+            await asyncio.sleep(0.02)
+        taken = time.time()
+        assert all(owned.get(t) in ("r1", "r3") for t in victims), owned
+        # the leases run out one period after r2's last renewal (before the kill); taken over at once then
+        # (the margin is this loaded machine's scheduling, and this loop's 20 ms look)
+        assert taken - renewed <= lease + 0.5, (taken - renewed, taken - killed)
+        assert taken - killed <= lease + 0.5
+        await asyncio.sleep(3 * interval)
+        rows = await admin.fetch("SELECT tenant_id, replica, at FROM poll_log")
+        slots = Counter((r["tenant_id"], round(slot_of(r["tenant_id"], interval, r["at"]), 3)) for r in rows)
+        assert [key for key, n in slots.items() if n > 1] == []
+        after = {r["tenant_id"] for r in rows if r["at"] > taken + interval}
+        assert len(after) == count  # every tenant, the victim's included, polled since
+        assert {r["replica"] for r in rows if r["at"] > taken} == {"r1", "r3"}
+    finally:
+        for process in processes.values():
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            await asyncio.wait_for(process.wait(), 30)
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+    assert os.path.exists(REPLICA)
