@@ -83,6 +83,7 @@ bench: install ocr
 	$(PY) bench/recognizer.py
 	$(PY) bench/ocr.py
 	$(PY) bench/logs.py
+	$(PY) bench/polling.py
 
 package: install
 	$(PY) -m bot.package
