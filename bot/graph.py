@@ -28,6 +28,7 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from bot.budget import RequestBudget
 from bot.clock import Clock
 from bot.domain.causes import ConditionalAccessPolicy, DeletedAccount, MdmScope, PlatformRestriction, SignIn
 from bot.domain.model import DirectoryNames, DirectoryUser, PolicySnapshot, TroubleshootingEvent
@@ -206,6 +207,7 @@ class GraphSettings:
     retry_delay: float
     max_retries: int
     timeout: float
+    requests_per_minute: float = 0  # this tenant's Graph request budget (bot/budget.py); 0: only Retry-After
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -496,6 +498,8 @@ class MsGraphGateway:
         self._adapter.base_url = settings.base_url.rstrip("/")
         self.client = GraphServiceClient(request_adapter=self._adapter)
         self._write_listeners: list[Callable[[], None]] = []
+        # One budget per gateway, and one gateway per tenant: a throttled tenant waits on its own budget only.
+        self.budget = RequestBudget(settings.requests_per_minute, clock)
 
     def on_write(self, listener: Callable[[], None]) -> None:
         self._write_listeners.append(listener)
@@ -516,6 +520,7 @@ class MsGraphGateway:
         if body is not None:
             info.headers.try_add("Content-Type", "application/json")
             info.content = json.dumps(body).encode()
+        await self.budget.acquire()
         span = self._adapter.start_tracing_span(info, operation)
         started = time.perf_counter()
         status = "error"
@@ -545,7 +550,10 @@ class MsGraphGateway:
             payload = None
         if response.status_code >= 400:
             code, message = _error_from_body(payload)
-            raise map_graph_failure(operation, response.status_code, code, message, headers)
+            error = map_graph_failure(operation, response.status_code, code, message, headers)
+            if isinstance(error, GraphThrottledError):
+                self.budget.pause(error.retry_after)  # still throttled after the retries: this tenant holds off
+            raise error
         return payload, headers
 
     def _observe(self, operation: str, status: str, started: float) -> None:
