@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,10 @@ class Settings:
     alert_factor: float = 3.0
     alert_clear_factor: float = 1.5
     alert_baseline_windows: int = 24
+    # Per-tenant polling across replicas (bot/polling.py)
+    replica_id: str = "local"  # this replica's name in the leases table
+    poll_lease_seconds: float = 60.0  # a replica that stops renewing loses its tenants this long after
+    poll_concurrency: int = 8  # tenants polled at the same time by one replica
     package_watch: bool = True  # expiry warnings and new package accounts, with the alerts poll
     package_token_days: int = 180  # a provisioning package's bulk token is valid this long from its creation
     package_warn_days: tuple[int, ...] = (14, 3)  # warn this many days before a package expires
@@ -290,6 +295,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         retry_delay=number("GRAPH_RETRY_DELAY", "2", float, 0, 180),
         max_retries=number("GRAPH_MAX_RETRIES", "3", int, 0, 10),
         timeout=number("GRAPH_TIMEOUT", "30", float, 1, 300),
+        requests_per_minute=number("GRAPH_REQUESTS_PER_MINUTE", "0", float, 0, 1_000_000),
     )
     max_body = number("MAX_BODY_BYTES", str(256 * 1024), int, 1024, 64 * 1024 * 1024)
     approver_group = get("APPROVER_GROUP_ID") or None
@@ -306,6 +312,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     if alert_clear >= alert_factor:
         problems.append("ALERT_CLEAR_FACTOR must be below ALERT_FACTOR (hysteresis)")
     alert_baseline = number("ALERT_BASELINE_WINDOWS", "24", int, 1, 10_000)
+    replica_id = get("REPLICA_ID") or f"{socket.gethostname()}-{os.getpid()}"
+    if len(replica_id) > 200:
+        problems.append("REPLICA_ID must be at most 200 characters")
+    poll_lease = number("POLL_LEASE_SECONDS", "60", float, 1, 3600)
+    poll_concurrency = number("POLL_CONCURRENCY", "8", int, 1, 1000)
     token_days = number("PACKAGE_TOKEN_DAYS", "180", int, 1, 3650)
     warn_days: tuple[int, ...] = ()
     try:
@@ -401,6 +412,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         join_window_default=window_default,
         alert_clear_factor=alert_clear,
         alert_baseline_windows=alert_baseline,
+        replica_id=replica_id,
+        poll_lease_seconds=poll_lease,
+        poll_concurrency=poll_concurrency,
         apply_as=apply_as,
         oauth_connection_name=connection_name,
         token_service_url=token_service,

@@ -348,3 +348,60 @@ async def test_three_replica_processes_share_tenants_and_take_over_after_kill_9(
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
     assert os.path.exists(REPLICA)
+
+
+# ---- the per-tenant Graph request budget -------------------------------------------------------------------
+async def test_a_budget_spaces_requests_beyond_its_burst_and_a_pause_holds_only_its_tenant():
+    from bot.budget import RequestBudget
+
+    clock = FakeClock()
+    budget = RequestBudget(60, clock, burst=3)  # one a second, three at once
+    for _ in range(3):
+        await budget.acquire()
+    assert clock.slept == []
+    for _ in range(4):
+        await budget.acquire()
+    assert clock.slept == pytest.approx([1.0, 1.0, 1.0, 1.0])
+    other = RequestBudget(60, clock, burst=3)
+    budget.pause(30)
+    await other.acquire()
+    assert sum(clock.slept) == pytest.approx(4.0)  # the other tenant did not wait for this one's Retry-After
+    await budget.acquire()
+    assert sum(clock.slept) == pytest.approx(34.0)
+    unlimited = RequestBudget(0, clock)
+    for _ in range(1000):
+        await unlimited.acquire()
+    assert sum(clock.slept) == pytest.approx(34.0)
+
+
+async def test_each_gateway_waits_on_its_own_budget_and_a_throttled_tenant_holds_off_alone(sim):
+    """Over HTTP to the simulated tenant: a gateway's requests beyond its budget wait (on its clock), and a 429
+    that outlasts the SDK's retries holds that gateway off for Retry-After while another gateway goes on."""
+    from dataclasses import replace
+
+    from bot.demo import sim_graph_env
+    from bot.errors import GraphThrottledError
+    from bot.graph import MsGraphGateway
+    from bot.settings import load_settings
+    from sim.tenant import Fault
+
+    settings = load_settings({**sim_graph_env(sim), "GRAPH_REQUESTS_PER_MINUTE": "6"}, dotenv=None).graph
+    settings = replace(settings, max_retries=0)
+    clock_a, clock_b = FakeClock(), FakeClock()
+    a, b = MsGraphGateway(settings, clock_a), MsGraphGateway(settings, clock_b)
+    try:
+        assert a.budget is not None and a.budget.capacity == 1.0  # 6 a minute: a burst of one
+        await a.get_policy()
+        await a.get_policy()
+        assert clock_a.slept == pytest.approx([10.0])  # one request per 10 s
+        sim.tenant.faults.append(Fault("policy.get", status=429, retry_after=120, times=1))
+        clock_a.advance(seconds=10)
+        with pytest.raises(GraphThrottledError):
+            await a.get_policy()
+        await b.get_policy()
+        assert clock_b.slept == []
+        await a.get_policy()
+        assert clock_a.slept[-1] == pytest.approx(120.0)
+    finally:
+        await a.close()
+        await b.close()

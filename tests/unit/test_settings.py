@@ -145,3 +145,23 @@ def test_public_url_is_the_bots_https_base(public_url, expected):
 def test_a_public_url_that_is_not_an_https_base_is_refused(public_url):
     with pytest.raises(ConfigError, match="PUBLIC_URL must be the bot's https base URL"):
         load_settings({**BASE, "PUBLIC_URL": public_url}, dotenv=None)
+
+
+def test_polling_across_replicas_settings():
+    import os
+    import socket
+
+    settings = load_settings(BASE, dotenv=None)
+    assert settings.replica_id == f"{socket.gethostname()}-{os.getpid()}"
+    assert (settings.poll_lease_seconds, settings.poll_concurrency, settings.graph.requests_per_minute) == (60, 8, 0)
+    settings = load_settings(
+        {**BASE, "REPLICA_ID": "web-2", "POLL_LEASE_SECONDS": "30", "POLL_CONCURRENCY": "4",
+         "GRAPH_REQUESTS_PER_MINUTE": "300"},
+        dotenv=None,
+    )  # fmt: skip
+    assert (settings.replica_id, settings.poll_lease_seconds, settings.poll_concurrency) == ("web-2", 30, 4)
+    assert settings.graph.requests_per_minute == 300
+    for env in ({"POLL_LEASE_SECONDS": "0"}, {"POLL_CONCURRENCY": "none"}, {"GRAPH_REQUESTS_PER_MINUTE": "-1"}):
+        with pytest.raises(ConfigError) as error:
+            load_settings({**BASE, **env}, dotenv=None)
+        assert next(iter(env)) in str(error.value)
