@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import signal
-import statistics
 import sys
 import time
 import uuid

@@ -201,10 +201,10 @@ class PollScheduler:
         expires = now + self.lease_seconds
         held = {**renewed, **won}
         for tenant_id in [t for t in self.owned if t not in held]:
-            owned = self.owned.pop(tenant_id)
-            if owned.running:  # lost while polling (released is never running): keep it until the poll ends
-                owned.expires_at = 0.0
-                self.owned[tenant_id] = owned
+            lost = self.owned.pop(tenant_id)
+            if lost.running:  # lost while polling (released is never running): keep it until the poll ends
+                lost.expires_at = 0.0
+                self.owned[tenant_id] = lost
         for tenant_id, epoch in held.items():
             owned = self.owned.get(tenant_id)
             if owned is None or owned.epoch != epoch:
@@ -256,4 +256,3 @@ def slot_of(tenant_id: str, interval: float, at: float) -> float:
     """The slot a poll at `at` belongs to: its tenant's last poll time at or before `at` (benchmarks, tests)."""
     offset = phase(tenant_id, interval)
     return offset + math.floor((at - offset) / interval) * interval
-

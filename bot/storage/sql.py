@@ -496,7 +496,8 @@ class SqlStore:
         Rows silent for ten times `ttl` are forgotten."""
         async with self._db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO replicas VALUES (?,?) ON CONFLICT (replica_id) DO UPDATE SET last_seen = excluded.last_seen",
+                "INSERT INTO replicas VALUES (?,?) "
+                "ON CONFLICT (replica_id) DO UPDATE SET last_seen = excluded.last_seen",
                 replica_id,
                 now,
             )
@@ -547,7 +548,8 @@ class SqlStore:
         ran out is not renewed: someone else may have it already)."""
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(
-                "UPDATE tenant_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING tenant_id, epoch",
+                "UPDATE tenant_leases SET expires_at = ? WHERE holder = ? AND expires_at > ? "
+                "RETURNING tenant_id, epoch",
                 now + duration,
                 holder,
                 now,

@@ -169,7 +169,7 @@ async def test_a_killed_replicas_tenants_are_taken_over_within_one_lease_period(
     taken: dict[str, float] = {}
     while len(taken) < len(victims) and clock.now().timestamp() < killed + 3 * LEASE:
         await fleet.run_for(0.01)
-        for tenant_id, owner in fleet.owners().items():
+        for tenant_id in fleet.owners():
             if tenant_id in victims and tenant_id not in taken:
                 taken[tenant_id] = clock.now().timestamp() - killed
     assert set(taken) == victims
@@ -275,7 +275,6 @@ REPLICA = Path(__file__).resolve().parents[2] / "bench" / "poll_replica.py"
 async def test_three_replica_processes_share_tenants_and_take_over_after_kill_9():
     """bench/poll_replica.py as 3 processes on a fresh PostgreSQL schema: every tenant owned by one of them, a
     `kill -9`ed one's tenants taken over within one lease period, and no tenant polled twice in one interval."""
-    import os
     import signal
     import sys
     import time
@@ -300,9 +299,7 @@ async def test_three_replica_processes_share_tenants_and_take_over_after_kill_9(
             assert await asyncio.wait_for(process.stdout.readline(), 30) == b"ready\n"
 
         async def holders() -> dict[str, str]:
-            rows = await admin.fetch(
-                "SELECT tenant_id, holder FROM tenant_leases WHERE expires_at > $1", time.time()
-            )
+            rows = await admin.fetch("SELECT tenant_id, holder FROM tenant_leases WHERE expires_at > $1", time.time())
             return {r["tenant_id"]: r["holder"] for r in rows}
 
         deadline = time.time() + 30
@@ -315,9 +312,9 @@ async def test_three_replica_processes_share_tenants_and_take_over_after_kill_9(
         await asyncio.sleep(2 * interval)
 
         victims = {t for t, h in (await holders()).items() if h == "r2"}
-        renewed = await admin.fetchval(
-            "SELECT max(expires_at) FROM tenant_leases WHERE holder = 'r2'"
-        ) - lease  # its last renewal
+        renewed = (
+            await admin.fetchval("SELECT max(expires_at) FROM tenant_leases WHERE holder = 'r2'") - lease
+        )  # its last renewal
         processes["r2"].send_signal(signal.SIGKILL)
         killed = time.time()
         await processes["r2"].wait()
@@ -347,7 +344,6 @@ async def test_three_replica_processes_share_tenants_and_take_over_after_kill_9(
             await asyncio.wait_for(process.wait(), 30)
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
-    assert os.path.exists(REPLICA)
 
 
 # ---- the per-tenant Graph request budget -------------------------------------------------------------------
