@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.clock import SystemClock  # noqa: E402
-from bot.polling import PollScheduler, next_slot  # noqa: E402
 from bot.storage.postgres import SCHEMA_LOCK, PostgresStore  # noqa: E402
+from bot.tenants.polling import PollScheduler, next_slot  # noqa: E402
 
 POLL_LOG = "CREATE TABLE IF NOT EXISTS poll_log (tenant_id TEXT NOT NULL, replica TEXT NOT NULL, at DOUBLE PRECISION)"
 

@@ -21,7 +21,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.polling import slot_of  # noqa: E402
+from bot.tenants.polling import slot_of  # noqa: E402
 
 REPLICA = ROOT / "bench" / "poll_replica.py"
 DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")

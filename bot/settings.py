@@ -55,7 +55,7 @@ class Settings:
     alert_factor: float = 3.0
     alert_clear_factor: float = 1.5
     alert_baseline_windows: int = 24
-    # Per-tenant polling across replicas (bot/polling.py)
+    # Per-tenant polling across replicas (bot/tenants/polling.py)
     replica_id: str = "local"  # this replica's name in the leases table
     poll_lease_seconds: float = 60.0  # a replica that stops renewing loses its tenants this long after
     poll_concurrency: int = 8  # tenants polled at the same time by one replica

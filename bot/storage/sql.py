@@ -490,7 +490,7 @@ class SqlStore:
             )
         return changed == 1
 
-    # ---- per-tenant polling leases (bot/polling.py): times are seconds since the epoch -----------------
+    # ---- per-tenant polling leases (bot/tenants/polling.py): times are seconds since the epoch ---------
     async def heartbeat(self, replica_id: str, now: float, ttl: float) -> list[str]:
         """Say this replica is alive at `now`; the replicas seen within `ttl` (this one included), sorted.
         Rows silent for ten times `ttl` are forgotten."""

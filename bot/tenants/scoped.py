@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.domain.approval import ApprovalRequest, State, Transition
 from bot.domain.lifecycle import CardCopy
-from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession, Storage
+from bot.storage.base import AuditEntry, ConversationRecord, DiagnosisSession, Storage, TenantLease
 from bot.tenants.registry import TenantRecord
 
 
@@ -144,6 +144,30 @@ class TenantScopedStorage:
 
     async def take_consent_state(self, state_hash: str, now: datetime) -> dict[str, Any] | None:
         return await self.inner.take_consent_state(state_hash, now)
+
+    # ---- polling leases are the deployment's: which replica polls which tenant (bot/tenants/polling.py) -----
+    async def heartbeat(self, replica_id: str, now: float, ttl: float) -> list[str]:
+        return await self.inner.heartbeat(replica_id, now, ttl)
+
+    async def leave(self, replica_id: str) -> None:
+        await self.inner.leave(replica_id)
+
+    async def list_tenant_leases(self) -> list[TenantLease]:
+        return await self.inner.list_tenant_leases()
+
+    async def claim_tenants(
+        self, tenant_ids: Sequence[str], holder: str, now: float, duration: float
+    ) -> dict[str, int]:
+        return await self.inner.claim_tenants(tenant_ids, holder, now, duration)
+
+    async def renew_tenants(self, holder: str, now: float, duration: float) -> dict[str, int]:
+        return await self.inner.renew_tenants(holder, now, duration)
+
+    async def release_tenants(self, tenant_ids: Sequence[str], holder: str) -> None:
+        await self.inner.release_tenants(tenant_ids, holder)
+
+    async def holds_tenant(self, tenant_id: str, holder: str, epoch: int, now: float) -> bool:
+        return await self.inner.holds_tenant(tenant_id, holder, epoch, now)
 
     async def ping(self) -> None:
         await self.inner.ping()

@@ -1,5 +1,5 @@
-"""Per-tenant polling across replicas (bot/polling.py) on a real database, with the clock moved by hand: fair share,
-rebalance, takeover after a replica stops, one owner per tenant at every step, per-tenant backoff."""
+"""Per-tenant polling across replicas (bot/tenants/polling.py) on a real database, the clock moved by hand: fair
+share, rebalance, takeover after a replica stops, one owner per tenant at every step, per-tenant backoff."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import GraphThrottledError, GraphUnavailableError
-from bot.polling import PollScheduler, slot_of
 from bot.storage import Storage, open_storage
+from bot.tenants.polling import PollScheduler, slot_of
 from tests.support.clock import FakeClock
 from tests.unit.test_storage import POSTGRES_DSN
 

@@ -416,7 +416,7 @@ async def test_a_tenants_settings_written_together_stay_its_own(store):
     assert (await store.get_setting("k"), await scoped.get_setting("k")) == (3, 1)
 
 
-# ---- per-tenant polling leases (bot/polling.py) ---------------------------------------------------------
+# ---- per-tenant polling leases (bot/tenants/polling.py) ------------------------------------------------
 T0 = 1_800_000_000.0  # seconds since the epoch
 
 
