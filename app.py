@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -37,6 +38,7 @@ from bot.storage.base import AuditEntry
 from bot.teams_bot import EnrollmentDoctorBot
 from bot.tenants import CHANGE_KINDS, SHARED, TenantRecord
 from bot.tenants.connect import ConnectError, TenantConnector
+from bot.tenants.polling import PollScheduler
 from bot.tenants.registry import GUID
 from bot.tenants.runtime import TenantRuntime, Tenants
 from bot.tenants.scoped import TenantScopedStorage
@@ -47,6 +49,7 @@ log = logging.getLogger("enrollment_doctor")
 
 DEPS: web.AppKey[Deps] = web.AppKey("deps", Deps)
 BACKGROUND: web.AppKey[Background] = web.AppKey("background", Background)
+SCHEDULER: web.AppKey[PollScheduler] = web.AppKey("scheduler", PollScheduler)
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext | None:
@@ -196,8 +199,6 @@ def create_app(
             if approvals.configured:
                 spawn(approvals.resume(), "approvals-resume")
                 spawn(approvals.sweep_forever(), "approvals-sweep", forever=True)
-            if settings.alerts_enabled:
-                spawn(runtime.deps.alerts.poll_forever(), "alerts-poll", forever=True)
 
             async def stop() -> None:
                 for task in tasks:
@@ -217,6 +218,28 @@ def create_app(
             )
             # An approver's write invalidates the shared tenant reading, as the app's own writes do.
             deps.signin = SignIn(settings, the_storage, the_clock, service, on_write=deps.readings.invalidate)
+        if settings.alerts_enabled:
+            # Every tenant's alert, expiry and new-account watches: each tenant polled by one replica at a time.
+            async def poll_tenant(tenant_id: str) -> None:
+                log_tenant.set(tenant_id)  # the poll runs in a task of its own: its log lines name the tenant
+                alerts = tenants.runtime(tenant_id).deps.alerts
+                await alerts.poll_once(holder=settings.replica_id, lease_seconds=settings.poll_lease_seconds)
+
+            async def tenant_ids() -> list[str]:
+                return [r.tenant_id for r in tenants.records()]
+
+            scheduler = PollScheduler(
+                the_storage,
+                the_clock,
+                settings.replica_id,
+                tenant_ids,
+                poll_tenant,
+                interval=settings.alert_poll_seconds,
+                lease_seconds=settings.poll_lease_seconds,
+                concurrency=settings.poll_concurrency,
+            )
+            app[SCHEDULER] = scheduler
+            polls = background.spawn(scheduler.run_forever(), name="tenant-polls", forever=True)
         background.spawn(tenants.learn_home(), name="tenants-learn-home")
         background.spawn(tenants.refresh_forever(), name="tenants-refresh", forever=True)
         app[DEPS] = deps
@@ -226,6 +249,10 @@ def create_app(
         app.router.add_post("/api/messages", handler)
         app.router.add_get("/consent", make_consent_handler(connector))
         yield
+        if settings.alerts_enabled:
+            scheduler.stop()  # hands its tenants back at once, for the other replicas to take
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(polls), timeout=5)
         await background.close()
         await tenants.close()
         await attachments.close()

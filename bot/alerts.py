@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 STATE_KEY = "alerts_state"
 MAX_PENDING_REPORTS = 10_000
 LATE_ARRIVAL = timedelta(minutes=30)  # events this much older than the mark are still looked for
-MAX_BACKOFF_FACTOR = 8
 
 
 def incident_key(incident_id: str) -> str:
@@ -138,10 +137,14 @@ class AlertService:
         return len(fresh)
 
     # ---- one poll ---------------------------------------------------------------------------------
-    async def poll_once(self) -> IncidentChange | None:
-        """One poll, by whichever replica holds the poller lease; the others skip (no double alerts)."""
-        lease = timedelta(seconds=3 * self._settings.alert_poll_seconds)
-        if not await self._storage.acquire_lease("alerts-poller", self._holder, self._clock.now(), lease):
+    async def poll_once(
+        self, *, holder: str | None = None, lease_seconds: float | None = None
+    ) -> IncidentChange | None:
+        """One poll, by whichever replica holds the poller lease; the others skip (no double alerts). Under the
+        per-tenant scheduler (bot/tenants/polling.py) the lease is the replica's and as long as its tenant lease,
+        so a replica that took the tenant over is not kept waiting by the lease of one that died."""
+        lease = timedelta(seconds=lease_seconds or 3 * self._settings.alert_poll_seconds)
+        if not await self._storage.acquire_lease("alerts-poller", holder or self._holder, self._clock.now(), lease):
             log.debug("alerts: another replica is polling")
             return None
         try:
@@ -365,21 +368,6 @@ class AlertService:
                 log.warning("alert %s: could not update the card in %s: %s", incident_id, target, exc)
 
     # ---- the loop ---------------------------------------------------------------------------------
-    async def poll_forever(self) -> None:
-        failures = 0
-        while True:
-            interval = self._settings.alert_poll_seconds
-            try:
-                await self.poll_once()
-                failures = 0
-            except GraphError as exc:
-                failures += 1
-                log.warning("alerts: polling failed (%s); backing off", exc)
-            except Exception:
-                failures += 1
-                log.exception("alerts: polling failed unexpectedly; backing off")
-            await asyncio.sleep(interval * min(MAX_BACKOFF_FACTOR, 2**failures) if failures else interval)
-
     # ---- subscriptions ------------------------------------------------------------------------------
     async def subscribe(self, conversation_id: str, user_id: str, user_name: str, active: bool) -> str:
         if not self._approvals.configured:

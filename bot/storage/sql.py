@@ -524,7 +524,9 @@ class SqlStore:
         """Take each tenant whose lease is free or has run out, in one statement per 500 tenants (compare-and-set:
         a lease still running is left to its holder). The tenants taken, each with its new epoch."""
         won: dict[str, int] = {}
-        wanted = list(dict.fromkeys(tenant_ids))
+        # In one order for every replica: two claims of overlapping tenants lock their rows in the same order, so
+        # PostgreSQL never finds them waiting on each other (a deadlock, seen with each replica's own order).
+        wanted = sorted(set(tenant_ids))
         for start in range(0, len(wanted), LEASE_BATCH):
             chunk = wanted[start : start + LEASE_BATCH]
             values = ",".join("(?,?,?,1)" for _ in chunk)
@@ -558,7 +560,7 @@ class SqlStore:
 
     async def release_tenants(self, tenant_ids: Sequence[str], holder: str) -> None:
         """Give up these leases now (if still ours), so another replica can take them at its next round."""
-        wanted = list(dict.fromkeys(tenant_ids))
+        wanted = sorted(set(tenant_ids))
         for start in range(0, len(wanted), LEASE_BATCH):
             chunk = wanted[start : start + LEASE_BATCH]
             marks = ",".join("?" for _ in chunk)

@@ -401,3 +401,46 @@ async def test_each_gateway_waits_on_its_own_budget_and_a_throttled_tenant_holds
     finally:
         await a.close()
         await b.close()
+
+
+class FlakyStorage:
+    """The database failing the next `failures` lease claims (a deadlock, a lost connection), then answering."""
+
+    def __init__(self, inner: Storage, failures: int):
+        self._inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def claim_tenants(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise GraphUnavailableError("deadlock detected", operation="claim")  # any error of the database's
+        return await self._inner.claim_tenants(*args, **kwargs)
+
+
+async def test_a_failed_lease_round_costs_a_round_not_the_replicas_polling(storage, clock: FakeClock):
+    tenants = [f"t{i}" for i in range(4)]
+    polled: list[str] = []
+
+    async def listing() -> list[str]:
+        return tenants
+
+    async def poll(tenant_id: str) -> None:
+        polled.append(tenant_id)
+
+    flaky = FlakyStorage(storage, failures=2)
+    scheduler = PollScheduler(flaky, clock, "r1", listing, poll, interval=0.2, lease_seconds=0.6)  # type: ignore[arg-type]
+    task = asyncio.create_task(scheduler.run_forever())
+    try:
+        for _ in range(400):
+            if set(polled) == set(tenants):
+                break
+            clock.advance(seconds=0.05)
+            await asyncio.sleep(0.005)
+        assert flaky.failures == 0 and not task.done()  # it failed twice, and went on
+        assert set(polled) == set(tenants)
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, 5)

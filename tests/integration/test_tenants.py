@@ -285,3 +285,43 @@ async def test_log_lines_carry_the_tenant(served, connector, cloud):
 
 
 __all__ = ["REQUESTER"]
+
+
+async def test_two_replicas_poll_each_tenant_from_one_of_them(cloud, tmp_path: Path, connector):
+    """The app's own wiring (app.py): every tenant's alert poll through its own runtime, each tenant owned by one
+    replica, the two tenants shared out between two replicas on one database."""
+    import asyncio
+
+    app_reg = next(iter(cloud.tenant(HOME).apps.values()))
+    env = {
+        **graph_env(cloud.url, cloud.ca_pem, HOME, app_reg.client_id, app_reg.client_secret),
+        "GRAPH_RETRY_DELAY": "0",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'replicas.db'}",
+        "APPROVER_GROUP_ID": APPROVERS_GROUP,
+        "ALERTS_ENABLED": "true",
+        "ALERT_POLL_SECONDS": "1",
+        "POLL_LEASE_SECONDS": "3",
+        "TENANT_REFRESH_SECONDS": "1",
+    }
+    runners = []
+    try:
+        first = create_app(load_settings({**env, "REPLICA_ID": "replica-1"}, dotenv=None))
+        runner, _ = await _serve(first)
+        runners.append(runner)
+        await first[DEPS].tenants.add(TenantRecord(B, "School B", (B_DOMAIN,)))
+        second = create_app(load_settings({**env, "REPLICA_ID": "replica-2"}, dotenv=None))
+        runner, _ = await _serve(second)
+        runners.append(runner)
+        storage = first[DEPS].tenants.storage
+        holders: dict[str, str] = {}
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            holders = {lease.tenant_id: lease.holder for lease in await storage.list_tenant_leases()}
+            polled = all("troubleshootingEvents.list" in graph_reads(cloud, t) for t in (HOME, B))
+            if polled and sorted(holders.values()) == ["replica-1", "replica-2"]:
+                break
+        assert sorted(holders.values()) == ["replica-1", "replica-2"], holders  # one tenant each
+        assert all("troubleshootingEvents.list" in graph_reads(cloud, t) for t in (HOME, B))
+    finally:
+        for runner in runners:
+            await runner.cleanup()
